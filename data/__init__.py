@@ -1,0 +1,1 @@
+"""Deterministic data pipelines returning ``tf.data.Dataset`` objects."""
