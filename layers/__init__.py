@@ -7,3 +7,5 @@ saved models without ``custom_objects``.
 
 # One import line per public layer, in the order of the architecture:
 # attention, positions and Transformer blocks, recurrent cells, audio front end.
+from layers.scaled_dot_product_attention import scaled_dot_product_attention
+from layers.multi_head_attention import MultiHeadAttention
