@@ -1,0 +1,618 @@
+"""Synthetic trigger-word clips: eSpeak NG speech over generated backgrounds.
+
+No speech corpus can be downloaded here, so the data is made, deterministically
+from a seed, the way the course's trigger-word exercise assembles its clips:
+
+1. **Speakers.** eSpeak NG voices are combined from an English accent
+   (``en-us``, ``en-gb-scotland``, ``en-029``, ...), a voice variant (``f3``,
+   ``klatt2``, ``Andy``, ...; about a hundred ship with ``espeakng-loader``), a
+   pitch, a pitch range and a speaking rate. Speakers are split into
+   train / validation / test **by variant**, so the test split only holds voice
+   variants the model never heard.
+2. **Word bank.** Every speaker says the trigger word a few times (with jittered
+   rate and pitch) and every negative word once. Negatives include near-misses
+   ("activity", "captivate", "vacation", ...). The bank is cached on disk.
+3. **Backgrounds** made with numpy: white/pink/brown/blue noise, mains hum with
+   harmonics, babble of overlapping negative words, near-silence, and mixtures.
+4. **Clips** of 10 s at 16 kHz: triggers and negatives inserted without overlap
+   at random signal-to-noise ratios. Labels per output frame are 1 for the 50
+   course-frames (50 * 10 s / 1375 = 0.364 s) after each trigger word ends,
+   converted to the model's frame rate by :func:`frame_labels`.
+
+Clips are cached as int16 ``.npy`` files (memory-mapped when read) next to a
+JSON file of event times, under ``~/.cache/seqmodels/trigger_word`` unless a
+``cache_dir`` is given. A few thousand clips take a few minutes to make.
+
+Example:
+
+>>> clips = make_trigger_word_clips("train", num_clips=8, seed=0)
+>>> clips.waveforms.shape
+(8, 160000)
+>>> labels = frame_labels(clips.events[0], num_frames=250, frame_seconds=0.04)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+
+SAMPLE_RATE = 16000
+CLIP_SECONDS = 10.0
+DEFAULT_WORD = "activate"
+# The course labels 50 of its 1375 output frames per 10 s clip after each word.
+LABEL_SECONDS = 50 * CLIP_SECONDS / 1375
+# Bump whenever generation changes so stale caches are not reused.
+GENERATOR_VERSION = 1
+
+# Near-misses share sounds with "activate"; the detector must learn to reject them.
+NEAR_MISS_WORDS = (
+    "activity", "active", "actively", "activist", "action", "captivate", "captive",
+    "motivate", "cultivate", "navigate", "vacation", "vacate", "cavity", "relative",
+    "creative", "elevate", "accurate", "candidate", "alligator", "activism",
+)
+# Ordinary words give the detector the rest of the language.
+OTHER_WORDS = (
+    "hello", "computer", "weather", "music", "today", "morning", "yellow", "window",
+    "banana", "seven", "purple", "garden", "listen", "people", "table", "paper",
+    "river", "dinner", "evening", "tomorrow", "keyboard", "kitchen", "telephone",
+    "umbrella", "picture", "station",
+)
+NEGATIVE_WORDS = NEAR_MISS_WORDS + OTHER_WORDS
+
+ACCENTS = (
+    "en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
+)
+SPLITS = ("train", "validation", "test")
+BACKGROUND_KINDS = ("white", "pink", "brown", "blue", "hum", "babble", "silence", "mixture")
+
+
+# --------------------------------------------------------------------------- eSpeak NG
+
+
+@dataclasses.dataclass(frozen=True)
+class Speaker:
+    """One synthetic voice: eSpeak NG accent + variant + prosody settings."""
+
+    accent: str
+    variant: str
+    pitch: int  # eSpeak pitch, 0-100 (50 is the voice's default).
+    pitch_range: int  # eSpeak pitch range, 0-100 (0 is monotone).
+    rate: int  # Words per minute (eSpeak default 175).
+
+    @property
+    def voice(self) -> str:
+        return f"{self.accent}+{self.variant}"
+
+
+class ESpeak:
+    """Minimal ctypes binding of the eSpeak NG C API bundled by ``espeakng-loader``.
+
+    eSpeak NG keeps global state, so one instance per process is shared and
+    every synthesis call holds a lock.
+    """
+
+    _instance = None
+    _lock = threading.Lock()
+    # espeak_PARAMETER values from speak_lib.h.
+    _RATE, _PITCH, _RANGE = 1, 3, 4
+    _AUDIO_OUTPUT_SYNCHRONOUS = 2
+    _POS_CHARACTER = 1
+
+    @classmethod
+    def get(cls) -> "ESpeak":
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self):
+        try:
+            import espeakng_loader
+        except ImportError as error:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "Trigger-word data needs eSpeak NG: pip install espeakng-loader"
+            ) from error
+        self.data_path = espeakng_loader.get_data_path()
+        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self._lib.espeak_Initialize.restype = ctypes.c_int
+        self._lib.espeak_Initialize.argtypes = [
+            ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.sample_rate = self._lib.espeak_Initialize(
+            self._AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0)
+        if self.sample_rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed with {self.sample_rate}")
+        self._chunks: list[np.ndarray] = []
+        callback_type = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+        def collect(wav, num_samples, events):
+            if num_samples > 0:
+                self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            return 0
+
+        # Keep a reference: ctypes callbacks are freed with their Python object.
+        self._callback = callback_type(collect)
+        self._lib.espeak_SetSynthCallback(self._callback)
+
+    def variants(self) -> list[str]:
+        """Names of the voice variants shipped with the eSpeak NG data."""
+        return sorted(p.name for p in (Path(self.data_path) / "voices" / "!v").iterdir()
+                      if p.is_file())
+
+    def synthesize(self, text: str, speaker: Speaker) -> np.ndarray:
+        """Speaks ``text`` and returns float32 audio at 16 kHz, silence trimmed."""
+        with self._lock:
+            self._chunks = []
+            if self._lib.espeak_SetVoiceByName(speaker.voice.encode()) != 0:
+                raise ValueError(f"eSpeak NG has no voice {speaker.voice!r}")
+            self._lib.espeak_SetParameter(self._RATE, int(speaker.rate), 0)
+            self._lib.espeak_SetParameter(self._PITCH, int(speaker.pitch), 0)
+            self._lib.espeak_SetParameter(self._RANGE, int(speaker.pitch_range), 0)
+            encoded = text.encode() + b"\0"
+            status = self._lib.espeak_Synth(
+                encoded, len(encoded), 0, self._POS_CHARACTER, 0, 0, None, None)
+            self._lib.espeak_Synchronize()
+            chunks, self._chunks = self._chunks, []
+        if status != 0 or not chunks:
+            raise RuntimeError(f"eSpeak NG failed to speak {text!r} as {speaker.voice}")
+        audio = np.concatenate(chunks).astype(np.float32) / 32768.0
+        audio = resample(audio, self.sample_rate, SAMPLE_RATE)
+        return trim_silence(audio)
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Polyphase resampling along the last axis (float32)."""
+    if rate_in == rate_out:
+        return audio.astype(np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    divisor = gcd(int(rate_in), int(rate_out))
+    return resample_poly(audio, rate_out // divisor, rate_in // divisor, axis=-1).astype(np.float32)
+
+
+def trim_silence(audio: np.ndarray, threshold_db: float = -40.0, frame: int = 160) -> np.ndarray:
+    """Cuts leading/trailing frames quieter than ``threshold_db`` below the peak.
+
+    Word boundaries define the labels, so the synthesiser's padding silence
+    must not count as part of the word.
+    """
+    num_frames = len(audio) // frame
+    if num_frames == 0:
+        return audio
+    energy = np.sqrt(np.mean(audio[: num_frames * frame].reshape(num_frames, frame) ** 2, axis=1))
+    loud = np.nonzero(energy > energy.max() * 10 ** (threshold_db / 20))[0]
+    if len(loud) == 0:
+        return audio
+    return audio[loud[0] * frame: (loud[-1] + 1) * frame]
+
+
+# --------------------------------------------------------------------------- speakers
+
+
+def make_speakers(speakers_per_variant: int = 2, seed: int = 0,
+                  split_fractions=(0.7, 0.12, 0.18)) -> dict[str, list[Speaker]]:
+    """Makes speakers and splits them by voice variant into train/validation/test.
+
+    Every speaker of one variant lands in the same split, so the test split
+    measures voices (variant timbres) the model never heard; accents, pitch
+    and rate are drawn independently per speaker.
+    """
+    variants = ESpeak.get().variants()
+    rng = np.random.default_rng([seed, 101])
+    order = rng.permutation(len(variants))
+    num_train = int(round(split_fractions[0] * len(variants)))
+    num_validation = int(round(split_fractions[1] * len(variants)))
+    groups = {
+        "train": order[:num_train],
+        "validation": order[num_train:num_train + num_validation],
+        "test": order[num_train + num_validation:],
+    }
+    speakers = {}
+    for split, indices in groups.items():
+        speakers[split] = [
+            Speaker(
+                accent=ACCENTS[rng.integers(len(ACCENTS))],
+                variant=variants[index],
+                pitch=int(rng.integers(20, 81)),
+                pitch_range=int(rng.integers(20, 91)),
+                rate=int(rng.integers(120, 231)),
+            )
+            for index in sorted(indices)
+            for _ in range(speakers_per_variant)
+        ]
+    return speakers
+
+
+# --------------------------------------------------------------------------- word bank
+
+
+@dataclasses.dataclass
+class WordBank:
+    """Synthesised words of one split: ``triggers[s]`` and ``negatives[s][w]`` per speaker s."""
+
+    word: str
+    negative_words: tuple
+    speakers: list
+    triggers: list  # list (speaker) of list (take) of float32 arrays
+    negatives: list  # list (speaker) of list (negative word) of float32 arrays
+
+
+def build_word_bank(word: str, speakers: list[Speaker], negative_words=NEGATIVE_WORDS,
+                    trigger_takes: int = 3, seed: int = 0) -> WordBank:
+    """Synthesises the trigger ``trigger_takes`` times and each negative once per speaker."""
+    espeak = ESpeak.get()
+    rng = np.random.default_rng([seed, 202])
+    negative_words = tuple(w for w in negative_words if w.lower() != word.lower())
+    triggers, negatives = [], []
+    for speaker in speakers:
+        takes = []
+        for _ in range(trigger_takes):
+            # Jitter prosody per take so one speaker's triggers are not identical.
+            varied = dataclasses.replace(
+                speaker,
+                rate=int(np.clip(speaker.rate * rng.uniform(0.85, 1.15), 80, 300)),
+                pitch=int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 100)),
+            )
+            takes.append(espeak.synthesize(word, varied))
+        triggers.append(takes)
+        negatives.append([espeak.synthesize(w, speaker) for w in negative_words])
+    return WordBank(word, negative_words, list(speakers), triggers, negatives)
+
+
+# --------------------------------------------------------------------------- backgrounds
+
+
+@functools.lru_cache(maxsize=16)
+def _spectral_shape(num_samples: int, exponent: float) -> np.ndarray:
+    frequencies = np.fft.rfftfreq(num_samples)
+    frequencies[0] = frequencies[1]
+    return (frequencies ** (exponent / 2)).astype(np.float32)
+
+
+def coloured_noise(rng: np.random.Generator, num_samples: int, exponent: float) -> np.ndarray:
+    """Noise with power spectral density proportional to ``f ** exponent``, unit RMS.
+
+    exponent 0 is white, -1 pink, -2 brown, +1 blue.
+    """
+    white = rng.standard_normal(num_samples, dtype=np.float32)
+    if exponent == 0:
+        return white / (np.std(white) + 1e-12)
+    spectrum = scipy.fft.rfft(white) * _spectral_shape(num_samples, float(exponent))
+    noise = scipy.fft.irfft(spectrum, n=num_samples).astype(np.float32)
+    return noise / (np.std(noise) + 1e-12)
+
+
+def mains_hum(rng: np.random.Generator, num_samples: int) -> np.ndarray:
+    """50 or 60 Hz hum with decaying harmonics and a little noise, unit RMS.
+
+    Both mains frequencies divide 16 kHz into a whole number of samples every
+    (1/10 s), so one 0.1 s period is computed and tiled.
+    """
+    fundamental = float(rng.choice([50.0, 60.0]))
+    period = SAMPLE_RATE // 10
+    time = np.arange(period, dtype=np.float32) / SAMPLE_RATE
+    hum = np.zeros(period, np.float32)
+    for harmonic in range(1, 8):
+        hum += rng.uniform(0.1, 1.0) / harmonic * np.sin(
+            2 * np.pi * fundamental * harmonic * time + rng.uniform(0, 2 * np.pi)).astype(np.float32)
+    hum = np.resize(hum, num_samples)
+    hum += 0.05 * np.std(hum) * rng.standard_normal(num_samples, dtype=np.float32)
+    return hum / (np.std(hum) + 1e-12)
+
+
+def babble(rng: np.random.Generator, num_samples: int, bank: WordBank) -> np.ndarray:
+    """Many overlapping negative words from the split's own speakers, unit RMS."""
+    out = np.zeros(num_samples, np.float32)
+    num_words = int(rng.integers(15, 40)) * num_samples // int(SAMPLE_RATE * CLIP_SECONDS) + 1
+    for _ in range(num_words):
+        speaker = rng.integers(len(bank.speakers))
+        audio = bank.negatives[speaker][rng.integers(len(bank.negative_words))]
+        if len(audio) >= num_samples:
+            continue
+        start = rng.integers(0, num_samples - len(audio))
+        out[start:start + len(audio)] += audio * rng.uniform(0.3, 1.0)
+    out += 0.01 * rng.standard_normal(num_samples, dtype=np.float32)
+    return out / (np.std(out) + 1e-12)
+
+
+def make_background(rng: np.random.Generator, kind: str, num_samples: int,
+                    bank: WordBank) -> np.ndarray:
+    """A background of the given kind at a random level (peak-normalised RMS in dBFS)."""
+    if kind == "white":
+        noise = coloured_noise(rng, num_samples, 0.0)
+    elif kind == "pink":
+        noise = coloured_noise(rng, num_samples, -1.0)
+    elif kind == "brown":
+        noise = coloured_noise(rng, num_samples, -2.0)
+    elif kind == "blue":
+        noise = coloured_noise(rng, num_samples, 1.0)
+    elif kind == "hum":
+        noise = mains_hum(rng, num_samples)
+    elif kind == "babble":
+        noise = babble(rng, num_samples, bank)
+    elif kind == "silence":
+        return (10 ** (rng.uniform(-80, -60) / 20)
+                * rng.standard_normal(num_samples, dtype=np.float32)).astype(np.float32)
+    elif kind == "mixture":
+        parts = rng.choice(["white", "pink", "brown", "hum", "babble"], size=2, replace=False)
+        noise = sum(make_background(rng, str(part), num_samples, bank) for part in parts)
+        noise = noise / (np.std(noise) + 1e-12)
+    else:
+        raise ValueError(f"Unknown background kind {kind!r}; expected one of {BACKGROUND_KINDS}")
+    return (10 ** (rng.uniform(-45, -20) / 20) * noise).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- clips
+
+
+def _place(rng, occupied, length, num_samples, gap):
+    """Finds a random start for a segment that overlaps none in ``occupied``."""
+    for _ in range(50):
+        start = int(rng.integers(0, num_samples - length))
+        end = start + length
+        if all(end + gap <= s or start >= e + gap for s, e in occupied):
+            occupied.append((start, end))
+            return start
+    return None
+
+
+def make_clip(rng: np.random.Generator, bank: WordBank, num_samples: int,
+              max_triggers: int = 4, max_negatives: int = 4,
+              negative_only: bool = False):
+    """One clip: background + non-overlapping triggers and negatives.
+
+    Returns:
+        (waveform float32 (num_samples,), triggers [(start_s, end_s)], negatives
+        [(start_s, end_s, word)]).
+    """
+    kind = str(rng.choice(BACKGROUND_KINDS))
+    background = make_background(rng, kind, num_samples, bank)
+    clip = background.copy()
+    background_rms = float(np.sqrt(np.mean(background ** 2))) + 1e-7
+    occupied: list = []
+    gap = int(0.1 * SAMPLE_RATE)
+    # Speech level: a signal-to-noise ratio against the background, clamped so
+    # near-silent backgrounds still get audible speech.
+    def insert(audio):
+        snr_db = rng.uniform(0, 30)
+        speech_rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-7
+        target = max(background_rms * 10 ** (snr_db / 20), 10 ** (rng.uniform(-35, -15) / 20))
+        start = _place(rng, occupied, len(audio), num_samples, gap)
+        if start is None:
+            return None
+        clip[start:start + len(audio)] += audio * (target / speech_rms)
+        return start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
+
+    triggers = []
+    if not negative_only:
+        num_triggers = int(rng.choice(max_triggers + 1, p=_trigger_count_probabilities(max_triggers)))
+        for _ in range(num_triggers):
+            speaker = rng.integers(len(bank.speakers))
+            takes = bank.triggers[speaker]
+            span = insert(takes[rng.integers(len(takes))])
+            if span is not None:
+                triggers.append(span)
+    negatives = []
+    num_negatives = int(rng.integers(0 if not negative_only else 2, max_negatives + 1))
+    num_near = sum(w in NEAR_MISS_WORDS for w in bank.negative_words)
+    for _ in range(num_negatives):
+        # Half the negatives are near-misses: they are what the detector confuses.
+        if num_near and rng.random() < 0.5:
+            index = int(rng.integers(num_near))
+        else:
+            index = int(rng.integers(len(bank.negative_words)))
+        speaker = rng.integers(len(bank.speakers))
+        span = insert(bank.negatives[speaker][index])
+        if span is not None:
+            negatives.append((span[0], span[1], bank.negative_words[index]))
+    # Random overall gain, avoiding clipping.
+    peak = float(np.max(np.abs(clip))) + 1e-7
+    clip *= min(10 ** (rng.uniform(-20, -1) / 20) / peak, 0.99 / peak)
+    triggers.sort()
+    negatives.sort()
+    return clip.astype(np.float32), triggers, negatives
+
+
+def _trigger_count_probabilities(max_triggers):
+    weights = np.array([1.0, 1.4, 1.0, 0.6, 0.3, 0.2, 0.1][: max_triggers + 1])
+    return weights / weights.sum()
+
+
+def frame_labels(triggers, num_frames: int, frame_seconds: float,
+                 label_seconds: float = LABEL_SECONDS) -> np.ndarray:
+    """Per-frame targets: 1 where a frame ends within ``label_seconds`` after a trigger ends.
+
+    Output frame ``t`` of a causal model summarises audio up to
+    ``(t + 1) * frame_seconds``, so that is the time each frame is labelled at.
+    """
+    times = (np.arange(num_frames) + 1) * frame_seconds
+    labels = np.zeros(num_frames, np.float32)
+    for trigger in triggers:
+        end = trigger[1]
+        labels[(times > end) & (times <= end + label_seconds)] = 1.0
+    return labels
+
+
+@dataclasses.dataclass
+class TriggerWordClips:
+    """A split's clips: int16 waveforms (num_clips, samples) and events per clip."""
+
+    waveforms: np.ndarray
+    events: list  # per clip: list of (start_s, end_s) trigger words
+    negatives: list  # per clip: list of (start_s, end_s, word)
+    speakers: list
+    sample_rate: int = SAMPLE_RATE
+
+    def __len__(self):
+        return len(self.waveforms)
+
+    def waveform(self, index: int) -> np.ndarray:
+        return self.waveforms[index].astype(np.float32) / 32767.0
+
+    @property
+    def seconds(self) -> float:
+        return self.waveforms.shape[0] * self.waveforms.shape[1] / self.sample_rate
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("SEQMODELS_CACHE", os.path.join(Path.home(), ".cache", "seqmodels"))
+    return Path(root) / "trigger_word"
+
+
+_BANK_MEMO: dict = {}
+
+
+def load_word_bank(split: str, seed: int = 0, word: str = DEFAULT_WORD,
+                   speakers_per_variant: int = 2, negative_words=NEGATIVE_WORDS,
+                   cache_dir=None) -> WordBank:
+    """The word bank of one split, from memory, the disk cache, or eSpeak NG (in that order)."""
+    memo_key = (split, seed, word, speakers_per_variant, tuple(negative_words))
+    if memo_key in _BANK_MEMO:
+        return _BANK_MEMO[memo_key]
+    key_fields = dict(version=GENERATOR_VERSION, split=split, seed=seed, word=word,
+                      speakers_per_variant=speakers_per_variant,
+                      negative_words=list(negative_words))
+    key = hashlib.sha1(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
+    path = None
+    if cache_dir is not False:
+        directory = Path(cache_dir) if cache_dir else default_cache_dir()
+        path = directory / f"bank-{split}-{word.replace(' ', '_')[:20]}-{key}.npz"
+    if path is not None and path.exists():
+        stored = np.load(path, allow_pickle=False)
+        meta = json.loads(str(stored["meta"]))
+        audio, offsets = stored["audio"].astype(np.float32), stored["offsets"]
+        pieces = [audio[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        speakers = [Speaker(**s) for s in meta["speakers"]]
+        takes, num_negatives = meta["trigger_takes"], len(meta["negative_words"])
+        per_speaker = takes + num_negatives
+        bank = WordBank(
+            word, tuple(meta["negative_words"]), speakers,
+            [pieces[i * per_speaker: i * per_speaker + takes] for i in range(len(speakers))],
+            [pieces[i * per_speaker + takes: (i + 1) * per_speaker] for i in range(len(speakers))])
+    else:
+        speakers = make_speakers(speakers_per_variant, seed)[split]
+        bank = build_word_bank(word, speakers, negative_words, seed=seed + SPLITS.index(split))
+        if path is not None:
+            pieces = [a for s in range(len(speakers)) for a in bank.triggers[s] + bank.negatives[s]]
+            offsets = np.cumsum([0] + [len(a) for a in pieces])
+            meta = dict(key_fields, negative_words=list(bank.negative_words),
+                        trigger_takes=len(bank.triggers[0]),
+                        speakers=[dataclasses.asdict(s) for s in speakers])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp.npz")
+            np.savez(temporary, audio=np.concatenate(pieces).astype(np.float16), offsets=offsets,
+                     meta=np.array(json.dumps(meta)))
+            os.replace(temporary, path)
+    _BANK_MEMO[memo_key] = bank
+    return bank
+
+
+def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str = DEFAULT_WORD,
+                            clip_seconds: float = CLIP_SECONDS, negative_only: bool = False,
+                            speakers_per_variant: int = 2, cache_dir=None,
+                            negative_words=NEGATIVE_WORDS, verbose: bool = False) -> TriggerWordClips:
+    """Makes (or loads from cache) ``num_clips`` clips of one speaker split.
+
+    Args:
+        split: "train", "validation" or "test"; the splits share no voice variant.
+        num_clips: how many clips.
+        seed: fixes speakers, words, backgrounds and placements.
+        word: the trigger word, any English text eSpeak NG can say.
+        clip_seconds: clip length (10 s in the course).
+        negative_only: no trigger words at all (for false accepts per hour).
+        speakers_per_variant: speakers made from each voice variant.
+        cache_dir: where clips are cached; default ``~/.cache/seqmodels/trigger_word``
+            (or ``$SEQMODELS_CACHE/trigger_word``). ``False`` disables caching.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"Invalid split {split!r}; expected one of {SPLITS}")
+    if num_clips < 0:
+        raise ValueError(f"num_clips must be >= 0; received {num_clips}")
+    if not word.strip():
+        raise ValueError("The trigger word must be non-empty text")
+    num_samples = int(round(clip_seconds * SAMPLE_RATE))
+    key_fields = dict(version=GENERATOR_VERSION, split=split, num_clips=num_clips, seed=seed,
+                      word=word, clip_seconds=clip_seconds, negative_only=negative_only,
+                      speakers_per_variant=speakers_per_variant,
+                      negative_words=list(negative_words))
+    key = hashlib.sha1(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
+    directory = None
+    if cache_dir is not False:
+        directory = Path(cache_dir) if cache_dir else default_cache_dir()
+        directory = directory / f"{split}-{word.replace(' ', '_')[:20]}-{key}"
+        if (directory / "events.json").exists():
+            meta = json.loads((directory / "events.json").read_text())
+            waveforms = np.load(directory / "waveforms.npy", mmap_mode="r")
+            return TriggerWordClips(waveforms, [[tuple(e) for e in c] for c in meta["events"]],
+                                    [[tuple(e) for e in c] for c in meta["negatives"]],
+                                    [Speaker(**s) for s in meta["speakers"]])
+
+    bank = load_word_bank(split, seed, word, speakers_per_variant, negative_words,
+                          cache_dir=cache_dir)
+
+    rng = np.random.default_rng([seed, SPLITS.index(split), int(negative_only), 303])
+    waveforms = np.zeros((num_clips, num_samples), np.int16)
+    events, negatives = [], []
+    for index in range(num_clips):
+        clip, triggers, spoken_negatives = make_clip(rng, bank, num_samples,
+                                                     negative_only=negative_only)
+        waveforms[index] = np.round(np.clip(clip, -1, 1) * 32767).astype(np.int16)
+        events.append(triggers)
+        negatives.append(spoken_negatives)
+        if verbose and (index + 1) % 500 == 0:
+            print(f"  {split}: {index + 1}/{num_clips} clips", flush=True)
+    clips = TriggerWordClips(waveforms, events, negatives, bank.speakers)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        # Write to temporary names then rename, so a killed run leaves no half cache.
+        temporary = directory / "waveforms.tmp.npy"
+        np.save(temporary, waveforms)
+        os.replace(temporary, directory / "waveforms.npy")
+        meta = dict(key_fields, events=events, negatives=negatives,
+                    speakers=[dataclasses.asdict(s) for s in bank.speakers])
+        (directory / "events.tmp.json").write_text(json.dumps(meta))
+        os.replace(directory / "events.tmp.json", directory / "events.json")
+    return clips
+
+
+def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
+                 batch_size: int, shuffle: bool = False, seed: int = 0):
+    """A batched ``tf.data.Dataset`` of (waveform float32 (samples,), labels (num_frames,))."""
+    import tensorflow as tf
+
+    labels = np.stack([frame_labels(events, num_frames, frame_seconds) for events in clips.events]) \
+        if len(clips) else np.zeros((0, num_frames), np.float32)
+    num_samples = clips.waveforms.shape[1]
+
+    def generate():
+        order = np.arange(len(clips))
+        if shuffle:
+            generate.epoch += 1
+            order = np.random.default_rng([seed, generate.epoch]).permutation(len(clips))
+        for index in order:
+            yield clips.waveform(int(index)), labels[index]
+
+    generate.epoch = 0
+    dataset = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(tf.TensorSpec((num_samples,), tf.float32),
+                          tf.TensorSpec((num_frames,), tf.float32)))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(clips)))
+    return dataset.batch(batch_size).prefetch(2)
