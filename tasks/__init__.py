@@ -1,0 +1,1 @@
+"""One package per task; ``python -m tasks`` lists them and runs the demo."""

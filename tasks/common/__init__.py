@@ -1,0 +1,1 @@
+"""Pieces every task shares: the config command line and the train runner."""
