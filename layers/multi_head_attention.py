@@ -206,6 +206,11 @@ class MultiHeadAttention(keras.layers.Layer):
             "abc,cde->abde", (None, self.num_heads, value_dim), "de", "value"
         )
         self.value_dense.build(value_shape)
+        # The inputs may carry Keras masks, which this layer reads through
+        # query_mask/value_mask. Letting the projections pass them along
+        # (instead of warning that they drop them) changes no value.
+        for projection in (self.query_dense, self.key_dense, self.value_dense):
+            projection.supports_masking = True
 
         # (batch, T, heads, value_dim) -> (batch, T, *output_shape)
         if self._output_shape is None:

@@ -103,7 +103,9 @@ def scaled_dot_product_attention(
         scale = 1.0 / math.sqrt(float(query.shape[-1]))
 
     rank = len(query.shape)
-    if not return_weights and rank in (3, 4) and len(key.shape) == rank:
+    # jax.nn.dot_product_attention needs value features as wide as key features.
+    fused = rank in (3, 4) and len(key.shape) == rank and value.shape[-1] == query.shape[-1]
+    if not return_weights and fused:
         # keras.ops.dot_product_attention wants (batch, T, heads, d).
         if rank == 3:
             # (batch, T, 1, d)
@@ -174,7 +176,9 @@ def multi_head_dot_product_attention(
     if mask is not None:
         mask = ops.cast(mask, "bool")
 
-    if not return_weights and dropout_fn is None:
+    # jax.nn.dot_product_attention needs value heads as wide as key heads.
+    fused = value.shape[-1] == query.shape[-1]
+    if not return_weights and dropout_fn is None and fused:
         output = ops.dot_product_attention(
             query, key, value, mask=mask, scale=scale, is_causal=is_causal
         )
