@@ -1,0 +1,225 @@
+"""The gated recurrent unit cell, written from its gate equations."""
+
+import keras
+from keras import ops
+
+from layers._dropout_rnn_cell import DropoutRNNCellMixin, validate_cell_arguments
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class GRUCell(keras.layers.Layer, DropoutRNNCellMixin):
+    """One step of a gated recurrent unit (GRU).
+
+    With `c<t-1>` (= `a<t-1>`) the previous state and `x<t>` the step input, in
+    the course notation, with `reset_after=False` (the course's and Cho et al.'s
+    form, where the relevance gate Γr scales the state before the product):
+
+    ```
+    Γu   = σ(W_u [c<t-1>, x<t>] + b_u)               update gate
+    Γr   = σ(W_r [c<t-1>, x<t>] + b_r)               relevance (reset) gate
+    c̃<t> = tanh(W_c [Γr * c<t-1>, x<t>] + b_c)        candidate
+    c<t> = Γu * c<t-1> + (1 - Γu) * c̃<t>
+    a<t> = c<t>
+    ```
+
+    and with `reset_after=True` (Keras's default, the cuDNN form) the candidate
+    applies Γr after the recurrent product, with separate input and recurrent
+    biases:
+
+    ```
+    c̃<t> = tanh(W_cx x<t> + b_cx + Γr * (W_cc c<t-1> + b_cc))
+    ```
+
+    Note the update gate: Keras (and this cell) let Γu weight the *previous*
+    state; the course writes `c<t> = Γu * c̃<t> + (1 - Γu) * c<t-1>`. The two are
+    the same model with Γu replaced by 1 - Γu; we follow Keras so that weights
+    transfer. `σ` is `recurrent_activation`, `tanh` is `activation`.
+
+    Weights as in `keras.layers.GRU` (gate order z = Γu, r = Γr, h = c̃):
+    `kernel` `(input_dim, 3 * units)`, `recurrent_kernel` `(units, 3 * units)`,
+    `bias` `(3 * units,)` or, with `reset_after=True`, `(2, 3 * units)` (row 0
+    the input biases, row 1 the recurrent biases). Each step does one matrix
+    product with `kernel` for the three gates, and with `reset_after=True` one
+    with `recurrent_kernel` (two with `reset_after=False`, since the candidate
+    needs Γr first).
+
+    Args:
+        units: positive integer, dimensionality of `c<t>`.
+        activation: activation of the candidate, default `"tanh"`.
+        recurrent_activation: activation of the gates, default `"sigmoid"`.
+        use_bias: whether to add `bias`, default `True`.
+        kernel_initializer: default `"glorot_uniform"`.
+        recurrent_initializer: default `"orthogonal"`.
+        bias_initializer: default `"zeros"`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: default
+            `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint: default
+            `None`.
+        dropout: fraction of the inputs `x<t>` to drop, in `[0, 1)`, default 0.
+        recurrent_dropout: fraction of `c<t-1>` to drop in the recurrent
+            products, in `[0, 1)`, default 0. One mask per sequence, shared by
+            the gates (Keras samples one mask per gate).
+        reset_after: where Γr is applied, see above; default `True`.
+        seed: seed of the dropout masks.
+
+    Call arguments:
+        inputs: `x<t>`, shape `(batch, input_dim)`.
+        states: `c<t-1>`, `(batch, units)`, alone or in a one-element list.
+        training: whether dropout is active.
+
+    Returns:
+        `(c<t>, [c<t>])` (or `(c<t>, c<t>)` when `states` was a bare tensor).
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(GRUCell(8))
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 8)
+
+    Reference:
+        Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder
+        for Statistical Machine Translation", 2014.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        reset_after=True,
+        seed=None,
+        **kwargs,
+    ):
+        validate_cell_arguments(units, dropout, recurrent_dropout)
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.reset_after = bool(reset_after)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        # keras.layers.RNN reads these to create and thread the states.
+        self.state_size = self.units
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(input_dim, 3 * self.units),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, 3 * self.units),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            # reset_after keeps the recurrent biases apart: Γr multiplies them.
+            bias_shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+            self.bias = self.add_weight(
+                shape=bias_shape,
+                name="bias",
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.built = True
+
+    def call(self, inputs, states, training=False):
+        nested = isinstance(states, (list, tuple))
+        previous = states[0] if nested else states
+        if training and self.dropout > 0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        recurrent_input = previous
+        if training and self.recurrent_dropout > 0:
+            recurrent_input = previous * self.get_recurrent_dropout_mask(previous)
+
+        # The input side of all three gates in one product: (batch, 3 * units).
+        projected_inputs = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            projected_inputs = projected_inputs + (
+                self.bias[0] if self.reset_after else self.bias
+            )
+        x_update, x_reset, x_candidate = ops.split(projected_inputs, 3, axis=-1)
+
+        if self.reset_after:
+            # The state side of all three gates in one product.
+            projected_state = ops.matmul(recurrent_input, self.recurrent_kernel)
+            if self.use_bias:
+                projected_state = projected_state + self.bias[1]
+            s_update, s_reset, s_candidate = ops.split(projected_state, 3, axis=-1)
+            update_gate = self.recurrent_activation(x_update + s_update)
+            reset_gate = self.recurrent_activation(x_reset + s_reset)
+            candidate = self.activation(x_candidate + reset_gate * s_candidate)
+        else:
+            # The gates first; the candidate needs Γr * c<t-1> before its product.
+            projected_state = ops.matmul(recurrent_input, self.recurrent_kernel[:, : 2 * self.units])
+            s_update, s_reset = ops.split(projected_state, 2, axis=-1)
+            update_gate = self.recurrent_activation(x_update + s_update)
+            reset_gate = self.recurrent_activation(x_reset + s_reset)
+            candidate = self.activation(
+                x_candidate
+                + ops.matmul(reset_gate * recurrent_input, self.recurrent_kernel[:, 2 * self.units :])
+            )
+
+        state = update_gate * previous + (1 - update_gate) * candidate
+        return state, ([state] if nested else state)
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "reset_after": self.reset_after,
+                "seed": self.seed,
+            }
+        )
+        return config

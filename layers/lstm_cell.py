@@ -1,0 +1,210 @@
+"""The long short-term memory cell, written from its gate equations."""
+
+import keras
+from keras import ops
+
+from layers._dropout_rnn_cell import DropoutRNNCellMixin, validate_cell_arguments
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class LSTMCell(keras.layers.Layer, DropoutRNNCellMixin):
+    """One step of a long short-term memory (LSTM) network.
+
+    With `a<t-1>` the previous output (hidden state), `c<t-1>` the previous
+    memory cell and `x<t>` the step input, in the course notation:
+
+    ```
+    Γu   = σ(W_u [a<t-1>, x<t>] + b_u)          update (input) gate
+    Γf   = σ(W_f [a<t-1>, x<t>] + b_f)          forget gate
+    c̃<t> = tanh(W_c [a<t-1>, x<t>] + b_c)        candidate memory
+    Γo   = σ(W_o [a<t-1>, x<t>] + b_o)          output gate
+    c<t> = Γu * c̃<t> + Γf * c<t-1>
+    a<t> = Γo * tanh(c<t>)
+    ```
+
+    `σ` is `recurrent_activation` and `tanh` is `activation`. The weights are
+    stored as Keras stores them, so `set_weights(keras_cell.get_weights())`
+    reproduces `keras.layers.LSTM`: `kernel` `(input_dim, 4 * units)` holds the
+    `x<t>` halves of `W_u, W_f, W_c, W_o` side by side (Keras's gate order
+    i, f, c, o), `recurrent_kernel` `(units, 4 * units)` the `a<t-1>` halves and
+    `bias` `(4 * units,)` the four biases. Each step does one matrix product
+    with `kernel` and one with `recurrent_kernel` for all four gates at once.
+
+    Args:
+        units: positive integer, dimensionality of `a<t>` and `c<t>`.
+        activation: activation of the candidate and of the output, default
+            `"tanh"`.
+        recurrent_activation: activation of the gates, default `"sigmoid"`.
+        use_bias: whether to add `bias`, default `True`.
+        kernel_initializer: default `"glorot_uniform"`.
+        recurrent_initializer: default `"orthogonal"`.
+        bias_initializer: default `"zeros"`.
+        unit_forget_bias: if `True` (default), the forget-gate bias starts at 1
+            (Jozefowicz et al., 2015), as in Keras.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: default
+            `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint: default
+            `None`.
+        dropout: fraction of the inputs `x<t>` to drop, in `[0, 1)`, default 0.
+        recurrent_dropout: fraction of `a<t-1>` to drop in the recurrent
+            product, in `[0, 1)`, default 0. One mask per sequence, shared by
+            the four gates (Keras samples one mask per gate).
+        seed: seed of the dropout masks.
+
+    Call arguments:
+        inputs: `x<t>`, shape `(batch, input_dim)`.
+        states: `[a<t-1>, c<t-1>]`, each `(batch, units)`.
+        training: whether dropout is active.
+
+    Returns:
+        `(a<t>, [a<t>, c<t>])`.
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(LSTMCell(8), return_sequences=True)
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 8)
+
+    Reference:
+        Hochreiter and Schmidhuber, "Long Short-Term Memory", 1997; Gers,
+        Schmidhuber and Cummins, "Learning to Forget", 2000.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        validate_cell_arguments(units, dropout, recurrent_dropout)
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.unit_forget_bias = unit_forget_bias
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        # keras.layers.RNN reads these to create and thread the states.
+        self.state_size = [self.units, self.units]
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(input_dim, 4 * self.units),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, 4 * self.units),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            bias_initializer = self.bias_initializer
+            if self.unit_forget_bias:
+                base_initializer = self.bias_initializer
+                units = self.units
+
+                def bias_initializer(shape, dtype=None):
+                    # Gate order u (i), f, c, o: ones for the forget gate only.
+                    return ops.concatenate(
+                        [
+                            base_initializer((units,), dtype=dtype),
+                            ops.ones((units,), dtype=dtype),
+                            base_initializer((2 * units,), dtype=dtype),
+                        ]
+                    )
+
+            self.bias = self.add_weight(
+                shape=(4 * self.units,),
+                name="bias",
+                initializer=bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.built = True
+
+    def call(self, inputs, states, training=False):
+        previous_output, previous_memory = states[0], states[1]
+        if training and self.dropout > 0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        if training and self.recurrent_dropout > 0:
+            previous_output = previous_output * self.get_recurrent_dropout_mask(previous_output)
+
+        # All four gate pre-activations from two matrix products.
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(previous_output, self.recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        # (batch, units) each, in Keras's gate order i, f, c, o.
+        z_update, z_forget, z_candidate, z_output = ops.split(z, 4, axis=-1)
+
+        update_gate = self.recurrent_activation(z_update)
+        forget_gate = self.recurrent_activation(z_forget)
+        candidate = self.activation(z_candidate)
+        output_gate = self.recurrent_activation(z_output)
+
+        memory = update_gate * candidate + forget_gate * previous_memory
+        output = output_gate * self.activation(memory)
+        return output, [output, memory]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "unit_forget_bias": self.unit_forget_bias,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "seed": self.seed,
+            }
+        )
+        return config
