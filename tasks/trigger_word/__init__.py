@@ -1,0 +1,1 @@
+DESCRIPTION = "Trigger-word detection ('activate') on synthesised speech: course and streaming models, TFLite"

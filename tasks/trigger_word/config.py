@@ -1,0 +1,42 @@
+"""Trigger-word defaults in one place; every field is a ``--flag`` of ``train``."""
+
+import dataclasses
+
+from tasks.common.config import ConfigError, TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainConfig):
+    """Train a trigger-word detector on synthesised speech."""
+
+    model: str = "course"  # course (the course's Conv1D + 2 GRU) or streaming (causal, chunked, TFLite).
+    word: str = "activate"  # The course's trigger word; any text eSpeak NG can say works.
+    num_train_clips: int = 4000  # 4000 x 10 s (11 h) covers 146 training voices x 3 takes many times over.
+    num_validation_clips: int = 300  # Enough triggers (~400) to choose the threshold on unseen voices.
+    validation_negative_minutes: float = 30.0  # Negative-only audio for the threshold's false-accept rate.
+    num_test_clips: int = 500  # About 700 triggers from voices neither training nor validation heard.
+    test_negative_minutes: float = 60.0  # The issue asks for >= 1 hour of negative-only audio for FA/hour.
+    clip_seconds: float = 10.0  # The course's clip length.
+    speakers_per_variant: int = 2  # Two accent/pitch/rate draws per eSpeak voice variant (~210 speakers).
+    cache_dir: str = ""  # Clip cache; empty means ~/.cache/seqmodels/trigger_word.
+    dropout: float = 0.3  # Between the course's 0.8 keep-heavy dropout and none; the data is plentiful.
+    target_false_accepts_per_hour: float = 0.5  # Threshold = lowest with at most this FA/hour on validation.
+    refractory_seconds: float = 0.75  # A trigger word lasts ~0.6 s; one detection per utterance.
+    epochs: int = 20  # Validation loss is still falling after 15 epochs of 4000 clips.
+    batch_size: int = 32  # 32 clips x 250 frames per step trains stably with Adam at 1e-3.
+
+    def __post_init__(self):
+        if self.model not in ("course", "streaming"):
+            raise ConfigError(f"Invalid value for --model. Expected course or streaming. "
+                              f"Received: {self.model!r}")
+        if not self.word.strip():
+            raise ConfigError("Invalid value for --word. Expected non-empty text.")
+        for name in ("num_train_clips", "num_validation_clips", "num_test_clips"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"Invalid value for --{name.replace('_', '-')}. "
+                                  f"Expected a positive integer. Received: {getattr(self, name)}")
+        if self.clip_seconds < 2.0:
+            raise ConfigError(f"Invalid value for --clip-seconds. Expected at least 2 seconds. "
+                              f"Received: {self.clip_seconds}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"Invalid value for --dropout. Expected [0, 1). Received: {self.dropout}")

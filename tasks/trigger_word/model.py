@@ -1,0 +1,286 @@
+"""Trigger-word models: the course architecture and a streaming one.
+
+Both read a raw 16 kHz waveform ``(batch, samples)`` and return one
+probability per output frame ``(batch, frames)``; the spectrogram front end is
+inside the model, so SavedModels and TFLite files take audio, not features.
+
+Time grid (shared by both models, and by the labels in ``data/trigger_word.py``):
+
+* The waveform is padded on the left by ``frame_length - frame_step`` zeros,
+  so spectrogram frame ``f`` ends at sample ``(f + 1) * frame_step`` and a clip
+  of ``N`` samples gives ``N / frame_step`` frames (the streaming-friendly,
+  non-centred framing: no frame looks into the future).
+* It is padded on the right to a multiple of ``FRAME_SAMPLES`` =
+  ``frame_step * conv_stride`` = 640 samples (40 ms).
+* Output frame ``t`` therefore ends at ``(t + 1) * 40 ms``; a 10 s clip gives
+  250 output frames (the course's 1375 frames were 7.3 ms apart at 44.1 kHz).
+
+``course``: the course's network (Conv1D 196 filters, kernel 15, stride 4;
+batch norm; ReLU; dropout; two GRU(128) layers each followed by dropout and
+batch norm; a per-frame sigmoid), here on a log spectrogram of 101 bins like
+the course's ``n_fft=200``. Its convolution is centred ("same"), so it looks a
+few frames ahead and cannot stream exactly.
+
+``streaming``: causal throughout. A 40-bin log-mel front end, a causal
+Conv1D (its left context carried between chunks), and unidirectional GRUs
+whose states are carried between chunks; :meth:`TriggerWordModel.stream_step`
+processes a chunk of any multiple of 640 samples and returns the same frame
+probabilities as the whole clip at once.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from layers import GRUCell
+
+SAMPLE_RATE = 16000
+FRAME_STEP = 160  # 10 ms spectrogram hop.
+CONV_STRIDE = 4
+FRAME_SAMPLES = FRAME_STEP * CONV_STRIDE  # 640 samples = 40 ms per output frame.
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+ARCHITECTURES = ("course", "streaming")
+
+
+# --------------------------------------------------------------------------- front end
+# TODO(layers): replace _FrameSpectrogram with layers.Spectrogram /
+# layers.LogMelSpectrogram (non-centred mode) once they land in layers/.
+
+
+def _mel_matrix(num_bins: int, fft_length: int, sample_rate: int) -> np.ndarray:
+    """HTK-style triangular mel filters, (fft_length // 2 + 1, num_bins)."""
+    def hertz_to_mel(hertz):
+        return 2595.0 * np.log10(1.0 + hertz / 700.0)
+
+    def mel_to_hertz(mel):
+        return 700.0 * (10 ** (mel / 2595.0) - 1.0)
+
+    frequencies = np.linspace(0, sample_rate / 2, fft_length // 2 + 1)
+    edges = mel_to_hertz(np.linspace(hertz_to_mel(20.0), hertz_to_mel(sample_rate / 2), num_bins + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (frequencies[None] - lower) / (centre - lower)
+    falling = (upper - frequencies[None]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling)).T.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="seqmodels_trigger_word")
+class _FrameSpectrogram(keras.layers.Layer):
+    """Non-centred log (mel) power spectrogram as two matrix products.
+
+    Frames are cut by reshaping into ``frame_step`` blocks and concatenating
+    neighbours (no gather, no FFT op), which keeps TFLite conversion to
+    builtin ops. Frame ``f`` covers samples ``[f * step, f * step + length)``;
+    ``samples`` gives ``1 + (samples - frame_length) // frame_step`` frames.
+    """
+
+    def __init__(self, frame_length=400, frame_step=160, fft_length=512, num_mel_bins=0,
+                 sample_rate=SAMPLE_RATE, **kwargs):
+        super().__init__(**kwargs)
+        if frame_length > fft_length:
+            raise ValueError(f"frame_length ({frame_length}) must be <= fft_length ({fft_length})")
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.fft_length = fft_length
+        self.num_mel_bins = num_mel_bins
+        self.sample_rate = sample_rate
+        num_bins = fft_length // 2 + 1
+        time = np.arange(frame_length)
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * time / frame_length)  # periodic Hann
+        angles = 2 * np.pi * np.outer(time, np.arange(num_bins)) / fft_length
+        self._cosine = (window[:, None] * np.cos(angles)).astype(np.float32)
+        self._sine = (window[:, None] * np.sin(angles)).astype(np.float32)
+        self._mel = _mel_matrix(num_mel_bins, fft_length, sample_rate) if num_mel_bins else None
+
+    def call(self, waveform):
+        step, length = self.frame_step, self.frame_length
+        blocks_per_frame = -(-length // step)
+        num_samples = ops.shape(waveform)[1]
+        num_frames = 1 + (num_samples - length) // step
+        num_blocks = num_frames - 1 + blocks_per_frame
+        needed = num_blocks * step
+        waveform = ops.pad(waveform, [[0, 0], [0, ops.maximum(needed - num_samples, 0)]])
+        blocks = ops.reshape(waveform[:, :needed], (-1, num_blocks, step))  # (batch, blocks, step)
+        frames = ops.concatenate(
+            [blocks[:, i:i + num_frames] for i in range(blocks_per_frame)], axis=-1)[..., :length]
+        real = ops.matmul(frames, self._cosine)  # (batch, frames, bins)
+        imaginary = ops.matmul(frames, self._sine)
+        power = real * real + imaginary * imaginary
+        if self._mel is not None:
+            power = ops.matmul(power, self._mel)  # (batch, frames, mel_bins)
+        return ops.log(power + 1e-6)
+
+    def compute_output_shape(self, input_shape):
+        bins = self.num_mel_bins or self.fft_length // 2 + 1
+        return (input_shape[0], None, bins)
+
+    def get_config(self):
+        return {**super().get_config(), "frame_length": self.frame_length,
+                "frame_step": self.frame_step, "fft_length": self.fft_length,
+                "num_mel_bins": self.num_mel_bins, "sample_rate": self.sample_rate}
+
+
+# --------------------------------------------------------------------------- model
+
+
+@keras.saving.register_keras_serializable(package="seqmodels_trigger_word")
+class TriggerWordModel(keras.Model):
+    """Waveform -> per-frame trigger probability, in the course or the streaming form.
+
+    Args:
+        architecture: "course" or "streaming" (see the module docstring).
+        units: GRU units per layer (course: 128).
+        num_layers: GRU layers (course: 2).
+        conv_filters: Conv1D filters (course: 196).
+        conv_kernel: Conv1D kernel size in spectrogram frames (course: 15).
+        dropout: dropout rate after the convolution and each GRU.
+        num_mel_bins: mel bins of the streaming front end (course: 0, a plain
+            101-bin spectrogram).
+        frame_length, fft_length: analysis window and FFT size in samples.
+
+    Call arguments:
+        waveform: float32 ``(batch, samples)`` at 16 kHz.
+
+    Returns:
+        float32 ``(batch, ceil(samples / 640))`` probabilities.
+    """
+
+    def __init__(self, architecture="course", units=128, num_layers=2, conv_filters=196,
+                 conv_kernel=15, dropout=0.3, num_mel_bins=0, frame_length=200, fft_length=200,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"Invalid value for argument architecture. Expected one of "
+                             f"{ARCHITECTURES}. Received: architecture={architecture!r}")
+        for name, value in (("units", units), ("num_layers", num_layers),
+                            ("conv_filters", conv_filters), ("conv_kernel", conv_kernel)):
+            if int(value) < 1:
+                raise ValueError(f"Invalid value for argument {name}. Expected a positive "
+                                 f"integer. Received: {name}={value}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"Invalid value for argument dropout. Expected a number in [0, 1). "
+                             f"Received: dropout={dropout}")
+        self.architecture = architecture
+        self.units = units
+        self.num_layers = num_layers
+        self.conv_filters = conv_filters
+        self.conv_kernel = conv_kernel
+        self.dropout = dropout
+        self.num_mel_bins = num_mel_bins
+        self.frame_length = frame_length
+        self.fft_length = fft_length
+        self.causal = architecture == "streaming"
+
+        self.front_end = _FrameSpectrogram(frame_length, FRAME_STEP, fft_length, num_mel_bins,
+                                           name="spectrogram")
+        # Per-bin normalisation of the log spectrogram (inference: a fixed affine map per frame).
+        self.feature_norm = keras.layers.BatchNormalization(name="feature_norm")
+        self.conv = keras.layers.Conv1D(conv_filters, conv_kernel, strides=CONV_STRIDE,
+                                        padding="valid" if self.causal else "same", name="conv")
+        self.conv_norm = keras.layers.BatchNormalization(name="conv_norm")
+        self.conv_dropout = keras.layers.Dropout(dropout, name="conv_dropout")
+        self.recurrent = [
+            keras.layers.RNN(GRUCell(units), return_sequences=True, return_state=True,
+                             name=f"gru_{i}")
+            for i in range(num_layers)
+        ]
+        self.recurrent_dropout = [keras.layers.Dropout(dropout, name=f"gru_dropout_{i}")
+                                  for i in range(num_layers)]
+        # The course normalises after each GRU; the streaming model keeps that too
+        # (at inference batch norm is a per-frame affine map, so it streams).
+        self.recurrent_norm = [keras.layers.BatchNormalization(name=f"gru_norm_{i}")
+                               for i in range(num_layers)]
+        self.classifier = keras.layers.Dense(1, activation="sigmoid", name="classifier")
+
+    # ------------------------------------------------------------------ whole clip
+
+    def _features(self, waveform):
+        """(batch, samples) -> normalised log spectrogram (batch, samples_padded / 160, bins)."""
+        num_samples = ops.shape(waveform)[1]
+        padded_length = -(-num_samples // FRAME_SAMPLES) * FRAME_SAMPLES
+        waveform = ops.pad(waveform, [[0, 0], [self.frame_length - FRAME_STEP,
+                                               padded_length - num_samples]])
+        return self.feature_norm(self.front_end(waveform))
+
+    def call(self, waveform, training=None):
+        features = self._features(waveform)
+        if self.causal:
+            # Causal convolution: the left context of the first frames is zeros,
+            # exactly what stream_step's initial convolution state holds.
+            features = ops.pad(features, [[0, 0], [self.conv_kernel - 1, 0], [0, 0]])
+        probabilities, _ = self._head(features, None, training)
+        return probabilities
+
+    def _head(self, features, recurrent_states, training):
+        hidden = self.conv(features)  # (batch, frames, conv_filters)
+        hidden = self.conv_dropout(ops.relu(self.conv_norm(hidden, training=training)),
+                                   training=training)
+        new_states = []
+        for i, rnn in enumerate(self.recurrent):
+            initial = None if recurrent_states is None else [recurrent_states[i]]
+            hidden, state = rnn(hidden, initial_state=initial, training=training)
+            new_states.append(state)
+            hidden = self.recurrent_dropout[i](hidden, training=training)
+            hidden = self.recurrent_norm[i](hidden, training=training)
+        probabilities = ops.squeeze(self.classifier(hidden), -1)  # (batch, frames)
+        return probabilities, new_states
+
+    # ------------------------------------------------------------------ streaming
+
+    def initial_stream_state(self, batch_size=1):
+        """Zero state: audio tail, convolution context, one GRU state per layer."""
+        if not self.causal:
+            raise ValueError("Only the streaming architecture can be streamed; the course "
+                             "model's centred convolution looks ahead.")
+        bins = self.num_mel_bins or self.fft_length // 2 + 1
+        return [np.zeros((batch_size, self.frame_length - FRAME_STEP), np.float32),
+                np.zeros((batch_size, self.conv_kernel - 1, bins), np.float32)] + [
+            np.zeros((batch_size, self.units), np.float32) for _ in range(self.num_layers)]
+
+    def stream_step(self, chunk, states):
+        """Processes ``chunk`` (batch, k * 640 samples) given the carried ``states``.
+
+        Returns:
+            (probabilities (batch, k), new states).
+        """
+        if not self.causal:
+            raise ValueError("Only the streaming architecture can be streamed.")
+        audio_tail, conv_context = states[0], states[1]
+        audio = ops.concatenate([audio_tail, chunk], axis=1)
+        features = self.feature_norm(self.front_end(audio), training=False)
+        features = ops.concatenate([conv_context, features], axis=1)
+        probabilities, recurrent_states = self._head(features, list(states[2:]), False)
+        new_states = [audio[:, -(self.frame_length - FRAME_STEP):],
+                      features[:, -(self.conv_kernel - 1):]] + recurrent_states
+        return probabilities, new_states
+
+    def get_config(self):
+        return {**super().get_config(), "architecture": self.architecture, "units": self.units,
+                "num_layers": self.num_layers, "conv_filters": self.conv_filters,
+                "conv_kernel": self.conv_kernel, "dropout": self.dropout,
+                "num_mel_bins": self.num_mel_bins, "frame_length": self.frame_length,
+                "fft_length": self.fft_length}
+
+
+def build_model(architecture="course", **overrides) -> TriggerWordModel:
+    """The course model or the streaming model with their default sizes, built."""
+    if architecture == "course":
+        # The course: 101-bin spectrogram (n_fft 200), Conv1D(196, 15, 4), 2 x GRU(128).
+        settings = dict(units=128, num_layers=2, conv_filters=196, conv_kernel=15,
+                        num_mel_bins=0, frame_length=200, fft_length=200)
+    elif architecture == "streaming":
+        # 25 ms windows into 40 mel bins; a smaller convolution keeps the
+        # per-chunk cost low while the GRUs do the listening.
+        settings = dict(units=128, num_layers=2, conv_filters=128, conv_kernel=15,
+                        num_mel_bins=40, frame_length=400, fft_length=512)
+    else:
+        raise ValueError(f"Invalid architecture {architecture!r}; expected one of {ARCHITECTURES}")
+    settings.update(overrides)
+    model = TriggerWordModel(architecture=architecture, **settings)
+    model(np.zeros((1, FRAME_SAMPLES * 2), np.float32))
+    return model
+
+
+def num_output_frames(num_samples: int) -> int:
+    return -(-int(num_samples) // FRAME_SAMPLES)

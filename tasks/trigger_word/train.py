@@ -1,0 +1,148 @@
+"""Trigger-word detection through the shared runner.
+
+Reads top to bottom: data (synthesised clips, cached), model (course or
+streaming), evaluation (event level, threshold on validation voices), export
+(SavedModel, plus TFLite for the streaming model).
+
+    python -m tasks.trigger_word train --out runs/trigger_word --model course
+    python -m tasks.trigger_word train --out runs/tw_streaming --model streaming
+    python -m tasks.trigger_word detect --model runs/trigger_word clip.wav --json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from tasks.common.runner import Task, atomic_write_json, log
+from tasks.trigger_word.config import Config
+
+
+@dataclasses.dataclass
+class TriggerWordData:
+    train: object  # tf.data.Dataset of (waveform (batch, samples), labels (batch, frames))
+    validation: object
+    train_clips: object  # data.trigger_word.TriggerWordClips
+    validation_clips: object
+    validation_negative: object  # negative-only audio of the validation voices
+    test_clips: object  # unseen voices
+    test_negative: object  # >= 1 hour of negative-only audio of unseen voices by default
+    threshold: float = 0.5  # chosen on validation by evaluate()
+
+
+def make_clips(config, split, num_clips, negative_only=False):
+    from data.trigger_word import make_trigger_word_clips
+
+    return make_trigger_word_clips(
+        split, num_clips, seed=config.seed, word=config.word, clip_seconds=config.clip_seconds,
+        negative_only=negative_only, speakers_per_variant=config.speakers_per_variant,
+        cache_dir=config.cache_dir or None, verbose=True)
+
+
+def clips_for_minutes(minutes, clip_seconds):
+    return max(1, int(round(minutes * 60 / clip_seconds)))
+
+
+class TriggerWordTask(Task):
+    name = "trigger_word"
+    description = "Detect a spoken trigger word in audio: course and streaming models, TFLite"
+    config_class = Config
+    # Small enough for `make demo` on two shared cores: ~2-3 minutes including
+    # synthesising the (cached) word banks the first time.
+    demo_overrides = dict(num_train_clips=240, num_validation_clips=40, validation_negative_minutes=3,
+                          num_test_clips=40, test_negative_minutes=3, speakers_per_variant=1,
+                          epochs=3, batch_size=16, model="streaming")
+    headline_metric = "test_recall"
+
+    # ------------------------------------------------------------------ data
+
+    def build_data(self, config):
+        from data.trigger_word import make_dataset
+        from tasks.trigger_word.model import FRAME_SECONDS, num_output_frames
+
+        num_frames = num_output_frames(config.clip_seconds * 16000)
+        log(self.name, f"synthesising/loading clips for {config.word!r} (cached after the first run)")
+        train_clips = make_clips(config, "train", config.num_train_clips)
+        validation_clips = make_clips(config, "validation", config.num_validation_clips)
+        validation_negative = make_clips(
+            config, "validation",
+            clips_for_minutes(config.validation_negative_minutes, config.clip_seconds), True)
+        test_clips = make_clips(config, "test", config.num_test_clips)
+        test_negative = make_clips(
+            config, "test", clips_for_minutes(config.test_negative_minutes, config.clip_seconds), True)
+        return TriggerWordData(
+            train=make_dataset(train_clips, num_frames, FRAME_SECONDS, config.batch_size,
+                               shuffle=True, seed=config.seed),
+            validation=make_dataset(validation_clips, num_frames, FRAME_SECONDS, config.batch_size),
+            train_clips=train_clips, validation_clips=validation_clips,
+            validation_negative=validation_negative, test_clips=test_clips,
+            test_negative=test_negative)
+
+    # ------------------------------------------------------------------ model
+
+    def build_model(self, config, data):
+        import keras
+
+        from tasks.trigger_word.model import build_model
+
+        model = build_model(config.model, dropout=config.dropout)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.BinaryAccuracy(name="frame_accuracy"),
+                     keras.metrics.AUC(name="auc")])
+        return model
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, model, data, config, out_dir):
+        from tasks.trigger_word.evaluate import evaluate
+
+        metrics = evaluate(model, data, config, out_dir)
+        metrics["parameters"] = int(model.count_params())
+        metrics["model"] = config.model
+        atomic_write_json(Path(out_dir) / "detection.json",
+                          {"threshold": data.threshold,
+                           "refractory_seconds": config.refractory_seconds,
+                           "word": config.word, "model": config.model})
+        return metrics
+
+    # ------------------------------------------------------------------ export
+
+    def export(self, model, data, config, export_dir):
+        from tasks.trigger_word.export import export_saved_model, export_tflite
+
+        export_saved_model(model, export_dir, data.threshold, config.refractory_seconds)
+        if model.causal:
+            path = Path(export_dir).parent / "trigger_word.tflite"
+            export_tflite(model, path)
+            log(self.name, f"TFLite streaming step written to {path}")
+
+    def demo_inputs(self, config):
+        clips = make_clips(config, "test", config.num_test_clips)
+        self._demo = {}
+        for index in range(min(3, len(clips))):
+            ends = ", ".join(f"{end:.2f}" for _, end in clips.events[index]) or "none"
+            key = f"test clip {index} (trigger words end at: {ends} s)"
+            self._demo[key] = clips.waveform(index)
+        return list(self._demo)
+
+    def query_saved_model(self, loaded, inputs):
+        import numpy as np
+
+        answers = []
+        for key in inputs:
+            outputs = loaded.signatures["serving_default"](
+                waveform=np.asarray(self._demo[key], np.float32)[None])
+            times = [t for t in outputs["detections"].numpy()[0].tolist() if t >= 0]
+            answers.append("detections at " + ", ".join(f"{t:.2f} s" for t in times) if times else "no detections")
+        return answers
+
+    def commands(self):
+        from tasks.trigger_word.detect import detect_command
+
+        return {"detect": detect_command}
+
+
+TASK = TriggerWordTask()
