@@ -9,6 +9,7 @@ saved models without ``custom_objects``.
 # attention, positions and Transformer blocks, recurrent cells, audio front end.
 from layers.scaled_dot_product_attention import scaled_dot_product_attention
 from layers.multi_head_attention import MultiHeadAttention
+from layers.additive_attention import AdditiveAttention
 from layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_encoder_block import TransformerEncoderBlock
