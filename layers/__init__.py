@@ -13,6 +13,7 @@ from layers.additive_attention import AdditiveAttention
 from layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_encoder_block import TransformerEncoderBlock
+from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.simple_rnn_cell import SimpleRNNCell
 from layers.gru_cell import GRUCell
 from layers.lstm_cell import LSTMCell

@@ -1,0 +1,300 @@
+"""One Transformer decoder block: causal self-attention, cross-attention, FFN."""
+
+import keras
+from keras import ops
+
+from layers.multi_head_attention import MultiHeadAttention
+from layers.transformer_encoder_block import _check_block_arguments
+from layers.transformer_encoder_block import _head_size
+from layers.transformer_encoder_block import _merge_padding_and_attention_mask
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """A Transformer decoder block (Vaswani et al., 2017).
+
+    With `norm_first=False` (post-norm, the paper's arrangement), for decoder
+    inputs `x` and encoder outputs `m`:
+
+    ```
+    h = LayerNorm(x + Dropout(MaskedMultiHeadAttention(x, x, x)))
+    c = LayerNorm(h + Dropout(MultiHeadAttention(h, m, m)))
+    y = LayerNorm(c + Dropout(W_2 g(W_1 c + b_1) + b_2))
+    ```
+
+    With `norm_first=True` each sub-layer instead computes `z + F(LN(z))`.
+    The self-attention is causal by default: step `t` sees steps `<= t`
+    only. The cross-attention sub-layer exists when the block is first
+    called with `encoder_outputs`; without them the block is a decoder-only
+    (GPT-style) block. The attention layers have `num_heads` heads of size
+    `d / num_heads`, where `d` is the width of `x`.
+
+    Incremental decoding. Pass a `cache` of shape
+    `(batch, 2, max_length, num_heads, d / num_heads)` (zeros to start; the
+    layout of KerasHub's `TransformerDecoder` and `CachedMultiHeadAttention`:
+    `cache[:, 0]` keys, `cache[:, 1]` values) and `cache_update_index`, the
+    position of the first step of `inputs`. The block writes the keys and
+    values of `inputs` at that position, attends over the cache (causally)
+    and returns `(outputs, cache)`. Feeding a sequence one step at a time
+    this way gives the same outputs as the whole sequence at once. The
+    cross-attention keys are recomputed from `encoder_outputs` each call.
+
+    Args:
+        num_heads: int, number of attention heads.
+        intermediate_dim: int, width of the feed-forward hidden layer.
+        dropout: float in `[0, 1)`, dropout on the attention weights and on
+            each sub-layer's output before the residual sum. Defaults to `0`.
+        activation: activation `g` of the feed-forward hidden layer.
+            Defaults to `"relu"`.
+        norm_first: bool, pre-norm instead of post-norm. Defaults to `False`.
+        layer_norm_epsilon: float, epsilon of the layer normalisations.
+            Defaults to `1e-5`.
+        kernel_initializer: initializer of the dense and attention kernels.
+            Defaults to `"glorot_uniform"`.
+        bias_initializer: initializer of their biases. Defaults to `"zeros"`.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: decoder sequence `(batch, length, d)`.
+        encoder_outputs: optional `(batch, encoder_length, d_enc)`.
+        decoder_padding_mask: optional boolean mask of the keys of the
+            self-attention, `False` at padded steps: `(batch, length)`, or
+            with a cache `(batch, max_length)` over cache positions. When
+            absent (and there is no cache), the Keras mask of `inputs` is used.
+        encoder_padding_mask: optional boolean `(batch, encoder_length)`;
+            when absent, the Keras mask of `encoder_outputs` is used.
+        use_causal_mask: bool, whether the self-attention is causal.
+            Defaults to `True`.
+        cache: optional self-attention key/value cache, see above.
+        cache_update_index: int or scalar int tensor, where `inputs` is
+            written into `cache`.
+        training: bool, whether dropout is active.
+        mask, inputs_mask, encoder_outputs_mask: the implicit Keras masks,
+            filled in by Keras; not meant to be passed by hand.
+
+    Returns:
+        `(batch, length, d)`, or `(outputs, cache)` when a cache is given.
+
+    Example:
+
+    >>> import numpy as np
+    >>> block = TransformerDecoderBlock(num_heads=2, intermediate_dim=32)
+    >>> x = np.zeros((3, 5, 8), "float32")
+    >>> tuple(block(x, encoder_outputs=np.zeros((3, 7, 8), "float32")).shape)
+    (3, 5, 8)
+    >>> cache = np.zeros((3, 2, 5, 2, 4), "float32")
+    >>> step, cache = block(x[:, :1], np.zeros((3, 7, 8), "float32"), cache=cache, cache_update_index=0)
+
+    Reference:
+        Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        activation="relu",
+        norm_first=False,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_block_arguments(num_heads, intermediate_dim, dropout, layer_norm_epsilon)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = float(dropout)
+        self.activation = keras.activations.get(activation)
+        self.norm_first = bool(norm_first)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+        self.cross_attention_layer = None
+
+    def _clone(self, initializer):
+        # A fresh instance per sublayer, so seeded initializers differ.
+        return initializer.__class__.from_config(initializer.get_config())
+
+    def _attention(self, head_size, name):
+        return MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=head_size,
+            dropout=self.dropout,
+            kernel_initializer=self._clone(self.kernel_initializer),
+            bias_initializer=self._clone(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _layer_norm(self, inputs_shape, name):
+        layer = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        layer.build(inputs_shape)
+        return layer
+
+    def _dropout(self, name):
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def build(self, inputs_shape, encoder_outputs_shape=None):
+        hidden_dim = inputs_shape[-1]
+        head_size = _head_size(hidden_dim, self.num_heads)
+        self.head_size = head_size
+
+        # Causal self-attention sub-layer.
+        self.self_attention_layer = self._attention(head_size, "self_attention")
+        self.self_attention_layer.build(inputs_shape, inputs_shape)
+        self.self_attention_layer_norm = self._layer_norm(inputs_shape, "self_attention_layer_norm")
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+
+        # Cross-attention sub-layer, only for encoder-decoder models.
+        if encoder_outputs_shape is not None:
+            self.cross_attention_layer = self._attention(head_size, "cross_attention")
+            self.cross_attention_layer.build(inputs_shape, encoder_outputs_shape)
+            self.cross_attention_layer_norm = self._layer_norm(
+                inputs_shape, "cross_attention_layer_norm"
+            )
+            self.cross_attention_dropout = self._dropout("cross_attention_dropout")
+
+        # Feed-forward sub-layer.
+        self.feedforward_intermediate_dense = keras.layers.Dense(
+            self.intermediate_dim,
+            activation=self.activation,
+            kernel_initializer=self._clone(self.kernel_initializer),
+            bias_initializer=self._clone(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="feedforward_intermediate_dense",
+        )
+        self.feedforward_intermediate_dense.build(inputs_shape)
+        self.feedforward_output_dense = keras.layers.Dense(
+            hidden_dim,
+            kernel_initializer=self._clone(self.kernel_initializer),
+            bias_initializer=self._clone(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="feedforward_output_dense",
+        )
+        self.feedforward_output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self.feedforward_layer_norm = self._layer_norm(inputs_shape, "feedforward_layer_norm")
+        self.feedforward_dropout = self._dropout("feedforward_dropout")
+
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        use_causal_mask=True,
+        cache=None,
+        cache_update_index=None,
+        training=None,
+        mask=None,
+        inputs_mask=None,
+        encoder_outputs_mask=None,
+    ):
+        has_cross_attention = self.cross_attention_layer is not None
+        if encoder_outputs is not None and not has_cross_attention:
+            raise ValueError(
+                "This TransformerDecoderBlock was built without cross-attention "
+                "(first called without encoder_outputs), so it cannot take "
+                "encoder_outputs now."
+            )
+        if encoder_outputs is None and has_cross_attention:
+            raise ValueError(
+                "This TransformerDecoderBlock has a cross-attention sub-layer "
+                "(first called with encoder_outputs) and needs encoder_outputs."
+            )
+        if cache is not None and cache_update_index is None:
+            raise ValueError("A cache needs cache_update_index (the position of inputs).")
+
+        # Masks. Keras fills `mask` when `inputs` is the only tensor argument
+        # and `inputs_mask` / `encoder_outputs_mask` when there are several.
+        if decoder_padding_mask is None and cache is None:
+            decoder_padding_mask = inputs_mask if inputs_mask is not None else mask
+        if encoder_padding_mask is None:
+            encoder_padding_mask = encoder_outputs_mask
+        # (batch, 1, length or max_length); the causal part is added by the
+        # attention layer, which knows the cache offset.
+        self_attention_mask = _merge_padding_and_attention_mask(decoder_padding_mask, None)
+
+        # Causal self-attention sub-layer.
+        residual = inputs
+        x = self.self_attention_layer_norm(inputs) if self.norm_first else inputs
+        if cache is None:
+            x = self.self_attention_layer(
+                query=x,
+                value=x,
+                attention_mask=self_attention_mask,
+                use_causal_mask=use_causal_mask,
+                training=training,
+            )
+        else:
+            x, cache = self.self_attention_layer(
+                query=x,
+                value=x,
+                attention_mask=self_attention_mask,
+                use_causal_mask=use_causal_mask,
+                training=training,
+                cache=cache,
+                cache_update_index=cache_update_index,
+            )
+        x = self.self_attention_dropout(x, training=training)
+        x = x + residual
+        if not self.norm_first:
+            x = self.self_attention_layer_norm(x)
+
+        # Cross-attention sub-layer.
+        if has_cross_attention:
+            residual = x
+            if self.norm_first:
+                x = self.cross_attention_layer_norm(x)
+            # (batch, 1, encoder_length)
+            cross_attention_mask = _merge_padding_and_attention_mask(encoder_padding_mask, None)
+            x = self.cross_attention_layer(
+                query=x,
+                value=encoder_outputs,
+                attention_mask=cross_attention_mask,
+                training=training,
+            )
+            x = self.cross_attention_dropout(x, training=training)
+            x = x + residual
+            if not self.norm_first:
+                x = self.cross_attention_layer_norm(x)
+
+        # Feed-forward sub-layer.
+        residual = x
+        if self.norm_first:
+            x = self.feedforward_layer_norm(x)
+        x = self.feedforward_intermediate_dense(x)
+        x = self.feedforward_output_dense(x)
+        x = self.feedforward_dropout(x, training=training)
+        x = x + residual
+        if not self.norm_first:
+            x = self.feedforward_layer_norm(x)
+
+        if cache is not None:
+            return x, cache
+        return x
+
+    def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None, cache_shape=None):
+        if cache_shape is not None:
+            return inputs_shape, cache_shape
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "norm_first": self.norm_first,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
