@@ -17,3 +17,5 @@ from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.simple_rnn_cell import SimpleRNNCell
 from layers.gru_cell import GRUCell
 from layers.lstm_cell import LSTMCell
+from layers.spectrogram import Spectrogram
+from layers.log_mel_spectrogram import LogMelSpectrogram

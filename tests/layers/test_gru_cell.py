@@ -27,9 +27,10 @@ def test_harness(reset_after):
     )
 
 
-@pytest.mark.parametrize("reset_after", [True, False])
-@pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("return_state", [False, True])
+@pytest.mark.parametrize(
+    "reset_after, masked, return_state",
+    [(True, False, False), (True, True, True), (False, False, False), (False, True, True)],
+)
 def test_matches_keras_gru(reset_after, masked, return_state):
     testing.check_matches_keras(CELL, {"units": 4, "reset_after": reset_after}, masked, return_state)
 

@@ -28,8 +28,7 @@ def test_harness_without_bias_with_relu():
     )
 
 
-@pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("return_state", [False, True])
+@pytest.mark.parametrize("masked, return_state", [(False, False), (True, True)])
 def test_matches_keras_simple_rnn(masked, return_state):
     testing.check_matches_keras(CELL, KWARGS, masked, return_state)
 
@@ -38,14 +37,12 @@ def test_matches_keras_going_backwards():
     testing.check_matches_keras(CELL, KWARGS, masked=True, return_state=True, go_backwards=True)
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_bidirectional(masked):
-    testing.check_bidirectional(CELL, KWARGS, masked)
+def test_bidirectional():
+    testing.check_bidirectional(CELL, KWARGS, masked=True)
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_stacked(masked):
-    testing.check_stacked(CELL, KWARGS, masked)
+def test_stacked():
+    testing.check_stacked(CELL, KWARGS, masked=True)
 
 
 def test_single_step_matches_keras_cell():
