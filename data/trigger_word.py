@@ -39,6 +39,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import zlib
 import threading
 from pathlib import Path
 
@@ -51,7 +52,7 @@ DEFAULT_WORD = "activate"
 # The course labels 50 of its 1375 output frames per 10 s clip after each word.
 LABEL_SECONDS = 50 * CLIP_SECONDS / 1375
 # Bump whenever generation changes so stale caches are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Near-misses share sounds with "activate"; the detector must learn to reject them.
 NEAR_MISS_WORDS = (
@@ -104,7 +105,7 @@ class ESpeak:
     _instance = None
     _lock = threading.Lock()
     # espeak_PARAMETER values from speak_lib.h.
-    _RATE, _PITCH, _RANGE = 1, 3, 4
+    _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
     _AUDIO_OUTPUT_SYNCHRONOUS = 2
     _POS_CHARACTER = 1
 
@@ -129,6 +130,7 @@ class ESpeak:
             ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         self._lib.espeak_Synth.argtypes = [
             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
             ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
@@ -160,6 +162,10 @@ class ESpeak:
             self._chunks = []
             if self._lib.espeak_SetVoiceByName(speaker.voice.encode()) != 0:
                 raise ValueError(f"eSpeak NG has no voice {speaker.voice!r}")
+            # Every setting is made explicit and the noise generator reseeded, so a
+            # word sounds the same whatever was synthesised before it.
+            self._lib.espeak_ng_SetRandSeed(ctypes.c_long(zlib.crc32(f"{text}|{speaker}".encode())))
+            self._lib.espeak_SetParameter(self._VOLUME, 100, 0)
             self._lib.espeak_SetParameter(self._RATE, int(speaker.rate), 0)
             self._lib.espeak_SetParameter(self._PITCH, int(speaker.pitch), 0)
             self._lib.espeak_SetParameter(self._RANGE, int(speaker.pitch_range), 0)
@@ -274,6 +280,71 @@ def build_word_bank(word: str, speakers: list[Speaker], negative_words=NEGATIVE_
         triggers.append(takes)
         negatives.append([espeak.synthesize(w, speaker) for w in negative_words])
     return WordBank(word, negative_words, list(speakers), triggers, negatives)
+
+
+def _build_word_bank_in_fresh_process(word, speakers, negative_words, seed) -> WordBank:
+    """:func:`build_word_bank` in a new Python process.
+
+    eSpeak NG keeps a little global state between calls (the level of the last
+    voice variant, its noise generator), which ``espeak_Terminate`` does not
+    reset; a fresh process per bank makes every bank the same whatever was
+    synthesised before it in the caller.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    request = dict(word=word, speakers=[dataclasses.asdict(s) for s in speakers],
+                   negative_words=list(negative_words), seed=int(seed))
+    root = str(Path(__file__).resolve().parents[1])
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "bank.npz"
+        result = subprocess.run(
+            [sys.executable, "-c", "from data.trigger_word import _bank_worker; _bank_worker()",
+             str(path)], input=json.dumps(request), text=True, capture_output=True,
+            env=environment, cwd=root)
+        if result.returncode != 0:
+            raise RuntimeError(f"Word bank synthesis failed:\n{result.stderr[-2000:]}")
+        return _load_bank(path)
+
+
+def _bank_worker():
+    """Entry point of the child process: request JSON on stdin, bank to argv[1]."""
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    speakers = [Speaker(**s) for s in request["speakers"]]
+    bank = build_word_bank(request["word"], speakers, tuple(request["negative_words"]),
+                           seed=request["seed"])
+    _save_bank(bank, Path(sys.argv[1]), {})
+
+
+def _save_bank(bank: WordBank, path: Path, extra_meta: dict):
+    pieces = [a for s in range(len(bank.speakers)) for a in bank.triggers[s] + bank.negatives[s]]
+    offsets = np.cumsum([0] + [len(a) for a in pieces])
+    meta = dict(extra_meta, word=bank.word, negative_words=list(bank.negative_words),
+                trigger_takes=len(bank.triggers[0]) if bank.triggers else 0,
+                speakers=[dataclasses.asdict(s) for s in bank.speakers])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.stem + f".tmp-{os.getpid()}.npz")
+    np.savez(temporary, audio=np.concatenate(pieces).astype(np.float16), offsets=offsets,
+             meta=np.array(json.dumps(meta)))
+    os.replace(temporary, path)
+
+
+def _load_bank(path: Path) -> WordBank:
+    stored = np.load(path, allow_pickle=False)
+    meta = json.loads(str(stored["meta"]))
+    audio, offsets = stored["audio"].astype(np.float32), stored["offsets"]
+    pieces = [audio[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+    speakers = [Speaker(**s) for s in meta["speakers"]]
+    takes, per_speaker = meta["trigger_takes"], meta["trigger_takes"] + len(meta["negative_words"])
+    return WordBank(
+        meta["word"], tuple(meta["negative_words"]), speakers,
+        [pieces[i * per_speaker: i * per_speaker + takes] for i in range(len(speakers))],
+        [pieces[i * per_speaker + takes: (i + 1) * per_speaker] for i in range(len(speakers))])
 
 
 # --------------------------------------------------------------------------- backgrounds
@@ -495,31 +566,13 @@ def load_word_bank(split: str, seed: int = 0, word: str = DEFAULT_WORD,
         directory = Path(cache_dir) if cache_dir else default_cache_dir()
         path = directory / f"bank-{split}-{word.replace(' ', '_')[:20]}-{key}.npz"
     if path is not None and path.exists():
-        stored = np.load(path, allow_pickle=False)
-        meta = json.loads(str(stored["meta"]))
-        audio, offsets = stored["audio"].astype(np.float32), stored["offsets"]
-        pieces = [audio[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
-        speakers = [Speaker(**s) for s in meta["speakers"]]
-        takes, num_negatives = meta["trigger_takes"], len(meta["negative_words"])
-        per_speaker = takes + num_negatives
-        bank = WordBank(
-            word, tuple(meta["negative_words"]), speakers,
-            [pieces[i * per_speaker: i * per_speaker + takes] for i in range(len(speakers))],
-            [pieces[i * per_speaker + takes: (i + 1) * per_speaker] for i in range(len(speakers))])
+        bank = _load_bank(path)
     else:
         speakers = make_speakers(speakers_per_variant, seed)[split]
-        bank = build_word_bank(word, speakers, negative_words, seed=seed + SPLITS.index(split))
+        bank = _build_word_bank_in_fresh_process(word, speakers, tuple(negative_words),
+                                                 seed + SPLITS.index(split))
         if path is not None:
-            pieces = [a for s in range(len(speakers)) for a in bank.triggers[s] + bank.negatives[s]]
-            offsets = np.cumsum([0] + [len(a) for a in pieces])
-            meta = dict(key_fields, negative_words=list(bank.negative_words),
-                        trigger_takes=len(bank.triggers[0]),
-                        speakers=[dataclasses.asdict(s) for s in speakers])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp.npz")
-            np.savez(temporary, audio=np.concatenate(pieces).astype(np.float16), offsets=offsets,
-                     meta=np.array(json.dumps(meta)))
-            os.replace(temporary, path)
+            _save_bank(bank, path, key_fields)
     _BANK_MEMO[memo_key] = bank
     return bank
 

@@ -163,7 +163,7 @@ def summarise(positive, negative):
         "negative_audio_hours": negative["hours"],
         "false_accepts_in_positive_clips": positive["false_accepts"],
         "triggers": positive["triggers"],
-        "median_delay_seconds": float(np.median(delays)) if delays else float("nan"),
+        "median_delay_seconds": float(np.median(delays)) if delays else None,
     }
 
 

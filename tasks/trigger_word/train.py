@@ -32,12 +32,13 @@ class TriggerWordData:
 
 
 def make_clips(config, split, num_clips, negative_only=False):
-    from data.trigger_word import make_trigger_word_clips
+    from data.trigger_word import NEGATIVE_WORDS, make_trigger_word_clips
 
     return make_trigger_word_clips(
         split, num_clips, seed=config.seed, word=config.word, clip_seconds=config.clip_seconds,
         negative_only=negative_only, speakers_per_variant=config.speakers_per_variant,
-        cache_dir=config.cache_dir or None, verbose=True)
+        cache_dir=config.cache_dir or None, negative_words=config.negative_words or NEGATIVE_WORDS,
+        verbose=True)
 
 
 def clips_for_minutes(minutes, clip_seconds):

@@ -1,0 +1,161 @@
+"""Tests of the synthetic trigger-word data (eSpeak NG speech, numpy backgrounds)."""
+
+import numpy as np
+import pytest
+
+from data import trigger_word as tw
+
+# Few negative words keep the word banks (all voices of a split) quick to synthesise.
+FEW_NEGATIVES = ("activity", "captivate", "banana")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("trigger_word_cache")
+
+
+def test_espeak_speaks_trimmed_16khz_audio():
+    speaker = tw.Speaker("en-us", "m3", 50, 50, 175)
+    audio = tw.ESpeak.get().synthesize("activate", speaker)
+    assert audio.dtype == np.float32
+    # "activate" lasts roughly half a second to a second at 175 words per minute.
+    assert 0.3 * tw.SAMPLE_RATE < len(audio) < 1.2 * tw.SAMPLE_RATE
+    # Trimmed: the first and last 10 ms are within 40 dB of the peak.
+    peak = np.abs(audio).max()
+    for edge in (audio[:160], audio[-160:]):
+        assert np.sqrt(np.mean(edge ** 2)) > peak * 10 ** (-40 / 20) / 4
+    # Different voices sound different.
+    other = tw.ESpeak.get().synthesize("activate", tw.Speaker("en-gb-scotland", "f3", 70, 50, 175))
+    assert len(other) != len(audio) or not np.allclose(other, audio)
+
+
+def test_word_banks_are_deterministic_whatever_ran_before():
+    speakers = tw.make_speakers(1, 0)["validation"][:2]
+    first = tw._build_word_bank_in_fresh_process("activate", speakers, FEW_NEGATIVES, 0)
+    # Synthesising other voices in this process must not change the next bank.
+    tw.ESpeak.get().synthesize("hello", tw.Speaker("en-029", "f5", 90, 10, 250))
+    second = tw._build_word_bank_in_fresh_process("activate", speakers, FEW_NEGATIVES, 0)
+    for a, b in zip(first.triggers + first.negatives, second.triggers + second.negatives):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_unknown_voice_is_a_clear_error():
+    with pytest.raises(ValueError, match="no voice"):
+        tw.ESpeak.get().synthesize("hello", tw.Speaker("xx-nowhere", "m3", 50, 50, 175))
+
+
+def test_speakers_split_by_variant_and_deterministic():
+    speakers = tw.make_speakers(speakers_per_variant=2, seed=0)
+    variants = {split: {s.variant for s in group} for split, group in speakers.items()}
+    assert not variants["train"] & variants["test"]
+    assert not variants["train"] & variants["validation"]
+    assert not variants["validation"] & variants["test"]
+    assert len(speakers["train"]) > len(speakers["test"]) >= 20
+    assert speakers == tw.make_speakers(speakers_per_variant=2, seed=0)
+    assert speakers != tw.make_speakers(speakers_per_variant=2, seed=1)
+
+
+def test_frame_labels_by_hand():
+    # A trigger ending at 1.0 s labels frames whose end (t + 1) * 0.04 s lies in
+    # (1.0, 1.0 + 0.3636]: t + 1 = 26..34, i.e. frames 25..33.
+    labels = tw.frame_labels([(0.4, 1.0)], num_frames=250, frame_seconds=0.04)
+    assert labels.shape == (250,)
+    np.testing.assert_array_equal(np.nonzero(labels)[0], np.arange(25, 34))
+    # The course's own grid: 50 of 1375 frames.
+    course = tw.frame_labels([(2.0, 3.0)], num_frames=1375, frame_seconds=10 / 1375)
+    assert course.sum() == 50
+    # A trigger ending at 9.9 s is cut at the clip end: frames ending 9.92, 9.96, 10.0 s.
+    assert tw.frame_labels([(9.5, 9.9)], 250, 0.04).sum() == 3
+
+
+def test_coloured_noise_slopes():
+    rng = np.random.default_rng(0)
+    n = 2 ** 16
+    frequencies = np.fft.rfftfreq(n)
+
+    def band_power(noise, low, high):
+        power = np.abs(np.fft.rfft(noise)) ** 2
+        return power[(frequencies >= low) & (frequencies < high)].mean()
+
+    for exponent, expected_db in ((0, 0.0), (-1, -3.0), (-2, -6.0), (1, 3.0)):
+        noise = tw.coloured_noise(rng, n, exponent)
+        assert abs(np.std(noise) - 1) < 1e-3
+        # Power per octave step: f ** exponent -> 3 dB per octave per unit exponent.
+        ratio_db = 10 * np.log10(band_power(noise, 0.1, 0.11) / band_power(noise, 0.05, 0.055))
+        assert abs(ratio_db - expected_db) < 1.0, (exponent, ratio_db)
+
+
+def test_mains_hum_peaks_at_mains_frequency():
+    hum = tw.mains_hum(np.random.default_rng(3), tw.SAMPLE_RATE * 2)
+    spectrum = np.abs(np.fft.rfft(hum))
+    frequencies = np.fft.rfftfreq(len(hum), 1 / tw.SAMPLE_RATE)
+    strongest = frequencies[np.argsort(spectrum)[-3:]]
+    assert all(min(abs(f / 50 - round(f / 50)), abs(f / 60 - round(f / 60))) < 1e-6
+               for f in strongest), strongest
+
+
+def test_clips_events_labels_cache_and_determinism(cache):
+    kwargs = dict(num_clips=6, seed=0, clip_seconds=4.0, negative_words=FEW_NEGATIVES,
+                  speakers_per_variant=1,
+                  cache_dir=cache)
+    clips = tw.make_trigger_word_clips("test", **kwargs)
+    assert clips.waveforms.shape == (6, 64000) and clips.waveforms.dtype == np.int16
+    assert sum(len(e) for e in clips.events) >= 1
+    for events, negatives in zip(clips.events, clips.negatives):
+        spans = sorted([tuple(e) for e in events] + [tuple(n[:2]) for n in negatives])
+        for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+            assert e1 <= s2, "inserted words overlap"
+        assert all(0 <= s < e <= 4.0 for s, e in spans)
+        assert all(n[2] in FEW_NEGATIVES for n in negatives)
+    # Speech is really there: the trigger span is louder than the clip on average.
+    index = next(i for i, e in enumerate(clips.events) if e)
+    start, end = clips.events[index][0]
+    waveform = clips.waveform(index)
+    span = waveform[int(start * 16000):int(end * 16000)]
+    assert np.sqrt(np.mean(span ** 2)) > 0.5 * np.sqrt(np.mean(waveform ** 2))
+    # Cached: a second call reads the same data back from disk (memory-mapped).
+    again = tw.make_trigger_word_clips("test", **kwargs)
+    assert isinstance(again.waveforms, np.memmap)
+    np.testing.assert_array_equal(again.waveforms, clips.waveforms)
+    assert again.events == clips.events
+    # Deterministic from the seed without the cache, and a new seed changes it.
+    fresh = tw.make_trigger_word_clips("test", **{**kwargs, "cache_dir": False})
+    np.testing.assert_array_equal(fresh.waveforms, clips.waveforms)
+    other = tw.make_trigger_word_clips("test", **{**kwargs, "seed": 1, "cache_dir": False})
+    assert not np.array_equal(other.waveforms, clips.waveforms)
+
+
+def test_negative_only_clips_and_any_word(cache):
+    negatives = tw.make_trigger_word_clips("validation", 4, clip_seconds=3.0, negative_only=True,
+                                           negative_words=FEW_NEGATIVES, speakers_per_variant=1,
+                                           cache_dir=cache)
+    assert all(not events for events in negatives.events)
+    assert all(len(n) >= 1 for n in negatives.negatives)
+    # --word: any text; the word is removed from the negatives if listed there.
+    bank = tw.build_word_bank("banana", tw.make_speakers(1, 0)["validation"][:2], FEW_NEGATIVES)
+    assert "banana" not in bank.negative_words and len(bank.triggers[0]) == 3
+
+
+def test_dataset_batches_and_labels(cache):
+    clips = tw.make_trigger_word_clips("test", 5, clip_seconds=4.0, negative_words=FEW_NEGATIVES,
+                                       speakers_per_variant=1,
+                                       cache_dir=cache)
+    dataset = tw.make_dataset(clips, num_frames=100, frame_seconds=0.04, batch_size=2)
+    batches = list(dataset)
+    assert len(batches) == 3 and int(dataset.cardinality()) == 3
+    waveforms = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert waveforms.shape == (5, 64000) and labels.shape == (5, 100)
+    np.testing.assert_allclose(waveforms[0], clips.waveform(0))
+    for index, events in enumerate(clips.events):
+        np.testing.assert_array_equal(labels[index], tw.frame_labels(events, 100, 0.04))
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match="split"):
+        tw.make_trigger_word_clips("dev", 1)
+    with pytest.raises(ValueError, match="non-empty"):
+        tw.make_trigger_word_clips("test", 1, word="  ")
+    with pytest.raises(ValueError, match="background"):
+        tw.make_background(np.random.default_rng(0), "purple", 100, None)
