@@ -96,6 +96,9 @@ class MultiHeadAttention(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", 2017.
     """
 
+    # Whether self-attention projects query, key and value in one product.
+    _fuse_projections = True
+
     def __init__(
         self,
         num_heads,
@@ -235,6 +238,22 @@ class MultiHeadAttention(keras.layers.Layer):
                 f"was built with ({expected}). Received: {name}.shape={tensor.shape}"
             )
 
+    def _project_self_attention(self, inputs):
+        """Query, key and value heads of one input in a single product.
+
+        For self-attention this reads the input once instead of three times;
+        the kernels are laid side by side along the heads axis.
+        """
+        kernel = ops.concatenate(
+            [self.query_dense.kernel, self.key_dense.kernel, self.value_dense.kernel], axis=1
+        )  # (dim, 3 * heads, key_dim)
+        projected = ops.einsum("abc,cde->abde", inputs, kernel)  # (batch, T, 3 * heads, key_dim)
+        if self.use_bias:
+            projected = projected + ops.concatenate(
+                [self.query_dense.bias, self.key_dense.bias, self.value_dense.bias], axis=0
+            )
+        return ops.split(projected, 3, axis=2)  # 3 x (batch, T, heads, key_dim)
+
     def call(
         self,
         query,
@@ -269,18 +288,32 @@ class MultiHeadAttention(keras.layers.Layer):
             )
 
         # Projections: (batch, T, dim) -> (batch, T, heads, head_dim).
-        query_heads = self.query_dense(query)
-        if cache is None:
-            key_heads = self.key_dense(key)
-            value_heads = self.value_dense(value)
+        # A precomputed cache (no cache_update_index) replaces keys and values.
+        use_cache_as_is = cache is not None and cache_update_index is None
+        if (
+            self._fuse_projections
+            and not use_cache_as_is
+            and query is value
+            and key is value
+            and (self.value_dim or self.key_dim) == self.key_dim
+        ):
+            query_heads, key_heads, value_heads = self._project_self_attention(query)
         else:
+            query_heads = self.query_dense(query)
+            if not use_cache_as_is:
+                key_heads = self.key_dense(key)
+                value_heads = self.value_dense(value)
+
+        if cache is not None:
             cache = ops.cast(cache, self.compute_dtype)
-            key_heads = cache[:, 0, ...]  # (batch, max_length, heads, key_dim)
-            value_heads = cache[:, 1, ...]
-            if cache_update_index is not None:
+            if use_cache_as_is:
+                # For example the encoder's keys and values in cross-attention.
+                key_heads = cache[:, 0, ...]  # (batch, max_length, heads, key_dim)
+                value_heads = cache[:, 1, ...]
+            else:
                 start = [0, cache_update_index, 0, 0]
-                key_heads = ops.slice_update(key_heads, start, self.key_dense(key))
-                value_heads = ops.slice_update(value_heads, start, self.value_dense(value))
+                key_heads = ops.slice_update(cache[:, 0, ...], start, key_heads)
+                value_heads = ops.slice_update(cache[:, 1, ...], start, value_heads)
                 cache = ops.stack((key_heads, value_heads), axis=1)
             # The new entries' padding says nothing about the rest of the cache.
             value_mask = None

@@ -119,11 +119,11 @@ AGREEMENT_CASES = {
 
 
 @pytest.mark.parametrize("cross", [False, True], ids=["self", "cross"])
-@pytest.mark.parametrize("case", sorted(AGREEMENT_CASES))
-def test_agrees_with_keras(case, cross):
-    init_extra, call_kwargs = AGREEMENT_CASES[case]
+def test_agrees_with_keras(cross):
     rng = np.random.default_rng(11)
-    query = _normal(rng, 3, 5, 8)
+    # Backend tensors, so that self-attention passes the very same tensor
+    # twice and takes our fused projection path.
+    query = ops.convert_to_tensor(_normal(rng, 3, 5, 8))
     if cross:
         value, key = _normal(rng, 3, 5, 6), _normal(rng, 3, 5, 10)
     else:
@@ -132,18 +132,19 @@ def test_agrees_with_keras(case, cross):
         "value_mask": np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], "bool"),
         "attention_mask": rng.uniform(size=(3, 5, 5)) > 0.4,
     }
-    call_kwargs = {k: named[v] if isinstance(v, str) else v for k, v in call_kwargs.items()}
-    if key is not None:
-        call_kwargs["key"] = key
-    ours, theirs = _pair({"num_heads": 2, "key_dim": 4, **init_extra}, (query, value), call_kwargs)
-    expected = _numpy(theirs(query, value, **call_kwargs))
-    actual = _numpy(ours(query, value, **call_kwargs))
-    assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
-        np.testing.assert_allclose(a, e, atol=1e-5, rtol=1e-5)
+    for case, (init_extra, call_kwargs) in sorted(AGREEMENT_CASES.items()):
+        call_kwargs = {k: named[v] if isinstance(v, str) else v for k, v in call_kwargs.items()}
+        if key is not None:
+            call_kwargs["key"] = key
+        ours, theirs = _pair({"num_heads": 2, "key_dim": 4, **init_extra}, (query, value), call_kwargs)
+        expected = _numpy(theirs(query, value, **call_kwargs))
+        actual = _numpy(ours(query, value, **call_kwargs))
+        assert len(actual) == len(expected), case
+        for a, e in zip(actual, expected):
+            np.testing.assert_allclose(a, e, atol=1e-5, rtol=1e-5, err_msg=case)
 
 
-@pytest.mark.parametrize("return_scores", [False, True])
+@pytest.mark.parametrize("return_scores", [False, True], ids=["fused", "scores"])
 def test_agrees_with_keras_on_keras_masks(return_scores):
     """Query and value padding carried as Keras masks (from a Masking layer)."""
     rng = np.random.default_rng(5)
@@ -180,28 +181,53 @@ def test_value_dim_without_scores():
     np.testing.assert_allclose(fast, explicit, atol=1e-5)
 
 
+class _Unfused(MultiHeadAttention):
+    _fuse_projections = False
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
+def test_fused_self_attention_projections_match_separate_ones(dtype):
+    rng = np.random.default_rng(13)
+    fused, separate = MultiHeadAttention(2, 4, dtype=dtype), _Unfused(2, 4, dtype=dtype)
+    x = ops.convert_to_tensor(_normal(rng, 2, 5, 8))
+    fused(x, x)
+    separate(x, x)
+    fused.set_weights([_normal(rng, *w.shape) for w in separate.get_weights()])
+    separate.set_weights(fused.get_weights())
+    cache = ops.zeros((2, 2, 5, 2, 4))
+    for kwargs in ({"use_causal_mask": True}, {"cache": cache, "cache_update_index": 0}):
+        expected = _numpy(separate(x, x, **kwargs))
+        actual = _numpy(fused(x, x, **kwargs))
+        tolerance = 1e-5 if dtype == "float32" else 1e-2
+        for a, e in zip(actual, expected):
+            assert a.dtype == e.dtype
+            np.testing.assert_allclose(a, e, atol=tolerance, rtol=tolerance)
+
+
 # Properties that hold for any weights ----------------------------------------
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_causal_outputs_ignore_the_future(seed):
-    rng = np.random.default_rng(seed)
+def test_causal_outputs_ignore_the_future():
+    rng = np.random.default_rng(0)
     layer = MultiHeadAttention(num_heads=2, key_dim=4)
     x = _normal(rng, 2, 7, 8)
-    cut = int(rng.integers(1, 6))
-    perturbed = x.copy()
-    perturbed[:, cut:] += _normal(rng, 2, 7 - cut, 8) * 3.0
-    for scores in (False, True):
-        before = _numpy(layer(x, x, use_causal_mask=True, return_attention_scores=scores))[0]
-        after = _numpy(layer(perturbed, perturbed, use_causal_mask=True, return_attention_scores=scores))[0]
-        np.testing.assert_allclose(after[:, :cut], before[:, :cut], atol=1e-5)
-        # The test can fail: later positions do see the change.
-        assert np.abs(after[:, cut:] - before[:, cut:]).max() > 1e-3
+
+    def attend(inputs, scores):
+        inputs = ops.convert_to_tensor(inputs)  # one tensor: the fused path
+        return _numpy(layer(inputs, inputs, use_causal_mask=True, return_attention_scores=scores))[0]
+
+    for cut in (1, 4):
+        perturbed = x.copy()
+        perturbed[:, cut:] += _normal(rng, 2, 7 - cut, 8) * 3.0
+        for scores in (False, True):
+            before, after = attend(x, scores), attend(perturbed, scores)
+            np.testing.assert_allclose(after[:, :cut], before[:, :cut], atol=1e-5)
+            # The test can fail: later positions do see the change.
+            assert np.abs(after[:, cut:] - before[:, cut:]).max() > 1e-3
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_padded_positions_do_not_leak(seed):
-    rng = np.random.default_rng(seed)
+def test_padded_positions_do_not_leak():
+    rng = np.random.default_rng(1)
     layer = MultiHeadAttention(num_heads=2, key_dim=4)
     query, value = _normal(rng, 2, 5, 8), _normal(rng, 2, 6, 8)
     lengths = np.array([3, 6])
@@ -293,23 +319,23 @@ def test_dropout_only_in_training():
     assert np.abs(training - inference).max() > 1e-4
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"num_heads": 0, "key_dim": 4}, "num_heads"),
-        ({"num_heads": 2.0, "key_dim": 4}, "num_heads"),
-        ({"num_heads": 2, "key_dim": 0}, "key_dim"),
-        ({"num_heads": 2, "key_dim": -3}, "key_dim"),
-        ({"num_heads": 2, "key_dim": 4, "value_dim": 0}, "value_dim"),
-        ({"num_heads": 2, "key_dim": 4, "dropout": 1.0}, "dropout"),
-        ({"num_heads": 2, "key_dim": 4, "dropout": -0.1}, "dropout"),
-        ({"num_heads": 2, "key_dim": 4, "dropout": "0.1"}, "dropout"),
-        ({"num_heads": 2, "key_dim": 4, "output_shape": 0}, "output_shape"),
-    ],
-)
-def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        MultiHeadAttention(**kwargs)
+BAD_ARGUMENTS = [
+    ({"num_heads": 0, "key_dim": 4}, "num_heads"),
+    ({"num_heads": 2.0, "key_dim": 4}, "num_heads"),
+    ({"num_heads": 2, "key_dim": 0}, "key_dim"),
+    ({"num_heads": 2, "key_dim": -3}, "key_dim"),
+    ({"num_heads": 2, "key_dim": 4, "value_dim": 0}, "value_dim"),
+    ({"num_heads": 2, "key_dim": 4, "dropout": 1.0}, "dropout"),
+    ({"num_heads": 2, "key_dim": 4, "dropout": -0.1}, "dropout"),
+    ({"num_heads": 2, "key_dim": 4, "dropout": "0.1"}, "dropout"),
+    ({"num_heads": 2, "key_dim": 4, "output_shape": 0}, "output_shape"),
+]
+
+
+def test_bad_arguments():
+    for kwargs, match in BAD_ARGUMENTS:
+        with pytest.raises(ValueError, match=f"argument {match}. Expected"):
+            MultiHeadAttention(**kwargs)
 
 
 def test_mismatched_shapes():
