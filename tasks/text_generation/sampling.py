@@ -98,7 +98,8 @@ def generate_ids(step_fn, states, prompt_ids, prompt_lengths, *, start_id, pad_i
     seed = tf.cast(seed, tf.int64)
     batch_size = tf.shape(prompt_ids)[0]
     max_prompt_length = tf.shape(prompt_ids)[1]
-    total_steps = max_prompt_length + tf.cast(max_new_tokens, tf.int32)
+    max_new_tokens = tf.cast(max_new_tokens, tf.int32)
+    total_steps = max_prompt_length + max_new_tokens
     # One extra column so prompt_ids[:, t] is defined (as padding) after the longest prompt.
     padded_prompts = tf.pad(prompt_ids, [[0, 0], [0, 1]], constant_values=pad_id)
 
@@ -112,7 +113,10 @@ def generate_ids(step_fn, states, prompt_ids, prompt_lengths, *, start_id, pad_i
         in_prompt = t < prompt_lengths
         prompt_token = padded_prompts[:, tf.minimum(t, max_prompt_length)]
         token = tf.where(in_prompt, prompt_token, drawn)
-        finished = tf.logical_or(finished, tf.logical_and(tf.logical_not(in_prompt), tf.equal(drawn, end_id)))
+        ended = tf.logical_and(tf.logical_not(in_prompt), tf.equal(drawn, end_id))
+        # Each row may draw max_new_tokens after its own prompt, however long the other prompts are.
+        out_of_budget = t >= prompt_lengths + max_new_tokens
+        finished = tf.logical_or(finished, tf.logical_or(ended, out_of_budget))
         outputs = outputs.write(t, tf.where(finished, tf.fill([batch_size], pad_id), token))
         return t + 1, token, states, finished, outputs
 
