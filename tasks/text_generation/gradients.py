@@ -14,6 +14,13 @@ initialisation (random inputs, random targets, averaged over a batch and several
 seeds) and plots it against the distance from the last step, normalised so the
 last step is 1.
 
+What it shows at initialisation (60 steps, 64 units, 3 seeds; see the JSON for the numbers):
+the LSTM's gradient decays slowest (its forget-gate bias starts at 1, so Γf ≈ 0.73), the
+SimpleRNN's about 1000x more over 59 steps, and the GRU's fastest: with its gate biases at 0
+the update gate starts near 0.5 and carries only about half of the state on each step. The gates are what
+training adjusts to keep information; the plain RNN has no such knob, which is why it cannot
+learn long dependencies, while at initialisation the GRU merely has not learned to use its.
+
     python -m tasks.text_generation gradients --out runs/gradients --sequence-length 60
 """
 
