@@ -281,6 +281,17 @@ class MultiHeadAttention(keras.layers.Layer):
                 f"value_dim == key_dim. Received: key_dim={self.key_dim}, "
                 f"value_dim={self.value_dim}"
             )
+        if cache is not None:
+            expected = (2, None, self.num_heads, self.key_dim)
+            if len(cache.shape) != 5 or any(
+                e is not None and c is not None and c != e
+                for c, e in zip(cache.shape[1:], expected)
+            ):
+                raise ValueError(
+                    "Expected a cache of shape (batch, 2, max_length, "
+                    f"num_heads={self.num_heads}, key_dim={self.key_dim}). "
+                    f"Received: cache.shape={cache.shape}"
+                )
         if cache is not None and use_causal_mask and cache_update_index is None:
             raise ValueError(
                 "use_causal_mask with a cache needs cache_update_index (the "

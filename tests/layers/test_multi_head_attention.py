@@ -350,6 +350,9 @@ def test_mismatched_shapes():
         layer(_normal(rng, 2, 3, 8), _normal(rng, 2, 5, 8))
     with pytest.raises(ValueError, match="without a cache"):
         layer(_normal(rng, 2, 3, 8), _normal(rng, 2, 5, 6), cache_update_index=0)
+    with pytest.raises(ValueError, match="Expected a cache of shape"):
+        x = _normal(rng, 2, 1, 8)
+        layer(x, _normal(rng, 2, 1, 6), cache=np.zeros((2, 2, 4, 2, 3), "float32"), cache_update_index=0)
     with pytest.raises(ValueError, match="value_dim == key_dim"):
         other = MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3)
         x = _normal(rng, 2, 1, 8)
