@@ -46,12 +46,15 @@ def _zero_cache(max_length=LENGTH):
 # Harness -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("norm_first", [False, True])
-def test_harness_encoder_decoder(norm_first):
+def test_harness_encoder_decoder():
     run_layer_test(
         TransformerDecoderBlock,
-        {"num_heads": HEADS, "intermediate_dim": INTERMEDIATE, "norm_first": norm_first},
-        {"inputs": DECODER_INPUTS, "encoder_outputs": ENCODER_OUTPUTS},
+        {"num_heads": HEADS, "intermediate_dim": INTERMEDIATE},
+        {
+            "inputs": DECODER_INPUTS,
+            "encoder_outputs": ENCODER_OUTPUTS,
+            "encoder_padding_mask": ENCODER_PADDING_MASK,
+        },
         expected_output_shape=(BATCH, LENGTH, WIDTH),
         expected_output_dtype="float32",
         # Two attentions (8 each), three layer norms (2 each), two dense (2 each).
@@ -63,7 +66,7 @@ def test_harness_encoder_decoder(norm_first):
 def test_harness_decoder_only_with_masks_and_dropout():
     run_layer_test(
         TransformerDecoderBlock,
-        {"num_heads": HEADS, "intermediate_dim": INTERMEDIATE, "dropout": 0.1},
+        {"num_heads": HEADS, "intermediate_dim": INTERMEDIATE, "dropout": 0.1, "norm_first": True},
         {"inputs": DECODER_INPUTS, "decoder_padding_mask": DECODER_PADDING_MASK},
         expected_output_shape=(BATCH, LENGTH, WIDTH),
         expected_num_trainable_weights=16,
