@@ -93,14 +93,17 @@ class ExactMatchCallback(keras.callbacks.Callback):
         self.stop_at = stop_at
         self.train_seconds = 0.0
         self.reached_at = None  # training seconds when stop_at was first reached
+        self._decode = None  # traced once, reused every epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.train_seconds += time.perf_counter() - self._started
-        decoder = Decoder(self.model)
-        predicted = greedy_ids(decoder, self.inputs)
+        if self._decode is None:
+            decoder = Decoder(self.model)
+            self._decode = tf.function(lambda x: decoder.decode(x, 1), reduce_retracing=True)
+        predicted = decoded_ids(self._decode, self.inputs)
         score = exact_match(predicted, self.targets)
         if logs is not None:
             logs["val_exact_match"] = score
@@ -111,17 +114,11 @@ class ExactMatchCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def greedy_ids(decoder, inputs, batch_size=2000, beam_width=1):
-    """Decoded ids (n, 10) and sequence log probabilities (n,), in compiled batches."""
-    decode = tf.function(lambda x: decoder.decode(x, beam_width), reduce_retracing=True)
-    ids, log_probs = [], []
-    for start in range(0, len(inputs), batch_size):
-        batch_ids, batch_log_probs = decode(tf.constant(inputs[start:start + batch_size]))
-        ids.append(batch_ids.numpy())
-        log_probs.append(batch_log_probs.numpy())
-    if not ids:
-        return np.zeros((0, dates.OUTPUT_LENGTH), "int32")
-    return np.concatenate(ids)
+def decoded_ids(decode, inputs, batch_size=2000):
+    """``decode`` (a compiled ``Decoder.decode``) over ``inputs`` in batches -> ids (n, 10)."""
+    ids = [decode(tf.constant(inputs[start:start + batch_size]))[0].numpy()
+           for start in range(0, len(inputs), batch_size)]
+    return np.concatenate(ids) if ids else np.zeros((0, dates.OUTPUT_LENGTH), "int32")
 
 
 class DateTranslationTask(Task):

@@ -1,0 +1,250 @@
+"""The date translation task: decoding, serving graph, bad input, commands.
+
+The default tests use tiny models (a run of the whole task takes well under a
+minute on an idle machine); the accuracy figures live in the slow test and in
+bench/date_translation.py.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from data import dates
+from tasks.common.config import ConfigError
+from tasks.date_translation.config import Config
+from tasks.date_translation.export import DateTranslator, is_calendar_date, preprocess
+from tasks.date_translation.model import Decoder, build_model, decoder_inputs
+from tasks.date_translation.train import TASK
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = dict(embedding_dim=8, encoder_units=8, decoder_units=8, attention_units=8, model_dim=16,
+            num_heads=2, intermediate_dim=32, encoder_layers=1, decoder_layers=1)
+SAMPLES = ["Saturday, May 9, 2018", "3rd of march 1979", "12.05.07", "05/03/1979", "", "hello world",
+           "x" * 80, "  THE 1ST OF JANUARY 2000  ", "☃ 3 mai 1979"]
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="--model"):
+        Config(model="rnn")
+    with pytest.raises(ConfigError, match="multiple"):
+        Config(model_dim=30, num_heads=4)
+    with pytest.raises(ConfigError, match="--beam-width"):
+        Config(beam_width=0)
+
+
+# ---------------------------------------------------------------------------
+# The serving graph's preprocessing agrees with data.dates.
+
+
+@pytest.fixture(scope="module")
+def compiled_preprocess():
+    return tf.function(lambda text: preprocess(text, 32), input_signature=[tf.TensorSpec([None], tf.string)])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.text(max_size=40), st.text(alphabet=" ,.-/0123456789aBcDmayMAY\t\n", max_size=45)),
+                min_size=1, max_size=4))
+def test_preprocess_in_graph_matches_python(compiled_preprocess, texts):
+    ids, lengths = compiled_preprocess(tf.constant(texts))
+    ids = ids.numpy()
+    assert 1 <= ids.shape[1] <= 32
+    for row, text in zip(range(len(texts)), texts):
+        expected = dates.encode_input(text, 32)[: ids.shape[1]]
+        assert ids[row].tolist() == expected, text
+        assert int(lengths[row]) == len(dates.normalize(text))
+
+
+def test_is_calendar_date():
+    cases = {"2018-05-09": True, "2000-02-29": True, "1900-02-29": False, "2024-02-29": True,
+             "2023-02-29": False, "2018-04-31": False, "2018-13-01": False, "2018-00-10": False,
+             "1899-12-31": False, "2100-01-01": False, "20-18-0509": False, "----------": False}
+    result = is_calendar_date(tf.constant(list(cases))).numpy().tolist()
+    assert result == list(cases.values())
+
+
+# ---------------------------------------------------------------------------
+# Step-by-step decoding agrees with the teacher-forced model.
+
+
+@pytest.fixture(scope="module", params=["attention", "transformer"])
+def tiny_model(request):
+    keras.utils.set_random_seed(1)
+    config = Config(model=request.param, **TINY)
+    return build_model(config), config
+
+
+def test_incremental_decoding_matches_the_full_model(tiny_model):
+    model, config = tiny_model
+    pairs = dates.generate(16, "test", seed=4)
+    inputs = tf.constant(np.array([dates.encode_input(p.human, 32) for p in pairs], "int32")[:, :28])
+    decoder = Decoder(model)
+    greedy_ids, greedy_log_probs = decoder.decode(inputs, 1)
+    # Teacher forcing on the greedy output must reproduce it step by step.
+    logits = model([inputs, decoder_inputs(greedy_ids)])
+    np.testing.assert_array_equal(np.argmax(logits, -1), greedy_ids)
+    log_softmax = tf.nn.log_softmax(logits).numpy()
+    chosen = np.take_along_axis(log_softmax, greedy_ids.numpy()[..., None], -1)[..., 0]
+    np.testing.assert_allclose(greedy_log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
+    # Beam search scores its answer with the same model, and never does worse than greedy
+    # by more than what a narrow beam can lose; at width 4 it usually does better.
+    beam_ids, beam_log_probs = decoder.decode(inputs, 4)
+    logits = model([inputs, decoder_inputs(beam_ids)])
+    log_softmax = tf.nn.log_softmax(logits).numpy()
+    chosen = np.take_along_axis(log_softmax, beam_ids.numpy()[..., None], -1)[..., 0]
+    np.testing.assert_allclose(beam_log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
+    assert np.mean(beam_log_probs.numpy() >= greedy_log_probs.numpy() - 1e-4) >= 0.75
+
+
+def test_attention_weights_are_distributions_over_real_characters(tiny_model):
+    model, _ = tiny_model
+    inputs = np.array([dates.encode_input("3 may 1979", 16)], "int32")
+    ids, _ = Decoder(model).decode(inputs, 1)
+    weights = np.asarray(Decoder(model).attention_weights(inputs, ids))
+    assert weights.shape == (1, 10, 16)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-4)
+    assert np.all(weights[..., len("3 may 1979"):] < 1e-6)  # padding gets no attention
+
+
+# ---------------------------------------------------------------------------
+# A whole run through the shared runner: train, evaluate, export, commands.
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from tasks.common.runner import train
+
+    out = tmp_path_factory.mktemp("date_run")
+    config = Config(out=str(out), train_size=256, validation_size=64, test_size=96, epochs=1,
+                    batch_size=64, beam_width=2, verbose=0, **TINY)
+    metrics = train(TASK, config)
+    return out, metrics, config
+
+
+def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
+    out, metrics, _ = run_dir
+    for name in ("model.keras", "metrics.json", "attention.png", "training_curves.png", "demo.json"):
+        assert (out / name).exists(), name
+    assert 0.0 <= metrics["test_exact_match"] <= 1.0
+    assert metrics["test_count"] == 96
+    assert set(metrics["test_exact_match_by_family"]) <= set(dates.FAMILIES)
+    assert "val_loss" in metrics["history"]
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    assert set(loaded.signatures) == {"serving_default", "greedy"}
+    spec = loaded.signatures["serving_default"].structured_input_signature[1]["text"]
+    assert spec.dtype == tf.string and spec.shape.as_list() == [None]
+
+
+RELOAD_SCRIPT = """
+import json, sys
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.argv[2])
+result = {}
+for name in ("serving_default", "greedy"):
+    out = loaded.signatures[name](text=tf.constant(texts, tf.string))
+    result[name] = {"date": [d.decode() for d in out["date"].numpy()],
+                    "confidence": out["confidence"].numpy().tolist(),
+                    "dtypes": [out["date"].dtype.name, out["confidence"].dtype.name]}
+print(json.dumps(result))
+"""
+
+
+def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
+    out, _, config = run_dir
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    completed = subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, str(out / "saved_model"), json.dumps(SAMPLES)],
+        capture_output=True, text=True, env=env, timeout=600, check=True,
+    )
+    served = json.loads(completed.stdout.strip().splitlines()[-1])
+    model = keras.models.load_model(str(out / "model.keras"))
+    translator = DateTranslator(model, config.sequence_length, config.beam_width)
+    for name, beam_width in (("serving_default", config.beam_width), ("greedy", 1)):
+        expected = translator.translate(tf.constant(SAMPLES), beam_width)
+        assert served[name]["dtypes"] == ["string", "float32"]
+        assert served[name]["date"] == [d.decode() for d in expected["date"].numpy()]
+        np.testing.assert_allclose(served[name]["confidence"], expected["confidence"].numpy(), atol=1e-5)
+    # The documented bad-input policy: empty and too-long inputs get confidence 0.
+    confidence = served["serving_default"]["confidence"]
+    assert confidence[SAMPLES.index("")] == 0.0
+    assert confidence[SAMPLES.index("x" * 80)] == 0.0
+
+
+@pytest.fixture(scope="module")
+def serving(run_dir):
+    out, _, _ = run_dir
+    return tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=40), st.just(""),
+                          st.text(alphabet="0123456789/.-, ", max_size=200)), min_size=1, max_size=5))
+def test_serving_never_fails_on_any_string(serving, texts):
+    outputs = serving(text=tf.constant(texts, tf.string))
+    answers = outputs["date"].numpy()
+    confidences = outputs["confidence"].numpy()
+    assert answers.shape == confidences.shape == (len(texts),)
+    for answer, confidence in zip(answers, confidences):
+        assert len(answer) == 10 and set(answer.decode()) <= set(dates.OUTPUT_CHARACTERS)
+        assert 0.0 <= confidence <= 1.0
+
+
+def test_empty_batch(serving):
+    outputs = serving(text=tf.constant([], tf.string))
+    assert outputs["date"].shape == (0,)
+
+
+def test_translate_command(run_dir, capsys, tmp_path):
+    out, _, _ = run_dir
+    from tasks.common.runner import main
+
+    listing = tmp_path / "dates.txt"
+    listing.write_text("3 may 1979\n12.05.07\n")
+    plot = tmp_path / "attention.png"
+    status = main(TASK, ["translate", "--model", str(out), "Saturday, May 9, 2018", "hello",
+                         "--file", str(listing), "--threshold", "1.01", "--attention-plot", str(plot)])
+    assert status == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    # Threshold above 1: every answer is flagged as low confidence.
+    assert all("low confidence" in line for line in lines)
+    assert all(len(line.split("\t")[0]) == 10 for line in lines)
+    assert plot.exists() and plot.stat().st_size > 1000
+
+
+def test_evaluate_and_generate_commands(run_dir, capsys, tmp_path):
+    out, _, _ = run_dir
+    from tasks.common.runner import main
+
+    data = tmp_path / "test.tsv"
+    assert main(TASK, ["generate", "--split", "test", "--size", "40", "--out", str(data)]) == 0
+    capsys.readouterr()
+    assert main(TASK, ["evaluate", "--model", str(out), "--data", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == 40
+    assert 0.0 <= result["exact_match"] <= 1.0
+    assert sum(v["count"] for v in result["by_family"].values()) == 40
+
+
+# ---------------------------------------------------------------------------
+# The accuracy figure (minutes of training): `make test-slow`.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_kind", ["transformer", "attention"])
+def test_reaches_99_9_percent_exact_match(tmp_path, model_kind):
+    from tasks.common.runner import train
+
+    metrics = train(TASK, Config(out=str(tmp_path / model_kind), model=model_kind, verbose=0))
+    assert metrics["test_count"] == 10000
+    assert metrics["test_exact_match"] >= 0.999
+    assert min(metrics["test_exact_match_by_family"].values()) >= 0.99
