@@ -171,7 +171,6 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCellMixin):
             z = z + self.bias
         # (batch, units) each, in Keras's gate order i, f, c, o.
         z_update, z_forget, z_candidate, z_output = ops.split(z, 4, axis=-1)
-
         update_gate = self.recurrent_activation(z_update)
         forget_gate = self.recurrent_activation(z_forget)
         candidate = self.activation(z_candidate)

@@ -53,7 +53,7 @@ class Spectrogram(keras.layers.Layer):
     `t * frame_step`. Where the zero padding of the window goes does not change
     `|X|`, so the power agrees with librosa's (tested to 1e-4 relative).
 
-    Only `keras.ops` are used (gather for the framing, `ops.rfft`), so the layer
+    Only `keras.ops` are used (reshapes and slices for the framing, `ops.rfft`), so the layer
     runs on any backend and exports in a SavedModel; the tests also convert a
     model containing it with `tf.lite.TFLiteConverter`. The transform runs in
     float32 even under a float16 policy; the output is cast to the compute
@@ -186,17 +186,40 @@ class Spectrogram(keras.layers.Layer):
         """`|X[t, k]| ** power` in float32, before any log."""
         waveform = ops.cast(inputs, "float32")
         padding, offset = self._padding_and_offset()
-        if padding:
-            waveform = ops.pad(waveform, [[0, 0], [padding, padding]], mode=self.pad_mode)
+        num_frames = 1 + (ops.shape(waveform)[1] + 2 * padding - self._span()) // self.frame_step
 
-        # Framing by gather: frame t reads samples t * frame_step + offset + n.
-        num_frames = 1 + (ops.shape(waveform)[1] - self._span()) // self.frame_step
-        starts = ops.arange(num_frames, dtype="int32") * self.frame_step + offset
-        indices = starts[:, None] + ops.arange(self.frame_length, dtype="int32")[None, :]
-        frames = ops.take(waveform, indices, axis=1)  # (batch, frames, frame_length)
-        frames = frames * ops.convert_to_tensor(self._window_values)
+        # Framing: frame t reads samples t * frame_step + offset + n, n < frame_length,
+        # of the padded waveform. Cutting it into frame_step-long chunks makes frame
+        # t the concatenation of chunks t, t + 1, ..., t + k - 1 (the last one cut
+        # short): reshapes and slices, about twice as fast as a gather.
+        chunks_per_frame = -(-self.frame_length // self.frame_step)  # ceil
+        num_chunks = num_frames + chunks_per_frame - 1
+        # Zeros at the end make the last chunk whole; they never reach a frame.
+        tail = chunks_per_frame * self.frame_step
+        if padding and self.pad_mode == "constant":
+            # One pad: the centring zeros (less the window offset) and the tail.
+            waveform = ops.pad(waveform, [[0, 0], [padding - offset, padding + tail]])
+        else:
+            if padding:
+                waveform = ops.pad(waveform, [[0, 0], [padding, padding]], mode=self.pad_mode)
+            waveform = ops.pad(waveform, [[0, 0], [0, tail]])[:, offset:]
+        waveform = waveform[:, : num_chunks * self.frame_step]
+        chunks = ops.reshape(waveform, (-1, num_chunks, self.frame_step))  # (batch, chunks, step)
 
-        # rfft zero-pads each frame to fft_length at its end.
+        # Each piece is windowed by its slice of w; the zeros up to fft_length join
+        # the same concatenation, so rfft needs no padding copy of its own.
+        window = self._window_values
+        pieces = []
+        for j in range(chunks_per_frame):
+            start = j * self.frame_step
+            width = min(self.frame_step, self.frame_length - start)
+            piece = chunks[:, j : j + num_frames, :width]  # (batch, frames, width)
+            pieces.append(piece * ops.convert_to_tensor(window[start : start + width]))
+        if self.fft_length > self.frame_length:
+            pieces[-1] = ops.pad(pieces[-1], [[0, 0], [0, 0], [0, self.fft_length - self.frame_length]])
+        frames = pieces[0] if len(pieces) == 1 else ops.concatenate(pieces, axis=-1)
+        # frames: (batch, frames, fft_length), windowed.
+
         real, imag = ops.rfft(frames, fft_length=self.fft_length)  # (batch, frames, bins) each
         power = real * real + imag * imag
         if self.power == 1.0:
