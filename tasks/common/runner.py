@@ -331,6 +331,67 @@ def _random_states(model):
     }
 
 
+def _multi_worker_fit(model, strategy, log_fn):
+    """``model.fit``'s signature, served by :func:`_fit_multi_worker`."""
+
+    def fit(train_ds, validation_data, epochs, initial_epoch, steps_per_epoch, callbacks, **_):
+        model.stop_training = False
+        _fit_multi_worker(model, strategy, train_ds, validation_data, steps_per_epoch,
+                          initial_epoch, epochs, callbacks, log_fn)
+
+    return fit
+
+
+def _fit_multi_worker(model, strategy, train_ds, val_ds, steps_per_epoch, initial_epoch, epochs,
+                      callbacks, log_fn):
+    """A plain epoch loop over ``model.train_step`` for MultiWorkerMirroredStrategy.
+
+    Keras 3's ``fit`` fails under this strategy (keras-team/keras#20585: it
+    reduces scalar logs along axis 0 across workers). The loop below runs the
+    model's own ``train_step``/``test_step`` under ``strategy.run``, averages
+    the logs over all replicas inside a ``tf.function`` (so every worker sees
+    the same numbers and takes the same early-stopping decision), and calls
+    the callbacks' epoch hooks.
+    """
+    import tensorflow as tf
+
+    def reduce_logs(logs):
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+    @tf.function
+    def train_step(iterator):
+        return reduce_logs(strategy.run(model.train_step, args=(next(iterator),)))
+
+    @tf.function
+    def test_step(iterator):
+        return reduce_logs(strategy.run(model.test_step, args=(next(iterator),)))
+
+    for callback in callbacks:
+        callback.set_model(model)
+    train_iterator = iter(strategy.experimental_distribute_dataset(train_ds))
+    for epoch in range(initial_epoch, epochs):
+        started = time.time()
+        for metric in model.metrics:
+            metric.reset_state()
+        for _ in range(steps_per_epoch):
+            logs = train_step(train_iterator)
+        logs = {k: float(v) for k, v in logs.items()}
+        if val_ds is not None:
+            for metric in model.metrics:
+                metric.reset_state()
+            val_steps = int(val_ds.cardinality())
+            val_iterator = iter(strategy.experimental_distribute_dataset(val_ds))
+            for _ in range(val_steps):
+                val_logs = test_step(val_iterator)
+            logs.update({f"val_{k}": float(v) for k, v in val_logs.items()})
+        log_fn(f"epoch {epoch + 1}/{epochs} ({time.time() - started:.1f} s): "
+               + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+
+
 # ---------------------------------------------------------------------------
 # Plots and tables.
 
@@ -439,7 +500,11 @@ def train(task, config):
     ] + list(task.callbacks(config, data, work_dir))
     if state.epoch < config.epochs and not state.stopped_early:
         log(task.name, f"training epochs {state.epoch + 1}..{config.epochs}")
-        model.fit(
+        fit = model.fit
+        if config.strategy == "multi_worker":
+            callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.TensorBoard)]
+            fit = _multi_worker_fit(model, strategy, lambda m: log(task.name, m))
+        fit(
             train_ds,
             validation_data=val_ds,
             epochs=config.epochs,
@@ -465,6 +530,10 @@ def train(task, config):
     tmp_model = out / f".tmp-{os.getpid()}-model.keras"
     model.save(str(tmp_model))
     os.replace(tmp_model, out / "model.keras")
+    if config.strategy == "multi_worker":
+        # Evaluation and export run on the chief alone; a model still bound to
+        # the multi-worker strategy would wait for the other workers' collectives.
+        model = keras.models.load_model(str(out / "model.keras"))
     log(task.name, "evaluating")
     metrics = dict(task.evaluate(model, data, config, out) or {})
     metrics["epochs_trained"] = state.epoch

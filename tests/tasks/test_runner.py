@@ -1,0 +1,208 @@
+"""The shared task runner, exercised through the toy task in real processes."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = [sys.executable, "-m", "tests.tasks.toy_task"]
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def _run(args, check=True, **kwargs):
+    result = subprocess.run(TOY + args, cwd=ROOT, capture_output=True, text=True,
+                            env=kwargs.pop("env", _env()), timeout=300, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _metrics(out):
+    return json.loads((Path(out) / "metrics.json").read_text())
+
+
+def test_train_writes_every_artifact(tmp_path):
+    out = tmp_path / "run"
+    result = _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
+    for name in ("model.keras", "saved_model/saved_model.pb", "metrics.json", "history.csv",
+                 "training_curves.png", "config.json", "demo.json", "checkpoints/state.json"):
+        assert (out / name).exists(), name
+    assert any((out / "logs").rglob("*tfevents*")), "no TensorBoard events"
+    metrics = _metrics(out)
+    assert metrics["epochs_trained"] == 2 and len(metrics["history"]["loss"]) == 2
+    assert json.loads((out / "config.json").read_text())["epochs"] == 2
+    assert "[toy] done" in result.stdout
+    demo = json.loads((out / "demo.json").read_text())
+    assert len(demo) == 2 and all(row["output"] for row in demo)
+
+
+def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
+    reference = tmp_path / "reference"
+    _run(["train", "--out", str(reference), "--epochs", "6", "--verbose", "0"])
+
+    out = tmp_path / "killed"
+    state = out / "checkpoints" / "state.json"
+    process = subprocess.Popen(
+        TOY + ["train", "--out", str(out), "--epochs", "6", "--verbose", "0",
+               "--epoch-delay", "1.5"],
+        cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if state.exists() and json.loads(state.read_text())["epoch"] >= 2:
+                break
+            if process.poll() is not None:
+                pytest.fail("the run ended before it could be killed")
+            time.sleep(0.1)
+        else:
+            pytest.fail("no checkpoint appeared")
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    completed = json.loads(state.read_text())["epoch"]
+    assert 2 <= completed < 6
+    assert not (out / "metrics.json").exists()
+
+    result = _run(["train", "--out", str(out), "--epochs", "6", "--verbose", "0"])
+    assert f"resumed after epoch {completed}" in result.stdout
+    resumed, uninterrupted = _metrics(out), _metrics(reference)
+    assert resumed["history"] == uninterrupted["history"]
+    assert resumed["test_mse"] == uninterrupted["test_mse"]
+    # Only the newest epoch's weights are kept.
+    assert sorted(p.name for p in (out / "checkpoints").glob("epoch-*")) == ["epoch-0006.weights.h5"]
+
+
+def test_finished_run_started_again_does_not_retrain(tmp_path):
+    out = tmp_path / "run"
+    _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
+    first = _metrics(out)
+    result = _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
+    assert "training already complete" in result.stdout
+    assert _metrics(out) == first
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        _run(["train", "--out", str(tmp_path / name), "--epochs", "2", "--seed", str(seed),
+              "--verbose", "0"])
+        runs[name] = (tmp_path / name / "metrics.json").read_text()
+    assert runs["a"] == runs["b"]
+    assert runs["a"] != runs["c"]
+
+
+def test_early_stopping_stops_and_restores_best_weights(tmp_path):
+    out = tmp_path / "run"
+    # A learning rate this large makes the validation loss climb after the
+    # first epochs, so patience 1 must stop the run well before epoch 30.
+    result = _run(["train", "--out", str(out), "--epochs", "30", "--learning-rate", "0.9",
+                   "--early-stopping-patience", "1", "--verbose", "0"])
+    metrics = _metrics(out)
+    losses = metrics["history"]["val_loss"]
+    assert metrics["epochs_trained"] < 30
+    assert losses.index(min(losses)) == len(losses) - 2
+    assert "restoring the best weights" in result.stdout
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
+    # Without dropout and reshuffling the two runs see the same numbers in the
+    # same order, so any difference is the strategy's own (the distributed copy
+    # of a shuffled dataset draws its own order).
+    common = ["--epochs", "3", "--verbose", "0", "--dropout", "0", "--no-shuffle"]
+    _run(["train", "--out", str(tmp_path / "single")] + common)
+    result = _run(["train", "--out", str(tmp_path / "mirrored"), "--strategy", "mirrored",
+                   "--logical-cpus", "2"] + common)
+    assert "2 replica(s)" in result.stdout
+    single, mirrored = _metrics(tmp_path / "single"), _metrics(tmp_path / "mirrored")
+    assert mirrored["test_mse"] == pytest.approx(single["test_mse"], rel=1e-4)
+    assert mirrored["history"]["loss"] == pytest.approx(single["history"]["loss"], rel=1e-4)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_strategy_with_two_workers_matches_single_device(tmp_path):
+    common = ["--epochs", "3", "--verbose", "0", "--dropout", "0", "--no-shuffle"]
+    _run(["train", "--out", str(tmp_path / "single")] + common)
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    out = tmp_path / "multi"
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        workers.append(subprocess.Popen(
+            TOY + ["train", "--out", str(out), "--strategy", "multi_worker"] + common,
+            cwd=ROOT, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        ))
+    outputs = []
+    for worker in workers:
+        try:
+            outputs.append(worker.communicate(timeout=300)[0])
+        finally:
+            worker.kill()
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
+    assert "2 replica(s)" in outputs[0]
+    single, multi = _metrics(tmp_path / "single"), _metrics(out)
+    assert multi["test_mse"] == pytest.approx(single["test_mse"], rel=1e-4)
+    # Only the chief writes the run's files; the other worker keeps scratch space.
+    assert (out / "saved_model").exists()
+    assert not (out / "workers" / "worker-1" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--epochs", "many"], "invalid int value"),
+        (["train", "--no-such-field", "1"], "unrecognized arguments"),
+        (["train", "--strategy", "tpu"], "Invalid value for --strategy"),
+        (["train", "--batch-size", "0"], "Expected a positive integer"),
+        (["fly"], "unknown command 'fly'"),
+    ],
+)
+def test_bad_invocations_exit_2_with_a_message_and_no_traceback(args, message):
+    result = _run(args, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_config_fields_with_their_comments():
+    result = _run(["train", "--help"])
+    assert "--epoch-delay" in result.stdout
+    assert "give tests time to kill the run" in result.stdout
+    assert "--deterministic" in result.stdout and "--no-deterministic" in result.stdout
+
+
+def test_tasks_listing_and_unknown_task():
+    listing = subprocess.run([sys.executable, "-m", "tasks"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0
+    task_dirs = [p.parent.name for p in (ROOT / "tasks").glob("*/__main__.py")]
+    for name in task_dirs:
+        assert name in listing.stdout
+    bad = subprocess.run([sys.executable, "-m", "tasks", "demo", "--only", "nope"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown task" in bad.stderr and "Traceback" not in bad.stderr
