@@ -152,7 +152,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--causal", action="store_true", help="use_causal_mask=True")
-    parser.add_argument("--small", action="store_true", help="only the first shape")
+    parser.add_argument(
+        "--shapes", default="0,1", help="indices into SHAPES to run, e.g. 1 for the long one"
+    )
     parser.add_argument("--results", help="write the table into this markdown file")
     args = parser.parse_args()
 
@@ -161,7 +163,7 @@ def main():
         "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}, {machine_description()}")
-    for shape in SHAPES[:1] if args.small else SHAPES:
+    for shape in [SHAPES[int(i)] for i in args.shapes.split(",")]:
         rows, difference = bench_shape(*shape, repeats=args.repeats, causal=args.causal)
         print(f"shape {shape}: max |ours - keras| = {difference:.2e}")
         for direction, (ours_ms, keras_ms, ratio) in rows.items():

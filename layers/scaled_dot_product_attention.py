@@ -176,13 +176,20 @@ def multi_head_dot_product_attention(
     if mask is not None:
         mask = ops.cast(mask, "bool")
 
-    # jax.nn.dot_product_attention needs value heads as wide as key heads.
-    fused = value.shape[-1] == query.shape[-1]
-    if not return_weights and dropout_fn is None and fused:
-        output = ops.dot_product_attention(
-            query, key, value, mask=mask, scale=scale, is_causal=is_causal
-        )
-        return output, None
+    if not return_weights and dropout_fn is None:
+        if keras.backend.backend() == "tensorflow":
+            # TensorFlow has no fused kernel behind ops.dot_product_attention;
+            # normalising after the product is cheaper than its softmax.
+            output = _attention_normalised_after_product(
+                query, key, value, mask, scale, is_causal
+            )
+            return output, None
+        # jax.nn.dot_product_attention needs value heads as wide as key heads.
+        if value.shape[-1] == query.shape[-1]:
+            output = ops.dot_product_attention(
+                query, key, value, mask=mask, scale=scale, is_causal=is_causal
+            )
+            return output, None
 
     if is_causal:
         causal = causal_mask(ops.shape(query)[1], ops.shape(key)[1])
@@ -195,6 +202,36 @@ def multi_head_dot_product_attention(
     used_weights = weights if dropout_fn is None else dropout_fn(weights)
     output = ops.einsum("bnts,bsnh->btnh", used_weights, value)  # (batch, T_q, heads, d_v)
     return output, weights
+
+
+def _attention_normalised_after_product(query, key, value, mask, scale, is_causal):
+    """``softmax(Q K^T * scale) V`` with the softmax division moved last.
+
+    ``(exp(S - max) V) / sum(exp(S - max))`` equals ``softmax(S) V`` but
+    divides the ``(T_q, d_v)`` output instead of the ``(T_q, T_k)`` weights,
+    which saves one pass over the largest tensor. A row whose keys are all
+    masked comes out as the plain average of the values, as from
+    ``keras.ops.dot_product_attention``.
+    """
+    # Logits and their softmax in float32 at least, as Keras does.
+    logits_dtype = keras.backend.result_type(query.dtype, "float32")
+    # (batch, heads, T_q, T_k)
+    logits = ops.einsum("btnh,bsnh->bnts", query, key)
+    logits = ops.cast(logits, logits_dtype) * ops.cast(scale, logits_dtype)
+    if is_causal:
+        causal = causal_mask(ops.shape(query)[1], ops.shape(key)[1])
+        mask = causal if mask is None else ops.logical_and(mask, causal)
+    if mask is not None:
+        logits = ops.where(mask, logits, _large_negative_number(logits_dtype))
+    # The maximum only keeps exp() in range; its gradient cancels out.
+    logits = logits - ops.stop_gradient(ops.max(logits, axis=-1, keepdims=True))
+    unnormalised = ops.exp(logits)
+    total = ops.sum(unnormalised, axis=-1)  # (batch, heads, T_q)
+    output = ops.einsum(
+        "bnts,bsnh->btnh", ops.cast(unnormalised, value.dtype), value
+    )  # (batch, T_q, heads, d_v)
+    total = ops.expand_dims(ops.transpose(total, (0, 2, 1)), -1)  # (batch, T_q, heads, 1)
+    return ops.cast(ops.cast(output, logits_dtype) / total, value.dtype)
 
 
 def causal_mask(query_length, key_length, offset=0):
