@@ -7,7 +7,11 @@ does by eye, but counted: a sample is
 
 * **well formed** if it ended by itself (the model chose the boundary before running
   out of length), has 2 to ``max_name_length`` letters, contains a vowel (a, e, i, o,
-  u or y) and repeats no letter three times in a row;
+  u or y), repeats no letter three times in a row, and every pair of adjacent
+  letters, the start and the end included (``^m``, ``ma``, ..., ``y$``), occurs in
+  some training name. This is calibrated on real names: 99% of the held-out
+  validation names pass it and 16% of random letter strings do (see
+  ``validation_names_well_formed_share`` in metrics.json);
 * **new** if it is not one of the training names.
 """
 
@@ -32,22 +36,41 @@ def perplexity(model, dataset):
     return float(np.exp(total_loss / max(count, 1.0)))
 
 
-def is_well_formed(name, max_length, ended=True):
-    """True for a plausible name (see the module docstring); ``ended`` says the model stopped by itself."""
+def letter_bigrams(name):
+    """Adjacent letter pairs of a name with ``^`` and ``$`` marking its start and end."""
+    marked = f"^{name}$"
+    return {marked[i : i + 2] for i in range(len(marked) - 1)}
+
+
+def known_bigrams(training_names):
+    known = set()
+    for name in training_names:
+        known |= letter_bigrams(name)
+    return known
+
+
+def is_well_formed(name, max_length, ended=True, bigrams=None):
+    """True for a plausible name (see the module docstring).
+
+    ``ended`` says the model stopped by itself; ``bigrams`` (from :func:`known_bigrams`)
+    enables the check that every letter pair occurs in the training names.
+    """
     return (
         ended
         and 2 <= len(name) <= max_length
         and name.isalpha()
         and bool(VOWELS & set(name))
         and not _TRIPLE.search(name)
+        and (bigrams is None or letter_bigrams(name) <= bigrams)
     )
 
 
 def sample_quality(samples, training_names, max_length):
     """Shares of ``samples`` (list of (name, ended)) that are well formed, new, and both."""
     training = set(training_names)
+    bigrams = known_bigrams(training_names)
     count = max(len(samples), 1)
-    well_formed = [is_well_formed(name, max_length, ended) for name, ended in samples]
+    well_formed = [is_well_formed(name, max_length, ended, bigrams) for name, ended in samples]
     new = [name not in training for name, _ in samples]
     return {
         "sample_well_formed_share": sum(well_formed) / count,
@@ -83,8 +106,12 @@ def evaluate(model, data, config, generator, out_dir=None):
         samples = sample_names(generator, config.num_samples, config.temperature, config.seed,
                                config.top_k, config.top_p)
         metrics.update(sample_quality(samples, data.train_names, config.max_name_length))
+        bigrams = known_bigrams(data.train_names)
+        # Calibration of the well-formedness rule: how many real, unseen names pass it.
+        metrics["validation_names_well_formed_share"] = float(np.mean(
+            [is_well_formed(name, config.max_name_length, True, bigrams) for name in data.validation_names]))
         lines = [f"{name.capitalize():<14} {'new' if name not in data.train_set else 'seen'}"
-                 f"{'' if is_well_formed(name, config.max_name_length, ended) else ' (ill formed)'}"
+                 f"{'' if is_well_formed(name, config.max_name_length, ended, bigrams) else ' (ill formed)'}"
                  for name, ended in samples]
     else:
         texts = generator.generate(tf.constant(["HAMLET\n", "To be"]), tf.constant(float(config.temperature)),

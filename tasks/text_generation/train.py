@@ -30,6 +30,7 @@ class TextData:
     vocabulary: corpora.CharVocabulary
     train_names: list  # empty for running text
     train_set: frozenset
+    validation_names: list  # empty for running text
 
 
 def build_data(config):
@@ -39,13 +40,13 @@ def build_data(config):
         vocabulary = corpora.CharVocabulary.from_texts(names)
         train, validation, test = corpora.split_names(names, config.holdout_fraction, config.seed)
         arrays = [corpora.names_arrays(part, vocabulary, config.max_name_length) for part in (train, validation, test)]
-        train_names = train
+        train_names, validation_names = train, validation
     else:
         text = corpora.load_hamlet()
         vocabulary = corpora.CharVocabulary.from_texts([text])
         parts = corpora.split_text(text, config.holdout_fraction)
         arrays = [corpora.text_arrays(part, vocabulary, config.sequence_length) for part in parts]
-        train_names = []
+        train_names, validation_names = [], []
     return TextData(
         train=corpora.make_dataset(arrays[0], config.batch_size, shuffle=True, seed=config.seed),
         validation=corpora.make_dataset(arrays[1], config.batch_size, shuffle=False, seed=config.seed),
@@ -53,6 +54,7 @@ def build_data(config):
         vocabulary=vocabulary,
         train_names=train_names,
         train_set=frozenset(train_names),
+        validation_names=validation_names,
     )
 
 
@@ -133,7 +135,7 @@ def sample_command(argv):
 
     import tensorflow as tf
 
-    from tasks.text_generation.evaluate import is_well_formed, sample_quality
+    from tasks.text_generation.evaluate import is_well_formed, known_bigrams, sample_quality
     from tasks.text_generation.export import make_generator
 
     config, data, model = load_run(args.model)
@@ -147,12 +149,13 @@ def sample_command(argv):
         print("\n-----\n".join(texts))
         return 0
     samples = []
+    bigrams = known_bigrams(data.train_names)
     prompt_length = len(args.prompt)
     for text in texts:
         ended = len(text) - prompt_length < generator.max_new_characters
         samples.append((text, ended))
         tags = ["new" if text not in data.train_set else "in training"]
-        if not is_well_formed(text, config.max_name_length, ended):
+        if not is_well_formed(text, config.max_name_length, ended, bigrams):
             tags.append("ill formed")
         print(f"{text.capitalize():<16} {', '.join(tags)}")
     quality = sample_quality(samples, data.train_names, config.max_name_length)

@@ -14,7 +14,13 @@ import tensorflow as tf
 from data import names as corpora
 from tasks.common.config import ConfigError
 from tasks.text_generation.config import Config
-from tasks.text_generation.evaluate import is_well_formed, perplexity, sample_quality
+from tasks.text_generation.evaluate import (
+    is_well_formed,
+    known_bigrams,
+    letter_bigrams,
+    perplexity,
+    sample_quality,
+)
 from tasks.text_generation.export import TextGenerator, make_generator
 from tasks.text_generation.model import Perplexity, build_model, initial_states, step
 from tasks.text_generation.sampling import filter_logits, generate_ids, sample_next
@@ -154,9 +160,14 @@ def test_sample_quality_rules():
     assert is_well_formed("anna", 12)
     assert not is_well_formed("anna", 12, ended=False)  # never chose to end
     assert not is_well_formed("a", 12) and not is_well_formed("brrr", 12) and not is_well_formed("bcd", 12)
-    quality = sample_quality([("anna", True), ("zelda", True), ("zelda", True), ("xq", True)], ["anna"], 12)
+    bigrams = known_bigrams(["anna", "bob"])
+    assert letter_bigrams("ab") == {"^a", "ab", "b$"}
+    assert is_well_formed("ana", 12, True, bigrams) and is_well_formed("annana", 12, True, bigrams)
+    assert not is_well_formed("ann", 12, True, bigrams)  # no training name ends in n
+    assert not is_well_formed("nab", 12, True, bigrams)  # no training name starts with n
+    quality = sample_quality([("anna", True), ("ana", True), ("ana", True), ("abba", True)], ["anna", "bob"], 12)
     assert quality["sample_new_share"] == 0.75
-    assert quality["sample_well_formed_share"] == 0.75
+    assert quality["sample_well_formed_share"] == 0.75  # "abba": "bb" never occurs in training
     assert quality["sample_new_and_well_formed_share"] == 0.5
     assert quality["sample_distinct_share"] == 0.75
 
