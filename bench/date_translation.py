@@ -192,7 +192,7 @@ def throughput(saved_model_dirs, course_model, test_pairs, sequence_length, roun
     candidates = {"course forward pass (one-hot in, probabilities out)": lambda: course_forward(x_course)}
     for name, directory in saved_model_dirs.items():
         loaded = tf.saved_model.load(str(directory))
-        for signature in ("serving_default", "greedy"):
+        for signature in ("greedy", "beam"):
             serve = loaded.signatures[signature]
             candidates[f"{name} SavedModel {signature} (strings in/out)"] = (
                 lambda serve=serve: serve(text=texts))
@@ -259,7 +259,7 @@ def markdown(results):
                   "| what | dates/s | x course forward pass |", "| --- | --- | --- |"]
         for name, row in results["throughput"].items():
             lines.append(f"| {name} | {row['dates_per_second']:,.0f} | {row['speed_vs_course']:.2f} |")
-    lines += ["", "Attention heat maps: " + ", ".join(f"`{results['out']}/{k}/{ATTENTION_PLOT}`" for k in ours), ""]
+    lines += ["", "Attention heat maps: " + ", ".join(f"`{run['out']}/{ATTENTION_PLOT}`" for run in ours.values()), ""]
     return "\n".join(lines)
 
 
@@ -287,6 +287,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", default="runs/bench_date_translation")
     parser.add_argument("--results", help="write the section into this markdown file")
+    parser.add_argument("--merge", default="",
+                        help="comma-separated --out directories of earlier runs (e.g. models trained in parallel "
+                             "processes): merge their results.json, train nothing, measure throughput")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,18 +308,30 @@ def main(argv=None):
         if args.results:
             write_section(args.results, markdown(results))
 
+    if args.merge:
+        for directory in args.merge.split(","):
+            earlier = json.loads((Path(directory) / "results.json").read_text())
+            for kind, run in earlier["ours"].items():
+                run["out"] = str(Path(directory) / kind)
+                results["ours"][kind] = run
+            if "course" in earlier:
+                results["course"] = earlier["course"]
+        args.models, args.skip_course = "", True
     for kind in [m for m in args.models.split(",") if m]:
         results["ours"][kind] = train_ours(kind, config, train_pairs, validation_pairs, test_pairs,
                                            out / kind, args.target, args.max_epochs)
+        results["ours"][kind]["out"] = str(out / kind)
         save()
     course_model = None
-    if not args.skip_course:
+    if not args.skip_course and "course" not in results:
         course_model, results["course"] = train_course(
             train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed)
         save()
     else:
+        # The forward pass costs the same whatever the weights are.
         course_model = build_course_model(config.sequence_length, len(dates.INPUT_CHARACTERS) + 2)
-    results["throughput"] = throughput({k: out / k / "saved_model" for k in results["ours"]}, course_model,
+    results["throughput"] = throughput({k: Path(r["out"]) / "saved_model" for k, r in results["ours"].items()},
+                                       course_model,
                                        test_pairs, config.sequence_length, args.rounds)
     save()
     print(markdown(results))

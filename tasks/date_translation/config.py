@@ -10,7 +10,7 @@ class Config(TrainConfig):
     """Train a date translation model (human-written date -> ISO 8601)."""
 
     model: str = "transformer"  # attention (the course's Bi-LSTM + additive attention) or transformer; the Transformer trains and serves faster on CPU.
-    train_size: int = 60000  # Distinct training strings; ~2,600 per format family is enough for 99.9% and one epoch stays short.
+    train_size: int = 40000  # Distinct training strings (~1,700 per format family); one epoch stays short on 2 cores.
     validation_size: int = 4000  # Distinct validation strings, for val_loss and the exact-match curve.
     test_size: int = 10000  # Distinct held-out strings; the issue's 10,000-date figure.
     sequence_length: int = 32  # Input characters; the longest normalised date is 27, longer inputs are cut (confidence 0).
@@ -30,13 +30,14 @@ class Config(TrainConfig):
     decoder_layers: int = 1  # The output is a fixed-format copy of resolved fields; one block suffices.
     dropout: float = 0.0  # The data are unlimited and clean; no overfitting to fight.
     # decoding and serving
-    beam_width: int = 3  # Beam of the exported `serving_default`; 1 exports greedy decoding.
+    beam_width: int = 3  # Width of the exported `beam` signature and of the beam-search evaluation.
+    serving_beam_width: int = 1  # Decoding of `serving_default`: 1 is greedy (3x faster than beam 3, and as accurate on dates).
     confidence_threshold: float = 0.5  # The CLI flags answers whose confidence is below this.
 
     def __post_init__(self):
         if self.model not in ("attention", "transformer"):
             raise ConfigError(f"Invalid value for --model. Expected attention or transformer. Received: {self.model!r}")
-        for name in ("train_size", "validation_size", "test_size", "sequence_length", "beam_width",
+        for name in ("train_size", "validation_size", "test_size", "sequence_length", "beam_width", "serving_beam_width",
                      "embedding_dim", "encoder_units", "decoder_units", "attention_units", "model_dim",
                      "num_heads", "intermediate_dim", "encoder_layers", "decoder_layers"):
             if getattr(self, name) < 1:

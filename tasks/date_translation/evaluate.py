@@ -147,7 +147,9 @@ def translate_command(argv):
     parser.add_argument("texts", nargs="*", help="dates to translate")
     parser.add_argument("--model", required=True, help="run directory (or its saved_model/)")
     parser.add_argument("--file", help="read one date a line from this file ('-' for stdin)")
-    parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of beam search")
+    parser.add_argument("--decoding", choices=("default", "greedy", "beam"), default="default",
+                        help="SavedModel signature: serving_default (greedy unless the run set serving_beam_width), "
+                             "greedy, or beam (width beam_width)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="flag answers with lower confidence (default: the run's confidence_threshold)")
     parser.add_argument("--attention-plot", help="draw the attention map of the first input into this PNG")
@@ -161,7 +163,7 @@ def translate_command(argv):
         parser.error("give dates as arguments or with --file")
     config = _run_config(args.model)
     threshold = config.confidence_threshold if args.threshold is None else args.threshold
-    answers, confidences = _query(args.model, texts, "greedy" if args.greedy else "serving_default")
+    answers, confidences = _query(args.model, texts, {"default": "serving_default"}.get(args.decoding, args.decoding))
     for answer, confidence in zip(answers, confidences):
         flag = f"\t# low confidence {confidence:.2f}: probably not a date" if confidence < threshold else ""
         print(f"{answer}{flag}")
@@ -186,12 +188,14 @@ def evaluate_command(argv):
     parser = argparse.ArgumentParser(prog="python -m tasks.date_translation evaluate")
     parser.add_argument("--model", required=True, help="run directory (or its saved_model/)")
     parser.add_argument("--data", required=True, help="TSV file: human<TAB>iso[<TAB>family] a line")
-    parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of beam search")
+    parser.add_argument("--decoding", choices=("default", "greedy", "beam"), default="default",
+                        help="SavedModel signature: serving_default (greedy unless the run set serving_beam_width), "
+                             "greedy, or beam (width beam_width)")
     args = parser.parse_args(argv)
     if not os.path.exists(args.data):
         parser.error(f"no such file: {args.data}")
     pairs = dates.read_tsv(args.data)
-    answers, _ = _query(args.model, [p.human for p in pairs], "greedy" if args.greedy else "serving_default")
+    answers, _ = _query(args.model, [p.human for p in pairs], {"default": "serving_default"}.get(args.decoding, args.decoding))
     result = exact_match_by_family(answers, pairs)
     print(json.dumps(result, indent=2))
     return 0

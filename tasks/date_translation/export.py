@@ -2,8 +2,9 @@
 
 Signatures (all take ``text``: tf.string ``[None]``):
 
-* ``serving_default``: beam search of width ``config.beam_width``;
+* ``serving_default``: decoding of width ``config.serving_beam_width`` (1, greedy, by default);
 * ``greedy``: greedy decoding;
+* ``beam``: beam search of width ``config.beam_width``;
 
 and return ``date`` (tf.string ``[None]``, ``yyyy-mm-dd``) and
 ``confidence`` (float32 ``[None]``).
@@ -83,12 +84,13 @@ def is_calendar_date(iso):
 class DateTranslator(tf.Module):
     """The serving graph: preprocessing, encoder, greedy or beam decoding, confidence."""
 
-    def __init__(self, model, sequence_length, beam_width):
+    def __init__(self, model, sequence_length, beam_width, serving_beam_width=1):
         super().__init__(name="date_translator")
         self.model = model  # tracks the weights
         self.decoder = Decoder(model)
         self.sequence_length = sequence_length
         self.beam_width = beam_width
+        self.serving_beam_width = serving_beam_width
         self.output_characters = tf.constant(list(OUTPUT_CHARACTERS))
 
     def translate(self, text, beam_width):
@@ -102,6 +104,10 @@ class DateTranslator(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
+        return self.translate(text, self.serving_beam_width)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def beam(self, text):
         return self.translate(text, self.beam_width)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -110,10 +116,10 @@ class DateTranslator(tf.Module):
 
 
 def export_model(model, config, export_dir):
-    translator = DateTranslator(model, config.sequence_length, config.beam_width)
+    translator = DateTranslator(model, config.sequence_length, config.beam_width, config.serving_beam_width)
     tf.saved_model.save(
         translator,
         str(export_dir),
-        signatures={"serving_default": translator.serve, "greedy": translator.greedy},
+        signatures={"serving_default": translator.serve, "greedy": translator.greedy, "beam": translator.beam},
     )
     return translator

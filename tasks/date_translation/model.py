@@ -15,7 +15,7 @@ by the first 9 target characters).
   search meaningful. s<0> comes from the backward encoder state, as in the paper.
 * ``transformer``: token and position embeddings, ``encoder_layers`` encoder
   blocks, ``decoder_layers`` causal decoder blocks with cross-attention, and
-  a key/value cache for incremental decoding.
+  a key/value cache for incremental decoding (``decoder_block_forward``).
 
 ``Decoder`` wraps either trained model into ``encode`` + ``step_fn`` for
 ``tasks.common.beam_search`` (greedy and beam search run in one graph).
@@ -30,6 +30,7 @@ from layers.additive_attention import AdditiveAttention
 from layers.lstm_cell import LSTMCell
 from layers.multi_head_attention import MultiHeadAttention
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
+from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.transformer_encoder_block import TransformerEncoderBlock
 from tasks.common.beam_search import beam_search, greedy_search, tile_beams
 
@@ -41,88 +42,63 @@ MODELS = ("attention", "transformer")
 
 
 # ---------------------------------------------------------------------------
-# Stand-ins for layers of layers/ that had not landed when this was written.
+# Incremental decoding through layers.TransformerDecoderBlock's sub-layers.
+#
+# The block recomputes the encoder keys and values of its cross-attention at
+# every call; decoding one character at a time would then project the whole
+# encoder output ten times. These helpers run the block's own sub-layers (same
+# weights, same equations; a test checks against the block's full call) with
+# the cross-attention keys and values projected once per input.
 
 
-# TODO(seqmodels): use layers.TransformerDecoderBlock once it lands.
-@keras.saving.register_keras_serializable(package="seqmodels_date_translation")
-class DecoderBlock(keras.layers.Layer):
-    """Pre-norm decoder block: causal self-attention, cross-attention, feed-forward.
+def cross_attention_cache(block, encoder_outputs):
+    """Projected encoder keys and values of ``block``: (batch, 2, T_x, heads, head_dim)."""
+    attention = block.cross_attention_layer
+    return ops.stack((attention.key_dense(encoder_outputs), attention.value_dense(encoder_outputs)), axis=1)
 
-    With ``self_attention_cache`` and ``cache_update_index`` it decodes one
-    step at a time (KerasHub's cache layout, ``(batch, 2, max_length, heads,
-    head_dim)``); ``cross_attention_cache`` holds the projected encoder keys
-    and values, computed once per input by ``cross_attention_cache_for``.
-    """
 
-    def __init__(self, num_heads, intermediate_dim, dropout=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
+def decoder_block_forward(block, x, encoder_outputs, encoder_mask, cache=None, cache_update_index=None,
+                          cross_cache=None, return_attention_scores=False):
+    """``block``'s inference-mode forward pass, optionally cached, optionally with cross-attention scores."""
 
-    def build(self, x_shape, encoder_outputs_shape):
-        input_shape, encoder_shape = x_shape, encoder_outputs_shape
-        dim = input_shape[-1]
-        head_dim = dim // self.num_heads
-        self.self_attention = MultiHeadAttention(self.num_heads, head_dim, dropout=self.dropout, name="self_attention", dtype=self.dtype_policy)
-        self.self_attention.build(input_shape, input_shape)
-        self.cross_attention = MultiHeadAttention(self.num_heads, head_dim, dropout=self.dropout, name="cross_attention", dtype=self.dtype_policy)
-        self.cross_attention.build(input_shape, encoder_shape)
-        norms = {}
-        for name in ("self_norm", "cross_norm", "ffn_norm"):
-            norms[name] = keras.layers.LayerNormalization(epsilon=1e-5, name=name, dtype=self.dtype_policy)
-            norms[name].build(input_shape)
-        self.self_norm, self.cross_norm, self.ffn_norm = norms["self_norm"], norms["cross_norm"], norms["ffn_norm"]
-        self.ffn_in = keras.layers.Dense(self.intermediate_dim, activation="gelu", name="ffn_in", dtype=self.dtype_policy)
-        self.ffn_in.build(input_shape)
-        self.ffn_out = keras.layers.Dense(dim, name="ffn_out", dtype=self.dtype_policy)
-        self.ffn_out.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
+    def sublayer(x, norm, function):
+        y = function(norm(x) if block.norm_first else x) + x
+        return y if block.norm_first else norm(y)
 
-    def cross_attention_cache_for(self, encoder_outputs):
-        keys = self.cross_attention.key_dense(encoder_outputs)  # (batch, T_x, heads, head_dim)
-        values = self.cross_attention.value_dense(encoder_outputs)
-        return ops.stack((keys, values), axis=1)  # (batch, 2, T_x, heads, head_dim)
+    new_cache = []
 
-    def call(self, x, encoder_outputs, encoder_mask=None, self_attention_cache=None,
-             cache_update_index=None, cross_attention_cache=None, return_attention_scores=False,
-             training=None):
-        cross_mask = None
-        if encoder_mask is not None:
-            cross_mask = ops.expand_dims(encoder_mask, 1)  # (batch, 1, T_x)
-        normed = self.self_norm(x)
-        if self_attention_cache is None:
-            x = x + self.self_attention(normed, normed, use_causal_mask=True, training=training)
-        else:
-            attended, self_attention_cache = self.self_attention(
-                normed, normed, use_causal_mask=True, cache=self_attention_cache,
-                cache_update_index=cache_update_index,
-            )
-            x = x + attended
-        normed = self.cross_norm(x)
-        result = self.cross_attention(
-            normed, encoder_outputs, attention_mask=cross_mask, cache=cross_attention_cache,
-            return_attention_scores=return_attention_scores, training=training,
-        )
-        if cross_attention_cache is not None:
-            result = (result[0],) + tuple(result[2:]) if isinstance(result, tuple) else result
-        scores = None
+    def self_attention(h):
+        if cache is None:
+            return block.self_attention_layer(h, h, use_causal_mask=True)
+        h, updated = block.self_attention_layer(h, h, use_causal_mask=True, cache=cache,
+                                                cache_update_index=cache_update_index)
+        new_cache.append(updated)
+        return h
+
+    scores = []
+    cross_mask = ops.expand_dims(encoder_mask, 1)  # (batch, 1, T_x)
+
+    def cross_attention(h):
+        result = block.cross_attention_layer(h, encoder_outputs, attention_mask=cross_mask,
+                                             cache=cross_cache, return_attention_scores=return_attention_scores)
+        if not isinstance(result, (tuple, list)):
+            return result
         if return_attention_scores:
-            attended, scores = result
-        else:
-            attended = result[0] if isinstance(result, tuple) else result
-        x = x + attended
-        x = x + self.ffn_out(self.ffn_in(self.ffn_norm(x)))
-        outputs = [x]
-        if self_attention_cache is not None:
-            outputs.append(self_attention_cache)
-        if return_attention_scores:
-            outputs.append(scores)
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+            scores.append(result[-1])
+        return result[0]
 
-    def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim, "dropout": self.dropout}
+    def feedforward(h):
+        return block.feedforward_output_dense(block.feedforward_intermediate_dense(h))
+
+    x = sublayer(x, block.self_attention_layer_norm, self_attention)
+    x = sublayer(x, block.cross_attention_layer_norm, cross_attention)
+    x = sublayer(x, block.feedforward_layer_norm, feedforward)
+    outputs = [x]
+    if cache is not None:
+        outputs.append(new_cache[0])
+    if return_attention_scores:
+        outputs.append(scores[0])  # (batch, heads, T_y, T_x)
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 # ---------------------------------------------------------------------------
@@ -200,8 +176,9 @@ def build_transformer_model(config):
         DECODER_VOCABULARY_SIZE, OUTPUT_LENGTH, config.model_dim, mask_zero=False,
         name="decoder_embedding")(decoder_ids)
     for index in range(config.decoder_layers):
-        y = DecoderBlock(config.num_heads, config.intermediate_dim, config.dropout,
-                         name=f"decoder_block_{index}")(y, encoder_outputs, encoder_mask=encoder_mask)
+        y = TransformerDecoderBlock(
+            config.num_heads, config.intermediate_dim, config.dropout, activation="gelu", norm_first=True,
+            name=f"decoder_block_{index}")(y, encoder_outputs, encoder_padding_mask=encoder_mask)
     y = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")(y)
     logits = keras.layers.Dense(OUTPUT_VOCABULARY_SIZE, name="output_dense")(y)
     return keras.Model([encoder_ids, decoder_ids], logits, name="date_transformer")
@@ -279,13 +256,13 @@ class Decoder:
 
     def _transformer_setup(self, encoder_ids, beam_width):
         encoder_outputs, encoder_mask = self._transformer_encode(encoder_ids)
-        cross_caches = [block.cross_attention_cache_for(encoder_outputs) for block in self.decoder_blocks]
+        cross_caches = [cross_attention_cache(block, encoder_outputs) for block in self.decoder_blocks]
         if beam_width > 1:
             encoder_outputs, encoder_mask = tile_beams(encoder_outputs, beam_width), tile_beams(encoder_mask, beam_width)
             cross_caches = [tile_beams(c, beam_width) for c in cross_caches]
         rows = tf.shape(encoder_outputs)[0]
         caches = tuple(
-            tf.zeros([rows, 2, OUTPUT_LENGTH, block.num_heads, block.self_attention.key_dim])
+            tf.zeros([rows, 2, OUTPUT_LENGTH, block.num_heads, block.self_attention_layer.key_dim])
             for block in self.decoder_blocks
         )
 
@@ -293,8 +270,8 @@ class Decoder:
             y = self.decoder_embedding(token_ids[:, tf.newaxis], start_index=step)  # (rows, 1, dim)
             new_caches = []
             for block, cache, cross_cache in zip(self.decoder_blocks, caches, cross_caches):
-                y, cache = block(y, encoder_outputs, encoder_mask=encoder_mask, self_attention_cache=cache,
-                                 cache_update_index=step, cross_attention_cache=cross_cache)
+                y, cache = decoder_block_forward(block, y, encoder_outputs, encoder_mask, cache=cache,
+                                                 cache_update_index=step, cross_cache=cross_cache)
                 new_caches.append(cache)
             logits = self.output_dense(self.decoder_norm(y))[:, 0, :]
             return tf.nn.log_softmax(logits), tuple(new_caches)
@@ -332,5 +309,5 @@ class Decoder:
         y = self.decoder_embedding(decoder_ids)
         scores = None
         for block in self.decoder_blocks:
-            y, scores = block(y, encoder_outputs, encoder_mask=encoder_mask, return_attention_scores=True)
+            y, scores = decoder_block_forward(block, y, encoder_outputs, encoder_mask, return_attention_scores=True)
         return ops.mean(scores, axis=1)  # (batch, 10, T_x)

@@ -138,7 +138,7 @@ def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
     assert set(metrics["test_exact_match_by_family"]) <= set(dates.FAMILIES)
     assert "val_loss" in metrics["history"]
     loaded = tf.saved_model.load(str(out / "saved_model"))
-    assert set(loaded.signatures) == {"serving_default", "greedy"}
+    assert set(loaded.signatures) == {"serving_default", "greedy", "beam"}
     spec = loaded.signatures["serving_default"].structured_input_signature[1]["text"]
     assert spec.dtype == tf.string and spec.shape.as_list() == [None]
 
@@ -149,7 +149,7 @@ import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
 texts = json.loads(sys.argv[2])
 result = {}
-for name in ("serving_default", "greedy"):
+for name in ("serving_default", "greedy", "beam"):
     out = loaded.signatures[name](text=tf.constant(texts, tf.string))
     result[name] = {"date": [d.decode() for d in out["date"].numpy()],
                     "confidence": out["confidence"].numpy().tolist(),
@@ -168,7 +168,7 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     served = json.loads(completed.stdout.strip().splitlines()[-1])
     model = keras.models.load_model(str(out / "model.keras"))
     translator = DateTranslator(model, config.sequence_length, config.beam_width)
-    for name, beam_width in (("serving_default", config.beam_width), ("greedy", 1)):
+    for name, beam_width in (("serving_default", 1), ("greedy", 1), ("beam", config.beam_width)):
         expected = translator.translate(tf.constant(SAMPLES), beam_width)
         assert served[name]["dtypes"] == ["string", "float32"]
         assert served[name]["date"] == [d.decode() for d in expected["date"].numpy()]
@@ -211,7 +211,7 @@ def test_translate_command(run_dir, capsys, tmp_path):
     listing.write_text("3 may 1979\n12.05.07\n")
     plot = tmp_path / "attention.png"
     status = main(TASK, ["translate", "--model", str(out), "Saturday, May 9, 2018", "hello",
-                         "--file", str(listing), "--threshold", "1.01", "--attention-plot", str(plot)])
+                         "--file", str(listing), "--threshold", "1.01", "--decoding", "beam", "--attention-plot", str(plot)])
     assert status == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4
