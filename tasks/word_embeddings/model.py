@@ -1,0 +1,330 @@
+"""Skip-gram, CBOW (word2vec with negative sampling) and GloVe as Keras models.
+
+word2vec (Mikolov et al. 2013) ----------------------------------------------------------------------
+Every training step sees one chunk of the corpus: T tokens that survived subsampling, and for each of
+them its context mask (which of the 2*window neighbouring positions fall inside that token's randomly
+shrunk window and its sentence) and `negative` noise words drawn from the unigram^0.75 distribution.
+The tf.data pipeline in train.py builds those; the model only does arithmetic on whole chunks:
+
+    E = V_in[tokens]                      (T, d)       input vectors of the chunk, gathered once
+    C[t, s] = E[t + offset_s]             (T, 2w, d)   neighbours by shifting E, not by gathering again
+    O = V_out[[token_t, noise_t1..tk]]    (T, 1+k, d)  the centre word's output vector and its noise
+
+    skip-gram: score[t, s, j] = C[t, s] · O[t, j]    (each context word predicts the centre word)
+    CBOW:      score[t, j]    = mean_s C[t, s] · O[t, j]
+    loss = sum over valid (t, s) of -log σ(score[., 0]) - Σ_j log σ(-score[., j])
+
+This is gensim's orientation (the context word's input vector predicts the centre word and its noise
+words), with one difference that buys speed: the k noise words are drawn once per centre word and
+shared by its context pairs, rather than drawn per pair. Each pair's loss keeps its own expectation
+(the noise words are still independent draws from unigram^0.75), only the noise of the estimate
+changes. That turns the work into two batched matrix products per step instead of 60 scattered dot
+products per token.
+
+Updates are plain SGD on the rows that the chunk touched, with gensim's linearly decaying learning rate
+alpha -> min_alpha over all training words: gradients with respect to the gathered rows (E and O) come
+from a GradientTape, and `scatter_add` applies `-lr * gradient` to those rows only, so a step costs
+O(T) and not O(vocabulary). Summing (not averaging) over the chunk makes one step the sum of the
+per-pair updates that word2vec would make one after another. CBOW keeps gensim's convention that the
+hidden-layer error goes to every context word undivided.
+
+GloVe (Pennington et al. 2014) ----------------------------------------------------------------------
+    J = Σ_ij f(X_ij) (w_i · w̃_j + b_i + b̃_j - log X_ij)^2,   f(x) = min(1, (x / x_max)^alpha)
+over the non-zero cells of the distance-weighted co-occurrence matrix X, trained with Adagrad as in the
+paper; a plain Functional Keras model with the weighting as sample weights. The word vectors are
+w + w̃.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class Word2Vec(keras.Model):
+    """word2vec with negative sampling, trained on whole corpus chunks with sparse SGD.
+
+    Args:
+        vocabulary_size: number of words.
+        vector_size: dimension d of the vectors.
+        window: the largest context distance w; the data provide a (T, 2w) context mask.
+        method: `"skipgram"` or `"cbow"`.
+        learning_rate: starting SGD rate (gensim's `alpha`).
+        min_learning_rate: final rate (gensim's `min_alpha`).
+        total_words: corpus tokens times epochs; the rate reaches `min_learning_rate` after that many.
+        repeat_cap: a row that occurs n times in one chunk moves by min(1, repeat_cap / n) times the
+            sum of its n updates (see `_update_rows`).
+        jit_compile_step: compile the step with XLA (2-3x less CPU than plain TensorFlow ops).
+        seed: seed of the input vectors' initialisation (uniform in ±1/d, as gensim).
+
+    Call arguments:
+        inputs: integer word ids, any shape.
+
+    Returns:
+        The input vectors of the ids, shape `inputs.shape + (d,)`: the trained word vectors.
+
+    Training data (what `fit` expects from the dataset): dicts with `ids` (T,) int32 token ids,
+    `context_mask` (T, 2w) float32, `negatives` (T, k) int32 noise ids and `raw_words` () int64, the
+    chunk's token count before subsampling (drives the learning-rate schedule).
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        vector_size=100,
+        window=5,
+        method="skipgram",
+        learning_rate=0.025,
+        min_learning_rate=1e-4,
+        total_words=1,
+        repeat_cap=30.0,
+        jit_compile_step=True,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if method not in ("skipgram", "cbow"):
+            raise ValueError(f"Invalid value for argument method. Expected 'skipgram' or 'cbow'. Received: method={method!r}")
+        for name, value in (("vocabulary_size", vocabulary_size), ("vector_size", vector_size), ("window", window)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Invalid value for argument {name}. Expected a positive integer. Received: {name}={value}")
+        self.vocabulary_size = int(vocabulary_size)
+        self.vector_size = int(vector_size)
+        self.window = int(window)
+        self.method = method
+        self.learning_rate = float(learning_rate)
+        self.min_learning_rate = float(min_learning_rate)
+        self.total_words = int(total_words)
+        self.seed = int(seed)
+        self.repeat_cap = float(repeat_cap)
+        self.jit_compile_step = bool(jit_compile_step)
+        self._compiled_step = tf.function(self._step, jit_compile=True, reduce_retracing=True)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.build(None)
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        limit = 1.0 / self.vector_size
+        self.input_vectors = self.add_weight(
+            shape=(self.vocabulary_size, self.vector_size),
+            initializer=keras.initializers.RandomUniform(-limit, limit, seed=self.seed),
+            name="input_vectors",
+        )
+        # word2vec starts the output vectors at zero: the first updates then only move input vectors
+        # towards each other's contexts, which is a better start than random outputs.
+        self.output_vectors = self.add_weight(
+            shape=(self.vocabulary_size, self.vector_size), initializer="zeros", name="output_vectors"
+        )
+        self.words_done = self.add_weight(shape=(), initializer="zeros", dtype="float32", trainable=False, name="words_done")
+        self.built = True
+
+    def call(self, inputs):
+        return ops.take(self.input_vectors, ops.cast(inputs, "int32"), axis=0)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def current_learning_rate(self):
+        progress = ops.minimum(self.words_done / float(max(self.total_words, 1)), 1.0)
+        return self.learning_rate - (self.learning_rate - self.min_learning_rate) * progress
+
+    def _chunk_loss(self, tokens_in, outputs_in, context_mask, noise_weight):
+        """Summed loss of one chunk from its gathered rows; see the module docstring."""
+        window = self.window
+        tokens = tf.shape(tokens_in)[0]
+        offsets = list(range(-window, 0)) + list(range(1, window + 1))
+        predicted, noise = outputs_in[:, 0, :], outputs_in[:, 1:, :]  # (T, d), (T, k, d)
+        pair_count = tf.reduce_sum(context_mask, axis=1)  # (T,) context words of each centre word
+        if self.method == "skipgram":
+            # Pairs by shifting, score[t, s] = E[t] · O[t + offset_s]: XLA fuses each shift, product
+            # and sum into one loop, so no (T, 2w, d) tensor is ever materialised.
+            padded = tf.pad(predicted, [[window, window], [0, 0]])  # (T + 2w, d)
+            positive = tf.stack(
+                [tf.reduce_sum(tokens_in * padded[window + o : window + o + tokens], axis=-1) for o in offsets], axis=1
+            )  # (T, 2w)
+            # The noise words of centre t serve all of its context pairs: one score each, counted
+            # once per pair.
+            negative = tf.reduce_sum(tokens_in[:, None, :] * noise, axis=-1)  # (T, k)
+            positive_loss = tf.reduce_sum(tf.nn.softplus(-positive) * context_mask)
+            noise_weight = noise_weight * pair_count[:, None]
+            pairs = tf.reduce_sum(pair_count)
+        else:
+            padded = tf.pad(tokens_in, [[window, window], [0, 0]])  # (T + 2w, d)
+            summed = tf.add_n(
+                [padded[window + o : window + o + tokens] * context_mask[:, i : i + 1] for i, o in enumerate(offsets)]
+            )  # (T, d)
+            count = pair_count[:, None]
+            # Forward: the mean of the context vectors; backward: the error goes to each context word
+            # undivided, as in gensim (and word2vec.c).
+            hidden = summed + tf.stop_gradient(summed / tf.maximum(count, 1.0) - summed)  # (T, d)
+            has_context = tf.cast(pair_count > 0, hidden.dtype)  # (T,)
+            positive = tf.reduce_sum(hidden * predicted, axis=-1)  # (T,)
+            negative = tf.reduce_sum(hidden[:, None, :] * noise, axis=-1)  # (T, k)
+            positive_loss = tf.reduce_sum(tf.nn.softplus(-positive) * has_context)
+            noise_weight = noise_weight * has_context[:, None]
+            pairs = tf.reduce_sum(has_context)
+        # -log σ(x) = softplus(-x) for the observed word; -log σ(-x) = softplus(x) for noise words.
+        loss = positive_loss + tf.reduce_sum(tf.nn.softplus(negative) * noise_weight)
+        return loss, pairs
+
+    def _update_rows(self, table, ids, weights, gradients, learning_rate):
+        """SGD on the rows `ids` (repeats allowed): row r moves by -lr * min(1, c / n_r) * Σ its gradients.
+
+        n_r is how many times row r occurs in the step. word2vec applies the n_r updates one after
+        another, each seeing the previous ones, which keeps a row that recurs hundreds of times in a
+        chunk (a frequent noise word) stable; their plain sum would overshoot and diverge. Capping the
+        sum at `repeat_cap` = c updates' worth (the mean gradient times c) gives the same update as
+        word2vec for rows that occur up to c times and a stable one beyond.
+        """
+        hits = tf.math.unsorted_segment_sum(weights, ids, self.vocabulary_size)  # (V,)
+        scale = tf.minimum(1.0, self.repeat_cap / tf.maximum(tf.gather(hits, ids), 1.0))  # (N,)
+        table.scatter_add(tf.IndexedSlices(gradients * (-learning_rate * scale)[:, None], ids))
+
+    def _step(self, tokens, negatives, context_mask, valid, learning_rate):
+        """One chunk: gather rows, loss and its gradients with respect to the rows, sparse updates."""
+        input_table, output_table = self.input_vectors.value, self.output_vectors.value
+        # word2vec skips a noise draw that equals the word being predicted; padding rows weigh 0.
+        noise_weight = tf.cast(tf.not_equal(negatives, tokens[:, None]), valid.dtype) * valid[:, None]  # (T, k)
+        output_ids = tf.concat([tokens[:, None], negatives], axis=1)  # (T, 1+k)
+        tokens_in = tf.gather(input_table, tokens)  # (T, d)
+        outputs_in = tf.gather(output_table, output_ids)  # (T, 1+k, d)
+        with tf.GradientTape() as tape:
+            tape.watch([tokens_in, outputs_in])
+            loss, pairs = self._chunk_loss(tokens_in, outputs_in, context_mask, noise_weight)
+        input_gradient, output_gradient = tape.gradient(loss, [tokens_in, outputs_in])
+        self._update_rows(input_table, tokens, valid, input_gradient, learning_rate)
+        output_weights = tf.concat([valid[:, None], noise_weight], axis=1)  # (T, 1+k)
+        self._update_rows(
+            output_table,
+            tf.reshape(output_ids, [-1]),
+            tf.reshape(output_weights, [-1]),
+            tf.reshape(output_gradient, [-1, self.vector_size]),
+            learning_rate,
+        )
+        return loss, pairs
+
+    def train_step(self, data):
+        tokens = tf.cast(data["ids"], tf.int32)  # (T,)
+        count = tf.shape(tokens)[0]
+        # XLA compiles one program per shape: padding T up to a multiple of 512 bounds the number of
+        # programs (8 for 4096-token chunks) at the price of a few idle rows.
+        padding = (count + 511) // 512 * 512 - count
+        tokens = tf.pad(tokens, [[0, padding]])
+        negatives = tf.pad(tf.cast(data["negatives"], tf.int32), [[0, padding], [0, 0]])  # (T, k)
+        context_mask = tf.pad(tf.cast(data["context_mask"], self.input_vectors.dtype), [[0, padding], [0, 0]])  # (T, 2w)
+        valid = tf.pad(tf.ones([count], context_mask.dtype), [[0, padding]])  # (T,)
+        learning_rate = self.current_learning_rate()
+        step = self._compiled_step if self.jit_compile_step else self._step
+        loss, pairs = step(tokens, negatives, context_mask, valid, learning_rate)
+        self.words_done.assign_add(tf.cast(data["raw_words"], "float32"))
+        self.loss_tracker.update_state(loss / tf.maximum(pairs, 1.0), sample_weight=pairs)
+        return {"loss": self.loss_tracker.result(), "learning_rate": learning_rate}
+
+    def test_step(self, data):
+        return {"loss": self.loss_tracker.result()}
+
+    def word_vectors(self):
+        """The trained vectors, (vocabulary_size, d) NumPy (gensim's `wv.vectors`)."""
+        return np.asarray(ops.convert_to_numpy(self.input_vectors))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            vector_size=self.vector_size,
+            window=self.window,
+            method=self.method,
+            learning_rate=self.learning_rate,
+            min_learning_rate=self.min_learning_rate,
+            total_words=self.total_words,
+            repeat_cap=self.repeat_cap,
+            jit_compile_step=self.jit_compile_step,
+            seed=self.seed,
+        )
+        return config
+
+
+def glove_weighting(counts, x_max=100.0, alpha=0.75):
+    """f(x) = (x / x_max)^alpha below x_max, 1 above: rare pairs count less, frequent ones are capped."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.minimum(1.0, (counts / x_max) ** alpha).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class GloVeScore(keras.layers.Layer):
+    """w_i · w̃_j + b_i + b̃_j for pairs of word ids: the GloVe model's prediction of log X_ij.
+
+    Args:
+        vocabulary_size: number of words.
+        vector_size: dimension of w and w̃.
+        seed: initialisation seed (uniform in ±0.5/d for vectors and biases, as glove.c).
+
+    Call arguments:
+        inputs: `(word_ids, context_ids)`, two int tensors of the same shape.
+
+    Returns:
+        float tensor of that shape.
+    """
+
+    def __init__(self, vocabulary_size, vector_size=100, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("vocabulary_size", vocabulary_size), ("vector_size", vector_size)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Invalid value for argument {name}. Expected a positive integer. Received: {name}={value}")
+        self.vocabulary_size = int(vocabulary_size)
+        self.vector_size = int(vector_size)
+        self.seed = int(seed)
+
+    def build(self, input_shape=None):
+        limit = 0.5 / self.vector_size
+        init = lambda offset: keras.initializers.RandomUniform(-limit, limit, seed=self.seed + offset)  # noqa: E731
+        shape = (self.vocabulary_size, self.vector_size)
+        self.word_vectors = self.add_weight(shape=shape, initializer=init(0), name="word_vectors")
+        self.context_vectors = self.add_weight(shape=shape, initializer=init(1), name="context_vectors")
+        self.word_biases = self.add_weight(shape=(self.vocabulary_size,), initializer=init(2), name="word_biases")
+        self.context_biases = self.add_weight(shape=(self.vocabulary_size,), initializer=init(3), name="context_biases")
+
+    def call(self, inputs):
+        word_ids, context_ids = (ops.cast(x, "int32") for x in inputs)
+        w = ops.take(self.word_vectors, word_ids, axis=0)  # (..., d)
+        w_tilde = ops.take(self.context_vectors, context_ids, axis=0)  # (..., d)
+        return (
+            ops.sum(w * w_tilde, axis=-1)
+            + ops.take(self.word_biases, word_ids, axis=0)
+            + ops.take(self.context_biases, context_ids, axis=0)
+        )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary_size=self.vocabulary_size, vector_size=self.vector_size, seed=self.seed)
+        return config
+
+
+def build_glove_model(vocabulary_size, vector_size=100, learning_rate=0.05, seed=0):
+    """Functional GloVe model: inputs {"word", "context"} ids -> predicted log co-occurrence.
+
+    Trained with targets log X_ij and sample weights f(X_ij); the squared error is summed over the
+    batch (not averaged) so that Adagrad sees glove.c's per-cell gradient scale.
+    """
+    word = keras.Input(shape=(), dtype="int32", name="word")
+    context = keras.Input(shape=(), dtype="int32", name="context")
+    score = GloVeScore(vocabulary_size, vector_size, seed=seed, name="glove")([word, context])
+    model = keras.Model({"word": word, "context": context}, score, name="glove")
+    model.compile(
+        # glove.c starts every squared-gradient accumulator at 1.
+        optimizer=keras.optimizers.Adagrad(learning_rate=learning_rate, initial_accumulator_value=1.0),
+        loss=keras.losses.MeanSquaredError(reduction="sum"),
+    )
+    return model
+
+
+def glove_word_vectors(model):
+    """w + w̃, the vectors the GloVe paper evaluates."""
+    layer = model.get_layer("glove")
+    return np.asarray(ops.convert_to_numpy(layer.word_vectors) + ops.convert_to_numpy(layer.context_vectors))

@@ -1,0 +1,240 @@
+"""Train word vectors: corpus -> vocabulary -> tf.data -> Keras fit (through the shared runner).
+
+    python -m tasks.word_embeddings train --method skipgram --out runs/word_embeddings
+    python -m tasks.word_embeddings train --method glove --epochs 25 --corpus my_text.txt
+
+Reads top to bottom: the corpus and its vocabulary, the tf.data pipelines (word2vec chunks with
+subsampling, dynamic windows and noise words; GloVe co-occurrence cells), then the Task hooks that the
+runner calls (data, model, evaluate, export, demo).
+
+Design for 2 CPU cores. A Python loop over pairs would run at a few thousand words per second, so
+nothing here touches single pairs: the pipeline cuts the corpus into chunks of `batch_size` tokens and
+for each chunk draws, in vectorised TensorFlow ops inside a parallel `map`, the subsampling mask, every
+token's window and its noise words; the model then trains on the whole chunk with two batched matrix
+products and sparse row updates (see model.py). The pipeline runs on one core while the step runs on
+the other.
+"""
+
+import dataclasses
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from data.text_corpus import Vocabulary, encode, load_corpus  # noqa: E402
+from tasks.common.runner import Task  # noqa: E402
+from tasks.word_embeddings.config import Config  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus statistics
+# ---------------------------------------------------------------------------------------------
+def keep_probabilities(counts, sample):
+    """gensim's subsampling: P(keep w) = (sqrt(c_w / t) + 1) * t / c_w with t = sample * total, capped at 1."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample <= 0:
+        return np.ones(len(counts), dtype=np.float32)
+    threshold = sample * counts.sum()
+    return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts).astype(np.float32)
+
+
+def noise_distribution(counts, power=0.75):
+    """Cumulative unigram^0.75 distribution (word2vec's noise), for inverse-CDF sampling."""
+    weights = np.asarray(counts, dtype=np.float64) ** power
+    cumulative = np.cumsum(weights / weights.sum())
+    cumulative[-1] = 1.0
+    return cumulative.astype(np.float32)
+
+
+def cooccurrences(ids, offsets, vocabulary_size, window):
+    """Symmetric co-occurrence counts weighted by 1/distance (GloVe), as (rows, cols, values).
+
+    Counts pairs within `window` inside each sentence: X_ij += 1/d for every occurrence of j at
+    distance d of i, both directions. Vectorised: one shifted comparison per distance, then one sort
+    to add up repeated cells.
+    """
+    sentence = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    keys, values = [], []
+    for distance in range(1, window + 1):
+        same = sentence[distance:] == sentence[:-distance]
+        left, right = ids[:-distance][same].astype(np.int64), ids[distance:][same].astype(np.int64)
+        weight = np.full(len(left), 1.0 / distance)
+        keys += [left * vocabulary_size + right, right * vocabulary_size + left]
+        values += [weight, weight]
+    keys, values = np.concatenate(keys), np.concatenate(values)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    totals = np.bincount(inverse, weights=values)
+    return (unique // vocabulary_size).astype(np.int32), (unique % vocabulary_size).astype(np.int32), totals
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.data pipelines
+# ---------------------------------------------------------------------------------------------
+def word2vec_dataset(ids, offsets, counts, config, seed=0):
+    """Chunks of `config.batch_size` tokens with subsampling, windows and noise words, one per step.
+
+    Every element is a dict: `ids` (T,) surviving tokens, `context_mask` (T, 2w) float (1 where the
+    neighbour at that offset is inside the token's window, its sentence and the chunk), `negatives`
+    (T, k) noise ids, `raw_words` () tokens before subsampling. Randomness is stateless, seeded per
+    element from a `Dataset.random` stream that is re-drawn each epoch, so runs are reproducible and
+    each epoch sees fresh subsampling, windows and noise.
+    """
+    window, negative, chunk = config.window, config.negative, config.batch_size
+    sentence = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
+    token_table = tf.constant(ids, dtype=tf.int32)
+    sentence_table = tf.constant(sentence, dtype=tf.int32)
+    keep_table = tf.constant(keep_probabilities(counts, config.sample))
+    noise_cdf = tf.constant(noise_distribution(counts))
+    context_offsets = tf.constant(list(range(-window, 0)) + list(range(1, window + 1)), dtype=tf.int32)
+    num_chunks = -(-len(ids) // chunk)
+
+    def make_chunk(index, seeds):
+        seed_a, seed_b, seed_c = seeds[0], seeds[1], seeds[2]
+        start = tf.cast(index, tf.int32) * chunk
+        raw = token_table[start : start + chunk]
+        raw_sentence = sentence_table[start : start + chunk]
+        # Subsampling: frequent words are dropped before windows are taken, as in word2vec.
+        keep = tf.random.stateless_uniform(tf.shape(raw), seed=seed_a) < tf.gather(keep_table, raw)
+        tokens, token_sentence = tf.boolean_mask(raw, keep), tf.boolean_mask(raw_sentence, keep)
+        count = tf.shape(tokens)[0]
+        # Dynamic window: each centre word uses a window drawn uniformly from 1..window.
+        reach = tf.random.stateless_uniform([count], seed=seed_b, minval=1, maxval=window + 1, dtype=tf.int32)
+        positions = tf.range(count)[:, None] + context_offsets[None, :]  # (T, 2w)
+        inside = (positions >= 0) & (positions < count)
+        neighbour_sentence = tf.gather(token_sentence, tf.clip_by_value(positions, 0, tf.maximum(count - 1, 0)))
+        valid = inside & (tf.abs(context_offsets)[None, :] <= reach[:, None]) & (neighbour_sentence == token_sentence[:, None])
+        # Noise words by inverse CDF of unigram^0.75.
+        uniform = tf.random.stateless_uniform([count, negative], seed=seed_c)
+        negatives = tf.minimum(tf.searchsorted(noise_cdf, tf.reshape(uniform, [-1]), side="right"), len(counts) - 1)
+        return {
+            "ids": tokens,
+            "context_mask": tf.cast(valid, tf.float32),
+            "negatives": tf.reshape(tf.cast(negatives, tf.int32), [count, negative]),
+            "raw_words": tf.cast(tf.shape(raw)[0], tf.int64),
+        }
+
+    chunks = tf.data.Dataset.range(num_chunks).shuffle(num_chunks, seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(6).map(lambda s: tf.reshape(s, [3, 2]))
+    dataset = tf.data.Dataset.zip(chunks, seeds).map(make_chunk, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(4)
+
+
+def glove_dataset(rows, cols, values, config, seed=0):
+    """Shuffled batches of co-occurrence cells: ({word, context}, log X, f(X))."""
+    from tasks.word_embeddings.model import glove_weighting
+
+    targets = np.log(values).astype(np.float32)
+    weights = glove_weighting(values, config.x_max, config.glove_alpha)
+    dataset = tf.data.Dataset.from_tensor_slices(({"word": rows, "context": cols}, targets, weights))
+    dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(config.batch_size).prefetch(4)
+
+
+@dataclasses.dataclass
+class EmbeddingData:
+    """What build_data returns: the runner needs `.train` (and `.validation`, None here)."""
+
+    vocabulary: Vocabulary
+    ids: np.ndarray
+    offsets: np.ndarray
+    train: object
+    validation: object = None
+    corpus_words: int = 0  # tokens kept after the vocabulary cut, per epoch (the words/s numerator)
+
+
+def build_embedding_data(config, sentences=None):
+    """Corpus (or the given sentences) -> vocabulary -> the method's tf.data pipeline."""
+    if sentences is None:
+        sentences = load_corpus(config.corpus or None)
+    vocabulary = Vocabulary.from_sentences(sentences, min_count=config.min_count)
+    if len(vocabulary) < 2:
+        raise ValueError(f"The corpus has {len(vocabulary)} words with count >= {config.min_count}; lower --min-count.")
+    ids, offsets = encode(sentences, vocabulary)
+    if config.method == "glove":
+        rows, cols, values = cooccurrences(ids, offsets, len(vocabulary), config.window)
+        train = glove_dataset(rows, cols, values, config, seed=config.seed)
+    else:
+        train = word2vec_dataset(ids, offsets, vocabulary.counts, config, seed=config.seed)
+    return EmbeddingData(vocabulary, ids, offsets, train, corpus_words=len(ids))
+
+
+def build_embedding_model(config, data):
+    from tasks.word_embeddings.model import Word2Vec, build_glove_model
+
+    if config.method == "glove":
+        return build_glove_model(len(data.vocabulary), config.vector_size, config.learning_rate, seed=config.seed)
+    model = Word2Vec(
+        len(data.vocabulary),
+        vector_size=config.vector_size,
+        window=config.window,
+        method=config.method,
+        learning_rate=config.learning_rate,
+        min_learning_rate=config.min_learning_rate,
+        total_words=data.corpus_words * config.epochs,
+        seed=config.seed,
+        name=config.method,
+    )
+    # The updates are the model's own sparse SGD (train_step); compile only sets up fit's machinery.
+    model.compile(optimizer=keras_sgd(config.learning_rate))
+    return model
+
+
+def keras_sgd(learning_rate):
+    import keras
+
+    return keras.optimizers.SGD(learning_rate)
+
+
+def trained_vectors(model, vocabulary):
+    """The model's word vectors as a `WordVectors` (input vectors for word2vec, w + w̃ for GloVe)."""
+    from data.word_vectors import WordVectors
+    from tasks.word_embeddings.model import Word2Vec, glove_word_vectors
+
+    matrix = model.word_vectors() if isinstance(model, Word2Vec) else glove_word_vectors(model)
+    return WordVectors(vocabulary.words, matrix)
+
+
+# ---------------------------------------------------------------------------------------------
+# The task
+# ---------------------------------------------------------------------------------------------
+class WordEmbeddingsTask(Task):
+    name = "word_embeddings"
+    description = "Train skip-gram, CBOW or GloVe vectors with tf.data + Keras; analogies and debiasing with GloVe."
+    config_class = Config
+    # About a minute on 2 cores: the whole Wikipedia sample, one epoch, smaller vectors.
+    demo_overrides = {"epochs": 1, "vector_size": 50}
+    headline_metric = "wordsim353_spearman"
+
+    def build_data(self, config):
+        return build_embedding_data(config)
+
+    def build_model(self, config, data):
+        return build_embedding_model(config, data)
+
+    def evaluate(self, model, data, config, out_dir):
+        from tasks.word_embeddings.evaluate import evaluate_run
+
+        return evaluate_run(trained_vectors(model, data.vocabulary), config, out_dir)
+
+    def export(self, model, data, config, export_dir):
+        from tasks.word_embeddings.export import export_neighbours
+
+        export_neighbours(trained_vectors(model, data.vocabulary), export_dir)
+
+    def demo_inputs(self, config):
+        return ["king", "france", "computer", "music"]
+
+    def query_saved_model(self, loaded, inputs):
+        from tasks.word_embeddings.export import query_neighbours
+
+        return [", ".join(words) for words in query_neighbours(loaded, inputs, k=5)]
+
+    def commands(self):
+        from tasks.word_embeddings.evaluate import COMMANDS
+
+        return dict(COMMANDS)
+
+
+TASK = WordEmbeddingsTask()
