@@ -157,15 +157,19 @@ def evaluate_command(argv):
     try:
         saved_model_dir = export.resolve_saved_model(args.model)
         texts, raw_labels = read_labelled_file(args.data)
+        class_names = export.class_names_of(saved_model_dir)
+        # Labels are checked against the model's classes before the model is loaded.
+        labels = labels_to_indices(raw_labels, class_names) if class_names else None
     except (FileNotFoundError, ValueError) as error:
-        parser.error(str(error))
+        parser.error(f"{args.data}: {error}")
     loaded = export.load(saved_model_dir)
     probabilities, _ = export.serve(loaded, texts)
-    class_names = export.class_names_of(saved_model_dir) or [str(i) for i in range(probabilities.shape[1])]
-    try:
-        labels = labels_to_indices(raw_labels, class_names)
-    except ValueError as error:
-        parser.error(f"{args.data}: {error}")
+    if class_names is None:  # A SavedModel exported without the class-name file.
+        class_names = [str(i) for i in range(probabilities.shape[1])]
+        try:
+            labels = labels_to_indices(raw_labels, class_names)
+        except ValueError as error:
+            parser.error(f"{args.data}: {error}")
     result = classification_metrics(labels, probabilities.argmax(-1), class_names)
     plot = pathlib.Path(args.plot) if args.plot else saved_model_dir.parent / f"confusion_matrix_{pathlib.Path(args.data).stem}.png"
     try:

