@@ -283,6 +283,7 @@ def main(argv=None):
     parser.add_argument("--target", type=float, default=0.999)
     parser.add_argument("--max-epochs", type=int, default=Config.epochs)
     parser.add_argument("--course-epochs", type=int, default=15)
+    parser.add_argument("--learning-rate-schedule", default=Config.learning_rate_schedule, choices=("constant", "cosine"))
     parser.add_argument("--skip-course", action="store_true")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", default="runs/bench_date_translation")
@@ -293,7 +294,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = Config(train_size=args.train_size, test_size=args.test_size, validation_size=2000)
+    config = Config(train_size=args.train_size, test_size=args.test_size, validation_size=2000,
+                    epochs=args.max_epochs, learning_rate_schedule=args.learning_rate_schedule)
 
     log("generating data")
     train_pairs = dates.generate(config.train_size, "train", seed=config.seed)

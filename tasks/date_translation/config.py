@@ -17,6 +17,7 @@ class Config(TrainConfig):
     epochs: int = 12  # Both models pass 99.9% before this on 60,000 strings.
     batch_size: int = 128  # Large enough for efficient CPU matmuls, small enough for many updates per epoch.
     learning_rate: float = 2e-3  # Higher than Adam's default: small models, clean data, converges in few epochs.
+    learning_rate_schedule: str = "constant"  # constant, or cosine (decay to 5% over `epochs`; steadier last epochs).
     # attention model
     embedding_dim: int = 16  # Input and output characters number ~40 and 12; 16 dimensions are plenty.
     encoder_units: int = 64  # Per direction of the bidirectional LSTM (the course used 32).
@@ -43,6 +44,9 @@ class Config(TrainConfig):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Invalid value for --{name.replace('_', '-')}. Expected a positive integer. "
                                   f"Received: {getattr(self, name)}")
+        if self.learning_rate_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"Invalid value for --learning-rate-schedule. Expected constant or cosine. "
+                              f"Received: {self.learning_rate_schedule!r}")
         if self.model_dim % self.num_heads:
             raise ConfigError(f"--model-dim ({self.model_dim}) must be a multiple of --num-heads ({self.num_heads}).")
         if not 0 <= self.dropout < 1:

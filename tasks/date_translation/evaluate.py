@@ -99,7 +99,7 @@ def evaluate_model(model, pairs, config, out_dir):
             decode_pairs(model, pairs, config.sequence_length, config.beam_width), pairs)
         metrics["test_exact_match_beam"] = beam["exact_match"]
     if out_dir is not None:
-        plot_attention(model, "Saturday, the 9th of May 2018", config.sequence_length,
+        plot_attention(model, "Saturday, May 9, 2018", config.sequence_length,
                        Path(out_dir) / ATTENTION_PLOT)
     return metrics
 

@@ -66,8 +66,13 @@ def build_data(config):
 
 
 def compile_model(model, config):
+    learning_rate = config.learning_rate
+    if config.learning_rate_schedule == "cosine":
+        steps_per_epoch = -(-config.train_size // config.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
