@@ -16,15 +16,9 @@ def test_harness():
     testing.check_harness(run_layer_test, CELL, KWARGS, num_weights=3, num_params=20 + 16 + 4)
 
 
-def test_harness_without_bias_with_relu():
-    testing.check_harness(
-        run_layer_test,
-        CELL,
-        {"units": 3, "activation": "relu", "use_bias": False},
-        num_weights=2,
-        num_params=15 + 9,
-        run_saved_model_check=False,
-        run_mixed_precision_check=False,
+def test_without_bias_with_relu_matches_keras():
+    testing.check_matches_keras(
+        CELL, {"units": 3, "activation": "relu", "use_bias": False}, masked=True, return_state=True
     )
 
 
