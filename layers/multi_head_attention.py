@@ -49,8 +49,12 @@ class MultiHeadAttention(keras.layers.Layer):
     Rows of the attention matrix whose mask hides every key (padded query
     positions) behave as in ``keras.layers.MultiHeadAttention``: all-zero
     scores when scores are computed explicitly (``return_attention_scores``
-    or ``dropout > 0``), a uniform average from
-    ``keras.ops.dot_product_attention`` otherwise.
+    or ``dropout > 0``), a uniform average of the values otherwise (as
+    ``keras.ops.dot_product_attention`` gives).
+
+    Self-attention called with one tensor as query and value (``layer(x,
+    x)``) projects query, key and value in a single product with the three
+    kernels side by side; the weights stay the three separate variables.
 
     Args:
         num_heads: number of attention heads ``h``.

@@ -10,7 +10,9 @@ Two functions live here:
 - ``multi_head_dot_product_attention`` works in the ``(batch, T, heads, d)``
   layout that ``MultiHeadAttention`` projects into. Without weights it
   dispatches to ``keras.ops.dot_product_attention`` (a fused kernel, flash
-  attention on GPU); with weights it computes them explicitly.
+  attention on GPU) under JAX and PyTorch, and under TensorFlow (where that
+  op is plain composed ops) to a composition that divides by the softmax sum
+  after the value product; with weights it computes them explicitly.
 
 Masks are boolean and follow the Keras convention: ``True`` means "may
 attend". A query row whose mask hides every key gets all-zero weights on the
