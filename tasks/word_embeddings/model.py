@@ -78,7 +78,7 @@ class Word2Vec(keras.Model):
         learning_rate=0.025,
         min_learning_rate=1e-4,
         total_words=1,
-        repeat_cap=30.0,
+        repeat_cap=100.0,
         jit_compile_step=True,
         seed=0,
         **kwargs,
@@ -173,10 +173,11 @@ class Word2Vec(keras.Model):
     def _update_rows(self, table, ids, weights, gradients, learning_rate):
         """SGD on the rows `ids` (repeats allowed): row r moves by -lr * min(1, c / n_r) * Σ its gradients.
 
-        n_r is how many times row r occurs in the step. word2vec applies the n_r updates one after
+        n_r is how many pair updates row r takes part in during the step (the sum of `weights` over
+        its occurrences). word2vec applies the n_r updates one after
         another, each seeing the previous ones, which keeps a row that recurs hundreds of times in a
         chunk (a frequent noise word) stable; their plain sum would overshoot and diverge. Capping the
-        sum at `repeat_cap` = c updates' worth (the mean gradient times c) gives the same update as
+        sum at `repeat_cap` = c pair updates' worth (the mean gradient times c) gives the same update as
         word2vec for rows that occur up to c times and a stable one beyond.
         """
         hits = tf.math.unsorted_segment_sum(weights, ids, self.vocabulary_size)  # (V,)
@@ -195,8 +196,14 @@ class Word2Vec(keras.Model):
             tape.watch([tokens_in, outputs_in])
             loss, pairs = self._chunk_loss(tokens_in, outputs_in, context_mask, noise_weight)
         input_gradient, output_gradient = tape.gradient(loss, [tokens_in, outputs_in])
-        self._update_rows(input_table, tokens, valid, input_gradient, learning_rate)
-        output_weights = tf.concat([valid[:, None], noise_weight], axis=1)  # (T, 1+k)
+        # Each occurrence counts for the number of pair updates it takes part in.
+        pair_count = tf.reduce_sum(context_mask, axis=1)  # (T,)
+        self._update_rows(input_table, tokens, pair_count, input_gradient, learning_rate)
+        if self.method == "skipgram":
+            output_weights = tf.concat([pair_count[:, None], noise_weight * pair_count[:, None]], axis=1)  # (T, 1+k)
+        else:
+            has_context = tf.cast(pair_count > 0, pair_count.dtype)[:, None]
+            output_weights = tf.concat([has_context, noise_weight * has_context], axis=1)  # (T, 1+k)
         self._update_rows(
             output_table,
             tf.reshape(output_ids, [-1]),
