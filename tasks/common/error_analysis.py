@@ -207,7 +207,17 @@ def analyze_date_translation(run_dir, beam_width=None, size=None, batch_size=500
         describe_input=lambda row: pairs[row].human,
         describe_target=dates.decode_output,
     )
-    return analysis, beam_width
+    return analysis, beam_width, pairs
+
+
+def errors_by_family(analysis, pairs):
+    """{format family: {"errors": n, "search_at_fault": n, "model_at_fault": n}} of the date test set."""
+    families = {}
+    for record in analysis.records:
+        counts = families.setdefault(pairs[record.index].family, {"errors": 0, "search_at_fault": 0, "model_at_fault": 0})
+        counts["errors"] += 1
+        counts[f"{record.at_fault}_at_fault"] += 1
+    return dict(sorted(families.items(), key=lambda item: -item[1]["errors"]))
 
 
 def main(argv=None):
@@ -224,12 +234,16 @@ def main(argv=None):
         print(f"error: {Path(args.run) / 'model.keras'} not found: train first with "
               f"`python -m tasks.date_translation train --out {args.run}`", file=sys.stderr)
         return 2
-    analysis, beam_width = analyze_date_translation(args.run, args.beam_width or None, args.size or None)
+    analysis, beam_width, pairs = analyze_date_translation(args.run, args.beam_width or None, args.size or None)
+    by_family = errors_by_family(analysis, pairs)
     print(f"date translation test set, beam width {beam_width}")
     print(analysis.table(args.show))
+    if by_family:
+        print("errors by format family: " + ", ".join(
+            f"{family} {c['errors']} ({c['search_at_fault']} search)" for family, c in by_family.items()))
     if args.out:
         Path(args.out).write_text(json.dumps(
-            {"beam_width": beam_width, "summary": analysis.summary(),
+            {"beam_width": beam_width, "summary": analysis.summary(), "by_family": by_family,
              "records": [dataclasses.asdict(r) for r in analysis.records]}, indent=2))
     return 0
 

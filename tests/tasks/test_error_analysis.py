@@ -149,6 +149,8 @@ def test_date_translation_command_on_an_untrained_model(tmp_path, capsys):
     summary = saved["summary"]
     assert summary["examples"] == 30 and summary["errors"] == len(saved["records"]) > 0
     assert summary["search_at_fault"] + summary["model_at_fault"] == summary["errors"]
+    assert sum(c["errors"] for c in saved["by_family"].values()) == summary["errors"]
+    assert "errors by format family" in printed
     for record in saved["records"]:
         assert record["at_fault"] == ("search" if record["reference_score"] > record["output_score"] else "model")
         assert len(record["reference"]) == len(record["output"]) == 10
