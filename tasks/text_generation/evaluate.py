@@ -10,7 +10,7 @@ does by eye, but counted: a sample is
   u or y), repeats no letter three times in a row, and every pair of adjacent
   letters, the start and the end included (``^m``, ``ma``, ..., ``y$``), occurs in
   some training name. This is calibrated on real names: 99% of the held-out
-  validation names pass it and 16% of random letter strings do (see
+  validation names pass it and 12% of random 4-8 letter strings do (see
   ``validation_names_well_formed_share`` in metrics.json);
 * **new** if it is not one of the training names.
 """
