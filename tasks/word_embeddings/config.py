@@ -23,7 +23,8 @@ class Config(TrainConfig):
     min_count: int = 5  # Rarer words are dropped before windows are taken (gensim's default).
     sample: float = 1e-3  # Subsampling threshold: words above this corpus frequency are randomly dropped (gensim's default).
     epochs: int = 5  # gensim's default; the corpus is small, so more epochs mostly overfit rare words.
-    batch_size: int = 4096  # Tokens per step for skip-gram/CBOW, co-occurrence cells per step for GloVe: big steps keep 2 CPU cores busy.
+    batch_size: int = 4096  # Corpus tokens per skip-gram/CBOW step: big steps keep 2 CPU cores busy, small enough for SGD to stay stable.
+    glove_batch_size: int = 32768  # Co-occurrence cells per GloVe step: Adagrad's dense update of 2 x 9k x 100 weights is paid per step.
     learning_rate: float = 0.025  # word2vec's starting rate (gensim's alpha), decayed linearly; GloVe's Adagrad rate (glove.c uses 0.05).
     min_learning_rate: float = 1e-4  # word2vec's final rate (gensim's min_alpha).
     x_max: float = 100.0  # GloVe: co-occurrence count at which the weighting f(x) reaches 1 (the paper's value).
@@ -34,7 +35,7 @@ class Config(TrainConfig):
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"Invalid value for --method. Expected one of {', '.join(METHODS)}. Received: {self.method!r}")
-        for name in ("vector_size", "window", "negative", "min_count", "projector_words"):
+        for name in ("vector_size", "window", "negative", "min_count", "projector_words", "glove_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"Invalid value for --{name.replace('_', '-')}. Expected a positive integer. Received: {getattr(self, name)}"

@@ -129,7 +129,7 @@ def glove_dataset(rows, cols, values, config, seed=0):
     weights = glove_weighting(values, config.x_max, config.glove_alpha)
     dataset = tf.data.Dataset.from_tensor_slices(({"word": rows, "context": cols}, targets, weights))
     dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(config.batch_size).prefetch(4)
+    return dataset.batch(config.glove_batch_size).prefetch(4)
 
 
 @dataclasses.dataclass

@@ -181,7 +181,7 @@ def test_training_separates_topics(method):
     sentences = topic_sentences(1500)
     epochs = {"skipgram": 3, "cbow": 5, "glove": 20}[method]
     batch = 1024 if method != "glove" else 256
-    config = Config(method=method, vector_size=16, min_count=1, epochs=epochs, batch_size=batch, sample=0.0,
+    config = Config(method=method, vector_size=16, min_count=1, epochs=epochs, batch_size=batch, glove_batch_size=batch, sample=0.0,
                     learning_rate=0.025 if method != "glove" else 0.1)
     data = build_embedding_data(config, sentences)
     model = build_embedding_model(config, data)
