@@ -7,26 +7,27 @@ shrunk window and its sentence) and `negative` noise words drawn from the unigra
 The tf.data pipeline in train.py builds those; the model only does arithmetic on whole chunks:
 
     E = V_in[tokens]                      (T, d)       input vectors of the chunk, gathered once
-    C[t, s] = E[t + offset_s]             (T, 2w, d)   neighbours by shifting E, not by gathering again
-    O = V_out[[token_t, noise_t1..tk]]    (T, 1+k, d)  the centre word's output vector and its noise
+    P = V_out[tokens]                     (T, d)       output vectors of the same tokens
+    N = V_out[noise]                      (T, k, d)    output vectors of each token's noise words
 
-    skip-gram: score[t, s, j] = C[t, s] · O[t, j]    (each context word predicts the centre word)
-    CBOW:      score[t, j]    = mean_s C[t, s] · O[t, j]
-    loss = sum over valid (t, s) of -log σ(score[., 0]) - Σ_j log σ(-score[., j])
+    skip-gram: pair (t, t + o):  -log σ(E[t] · P[t + o])  - Σ_j log σ(-E[t] · N[t, j])
+    CBOW:      h[t] = mean of E[t + o] over t's window:  -log σ(h[t] · P[t]) - Σ_j log σ(-h[t] · N[t, j])
 
-This is gensim's orientation (the context word's input vector predicts the centre word and its noise
-words), with one difference that buys speed: the k noise words are drawn once per centre word and
-shared by its context pairs, rather than drawn per pair. Each pair's loss keeps its own expectation
-(the noise words are still independent draws from unigram^0.75), only the noise of the estimate
-changes. That turns the work into two batched matrix products per step instead of 60 scattered dot
-products per token.
+Neighbours come from shifting P (or E) by each offset o, not from gathering again, and the whole step
+(gathers, loss, gradients, updates) is one XLA program, which fuses each shift, product and sum into
+one loop: no (T, 2w, d) tensor is materialised. One difference from word2vec buys most of the speed:
+in skip-gram, the k noise words are drawn once per centre word and shared by its (up to 2w) context
+pairs instead of being drawn per pair, so the noise term costs k dot products per token rather than
+k per pair. Each pair's loss keeps its expectation (the noise words are still independent draws from
+unigram^0.75); only the variance of the estimate changes, and the benchmark shows no loss of quality.
 
 Updates are plain SGD on the rows that the chunk touched, with gensim's linearly decaying learning rate
-alpha -> min_alpha over all training words: gradients with respect to the gathered rows (E and O) come
-from a GradientTape, and `scatter_add` applies `-lr * gradient` to those rows only, so a step costs
-O(T) and not O(vocabulary). Summing (not averaging) over the chunk makes one step the sum of the
-per-pair updates that word2vec would make one after another. CBOW keeps gensim's convention that the
-hidden-layer error goes to every context word undivided.
+alpha -> min_alpha over all training words: gradients with respect to the gathered rows come from a
+GradientTape and `scatter_add` applies `-lr * gradient` to those rows only, so a step costs O(T) and
+not O(vocabulary). Summing over the chunk reproduces the per-pair updates that word2vec makes one after
+another, except for rows repeated many times in one chunk (frequent noise words), whose summed update
+is capped (see `_update_rows`). CBOW keeps gensim's convention that the hidden-layer error goes to
+every context word undivided.
 
 GloVe (Pennington et al. 2014) ----------------------------------------------------------------------
     J = Σ_ij f(X_ij) (w_i · w̃_j + b_i + b̃_j - log X_ij)^2,   f(x) = min(1, (x / x_max)^alpha)
