@@ -22,12 +22,15 @@ stream and a fixed chunk (default 1.28 s = 32 frames), builtin ops only.
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
 from tasks.trigger_word.evaluate import detect_events, detect_events_tf
 from tasks.trigger_word.model import FRAME_SAMPLES, FRAME_SECONDS
 
 DEFAULT_TFLITE_CHUNK = 32 * FRAME_SAMPLES
+STEP_OUTPUTS = ("audio_state", "conv_state", "probabilities", "recurrent_state")
 
 
 def _server_class():
@@ -126,12 +129,19 @@ def export_tflite(model, path, chunk_samples=DEFAULT_TFLITE_CHUNK):
     @tf.function(input_signature=specs)
     def stream_step(chunk, audio_state, conv_state, recurrent_state):
         probabilities, states = model.stream_step(
-            chunk, [audio_state, conv_state] + tf.unstack(recurrent_state, model.num_layers))
+            chunk, [audio_state, conv_state] + tf.unstack(recurrent_state, model.num_layers),
+            unroll=True)
         return {"probabilities": probabilities, "audio_state": states[0],
                 "conv_state": states[1], "recurrent_state": tf.stack(states[2:])}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [stream_step.get_concrete_function()], model)
+    # Keras 3 gives TensorFlow variables non-unique names ("kernel", "bias"),
+    # which the converter's own freezing maps wrongly; freeze by handle first.
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    frozen = convert_variables_to_constants_v2(stream_step.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     flatbuffer = converter.convert()
     with open(path, "wb") as handle:
@@ -158,6 +168,9 @@ class TFLiteStreamer:
     def step(self, chunk):
         """Probabilities (frames,) of one chunk of exactly ``chunk_samples`` samples."""
         outputs = self.runner(chunk=np.asarray(chunk, np.float32).reshape(1, -1), **self.states)
+        if "probabilities" not in outputs:
+            # Frozen functions name their outputs output_0.. in sorted key order.
+            outputs = {name: outputs[f"output_{i}"] for i, name in enumerate(STEP_OUTPUTS)}
         self.states = {name: outputs[name] for name in self.state_shapes}
         return outputs["probabilities"][0]
 

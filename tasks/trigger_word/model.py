@@ -212,14 +212,25 @@ class TriggerWordModel(keras.Model):
         probabilities, _ = self._head(features, None, training)
         return probabilities
 
-    def _head(self, features, recurrent_states, training):
+    def _head(self, features, recurrent_states, training, unroll=False):
         hidden = self.conv(features)  # (batch, frames, conv_filters)
         hidden = self.conv_dropout(ops.relu(self.conv_norm(hidden, training=training)),
                                    training=training)
         new_states = []
         for i, rnn in enumerate(self.recurrent):
             initial = None if recurrent_states is None else [recurrent_states[i]]
-            hidden, state = rnn(hidden, initial_state=initial, training=training)
+            if unroll:
+                # A Python loop over a static number of frames: no while loop,
+                # which TFLite cannot run with the cell's variables inside it.
+                state = initial[0]
+                steps = []
+                for t in range(hidden.shape[1]):
+                    output, state = rnn.cell(hidden[:, t], [state], training=False)
+                    state = state[0] if isinstance(state, (list, tuple)) else state
+                    steps.append(output)
+                hidden = ops.stack(steps, axis=1)  # (batch, frames, units)
+            else:
+                hidden, state = rnn(hidden, initial_state=initial, training=training)
             new_states.append(state)
             hidden = self.recurrent_dropout[i](hidden, training=training)
             hidden = self.recurrent_norm[i](hidden, training=training)
@@ -238,8 +249,11 @@ class TriggerWordModel(keras.Model):
                 np.zeros((batch_size, self.conv_kernel - 1, bins), np.float32)] + [
             np.zeros((batch_size, self.units), np.float32) for _ in range(self.num_layers)]
 
-    def stream_step(self, chunk, states):
+    def stream_step(self, chunk, states, unroll=False):
         """Processes ``chunk`` (batch, k * 640 samples) given the carried ``states``.
+
+        ``unroll=True`` (needs a static chunk length) unrolls the recurrence
+        into k cell steps, as the TFLite export does.
 
         Returns:
             (probabilities (batch, k), new states).
@@ -250,7 +264,7 @@ class TriggerWordModel(keras.Model):
         audio = ops.concatenate([audio_tail, chunk], axis=1)
         features = self.feature_norm(self.front_end(audio), training=False)
         features = ops.concatenate([conv_context, features], axis=1)
-        probabilities, recurrent_states = self._head(features, list(states[2:]), False)
+        probabilities, recurrent_states = self._head(features, list(states[2:]), False, unroll)
         new_states = [audio[:, -(self.frame_length - FRAME_STEP):],
                       features[:, -(self.conv_kernel - 1):]] + recurrent_states
         return probabilities, new_states

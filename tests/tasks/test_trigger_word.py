@@ -1,0 +1,251 @@
+"""Tests of the trigger-word task: models, streaming equivalence, detection, exports, CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import keras
+import tensorflow as tf
+
+from tasks.trigger_word import evaluate as ev
+from tasks.trigger_word.model import (
+    FRAME_SAMPLES,
+    TriggerWordModel,
+    build_model,
+    num_output_frames,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = dict(units=8, num_layers=2, conv_filters=6, conv_kernel=5, dropout=0.0)
+
+
+def tiny_streaming_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = build_model("streaming", **TINY)
+    # Non-trivial batch-norm statistics, so the test covers them too.
+    rng = np.random.default_rng(seed)
+    for layer in [model.feature_norm, model.conv_norm] + model.recurrent_norm:
+        gamma, beta, mean, variance = layer.get_weights()
+        layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape),
+                           rng.normal(0, 1, mean.shape) + (5 if layer is model.feature_norm else 0),
+                           rng.uniform(0.5, 4, variance.shape)])
+    return model
+
+
+def speech_like(num_samples, seed=0):
+    rng = np.random.default_rng(seed)
+    time = np.arange(num_samples) / 16000
+    tone = np.sin(2 * np.pi * 300 * time * (1 + 0.3 * np.sin(2 * np.pi * 0.5 * time)))
+    return (0.3 * tone * (np.sin(2 * np.pi * 1.5 * time) > 0) + 0.01 * rng.standard_normal(
+        num_samples)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_parameter_counts_course_and_streaming():
+    course = build_model("course")
+    # Worked out by hand: feature BN 4*101; Conv1D 101*15*196 + 196; BN 4*196;
+    # GRU(128) on 196 inputs 3*(196*128 + 128*128 + 2*128); BN 4*128;
+    # GRU(128) 3*(2*128*128 + 2*128); BN 4*128; Dense 128 + 1.
+    expected = (4 * 101 + 101 * 15 * 196 + 196 + 4 * 196 + 3 * (196 * 128 + 128 * 128 + 256)
+                + 512 + 3 * (2 * 128 * 128 + 256) + 512 + 129)
+    assert course.count_params() == expected == 523_733
+    assert build_model("streaming").count_params() <= course.count_params()
+
+
+def test_output_frames_and_keras_round_trip(tmp_path):
+    model = tiny_streaming_model()
+    waveform = speech_like(16000 * 3 + 100)[None]
+    probabilities = np.asarray(model(waveform))
+    assert probabilities.shape == (1, num_output_frames(16000 * 3 + 100)) == (1, 76)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(restored(waveform)), probabilities, atol=1e-6)
+
+
+def test_invalid_model_arguments():
+    with pytest.raises(ValueError, match="architecture"):
+        TriggerWordModel(architecture="bidirectional")
+    with pytest.raises(ValueError, match="units"):
+        TriggerWordModel(units=0)
+    with pytest.raises(ValueError, match="dropout"):
+        TriggerWordModel(dropout=1.0)
+    with pytest.raises(ValueError, match="streaming"):
+        build_model("course", **TINY).initial_stream_state()
+
+
+def test_front_end_matches_librosa():
+    import librosa
+
+    from tasks.trigger_word.model import _FrameSpectrogram
+
+    waveform = speech_like(4000)
+    ours = np.exp(np.asarray(_FrameSpectrogram(400, 160, 512, 0)(waveform[None]))[0]) - 1e-6
+    # librosa's window sits in the middle of its n_fft frame; padding by 56 aligns them.
+    reference = np.abs(librosa.stft(np.pad(waveform, (56, 56)), n_fft=512, hop_length=160,
+                                    win_length=400, window="hann", center=False)) ** 2
+    assert ours.shape == (23, 257)
+    np.testing.assert_allclose(ours, reference.T[:23], rtol=1e-3, atol=1e-4 * reference.max())
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 3, 8])
+def test_streaming_equals_whole_clip(chunk_frames):
+    model = tiny_streaming_model(seed=chunk_frames)
+    waveform = speech_like(FRAME_SAMPLES * 20 + 123, seed=chunk_frames)
+    whole = np.asarray(model(waveform[None]))[0]
+    states = model.initial_stream_state(1)
+    chunk = chunk_frames * FRAME_SAMPLES
+    padded = np.zeros(-(-len(waveform) // chunk) * chunk, np.float32)
+    padded[:len(waveform)] = waveform
+    streamed = []
+    for start in range(0, len(padded), chunk):
+        probabilities, states = model.stream_step(padded[None, start:start + chunk], states)
+        streamed.append(np.asarray(probabilities)[0])
+    streamed = np.concatenate(streamed)[:len(whole)]
+    np.testing.assert_allclose(streamed, whole, atol=2e-6)
+    assert np.ptp(whole) > 1e-3, "the test needs probabilities that vary"
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def test_detect_events_rising_edges_and_refractory():
+    frames = np.zeros(100, np.float32)
+    frames[10:15] = 0.9  # one event, detected at the end of frame 10: 11 * 0.04 s
+    frames[17:19] = 0.9  # re-rise 0.28 s later: inside the 0.75 s refractory period
+    frames[60:62] = 0.7  # a second event
+    frames[80] = 0.4  # below the threshold
+    assert ev.detect_events(frames, 0.5, 0.75) == [0.44, 2.44]
+    assert ev.detect_events(frames, 0.5, 0.0) == [0.44, 0.72, 2.44]
+    # Piecewise with carried state gives the same answer.
+    first, state = ev.detect_events(frames[:16], 0.5, 0.75, state=(False, -np.inf))
+    second, _ = ev.detect_events(frames[16:], 0.5, 0.75, start_frame=16, state=state)
+    assert first + second == [0.44, 2.44]
+
+
+def test_detect_events_tf_matches_numpy():
+    rng = np.random.default_rng(0)
+    probabilities = rng.random((5, 200)).astype(np.float32) ** 3
+    padded = ev.detect_events_tf(probabilities, 0.6, 0.75).numpy()
+    for row, detections in zip(probabilities, padded):
+        np.testing.assert_allclose(detections[detections >= 0], ev.detect_events(row, 0.6, 0.75),
+                                   atol=1e-5)
+
+
+def test_match_events():
+    triggers = [(1.0, 1.6), (5.0, 5.7)]
+    # 1.9 hits the first word, 2.5 is within 1 s of its end but the word is used,
+    # 7.0 is more than 1 s after the second word ends.
+    hits, false_accepts, delays = ev.match_events([1.9, 2.5, 7.0], triggers)
+    assert (hits, false_accepts) == (1, 2)
+    np.testing.assert_allclose(delays, [0.3])
+    assert ev.match_events([0.9], triggers)[:2] == (0, 1)  # before the word starts
+
+
+# --------------------------------------------------------------------------- exports and CLI
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from tasks.trigger_word.export import export_saved_model, export_tflite
+
+    directory = tmp_path_factory.mktemp("trigger_word_export")
+    model = tiny_streaming_model(seed=3)
+    # A threshold that the untrained model's probabilities cross sometimes.
+    waveforms = np.stack([speech_like(16000 * 4, seed=s) for s in range(3)])
+    probabilities = np.asarray(model(waveforms))
+    threshold = float(np.quantile(probabilities, 0.8))
+    export_saved_model(model, directory / "saved_model", threshold, 0.3)
+    export_tflite(model, directory / "model.tflite", chunk_samples=8 * FRAME_SAMPLES)
+    return dict(model=model, directory=directory, waveforms=waveforms,
+                probabilities=probabilities, threshold=threshold)
+
+
+def test_saved_model_in_fresh_process_matches_keras(exported):
+    directory = exported["directory"]
+    np.save(directory / "waveforms.npy", exported["waveforms"])
+    script = (
+        "import numpy as np, tensorflow as tf, json, sys\n"
+        f"loaded = tf.saved_model.load({str(directory / 'saved_model')!r})\n"
+        f"w = np.load({str(directory / 'waveforms.npy')!r})\n"
+        "out = loaded.signatures['serving_default'](waveform=tf.constant(w))\n"
+        "np.save(sys.argv[1], out['probabilities'].numpy())\n"
+        "print(json.dumps(out['detections'].numpy().tolist()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(directory / "p.npy")],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_allclose(np.load(directory / "p.npy"), exported["probabilities"], atol=1e-5)
+    detections = json.loads(result.stdout.strip().splitlines()[-1])
+    for row, padded in zip(exported["probabilities"], detections):
+        expected = ev.detect_events(row, exported["threshold"], 0.3)
+        np.testing.assert_allclose([t for t in padded if t >= 0], expected, atol=1e-5)
+
+
+def test_saved_model_stream_step_and_tflite_match(exported):
+    from tasks.trigger_word.export import TFLiteStreamer, initial_states
+
+    loaded = tf.saved_model.load(str(exported["directory"] / "saved_model"))
+    waveform = exported["waveforms"][1]
+    states = initial_states(loaded)
+    streamed = []
+    for start in range(0, len(waveform), 5 * FRAME_SAMPLES):
+        chunk = waveform[start:start + 5 * FRAME_SAMPLES]
+        out = loaded.signatures["stream_step"](chunk=chunk[None], **states)
+        states = {k: out[k].numpy() for k in states}
+        streamed.append(out["probabilities"].numpy()[0])
+    np.testing.assert_allclose(np.concatenate(streamed), exported["probabilities"][1], atol=1e-5)
+    streamer = TFLiteStreamer(exported["directory"] / "model.tflite")
+    for index, waveform in enumerate(exported["waveforms"]):
+        tflite = streamer.probabilities(waveform)
+        np.testing.assert_allclose(tflite, exported["probabilities"][index], atol=1e-4)
+        assert (ev.detect_events(tflite, exported["threshold"], 0.3)
+                == ev.detect_events(exported["probabilities"][index], exported["threshold"], 0.3))
+
+
+def test_detect_cli_files_errors_json_chime_plot(exported, tmp_path):
+    import soundfile
+
+    # 44.1 kHz stereo, 16 kHz mono long enough for several read blocks, and bad files.
+    stereo = np.stack([exported["waveforms"][0]] * 2, axis=1)
+    import soxr
+
+    soundfile.write(tmp_path / "stereo44.wav", soxr.resample(stereo, 16000, 44100), 44100)
+    long = np.concatenate([exported["waveforms"][i % 3] for i in range(7)])  # 28 s
+    soundfile.write(tmp_path / "long.flac", long, 16000)
+    (tmp_path / "notes.txt").write_text("this is not audio")
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    files = [str(tmp_path / n) for n in ("stereo44.wav", "notes.txt", "long.flac", "empty.wav",
+                                         "missing.wav")]
+    result = subprocess.run(
+        [sys.executable, "-m", "tasks.trigger_word", "detect", "--model",
+         str(exported["directory"]), *files, "--json", "--chime", str(tmp_path / "chime.wav"),
+         "--plot", str(tmp_path / "plot.png")],
+        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 1  # some files failed, the others were processed
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3 and all(len(line) < 300 for line in errors)
+    assert any("notes.txt" in e for e in errors) and any("empty.wav" in e for e in errors)
+    assert any("missing.wav" in e for e in errors)
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(results) == {files[0], files[2]}
+    # The long file streamed block by block equals the whole-file detections.
+    probabilities = np.asarray(exported["model"](long[None]))[0]
+    np.testing.assert_allclose(results[files[2]],
+                               ev.detect_events(probabilities, exported["threshold"], 0.3),
+                               atol=1e-4)
+    chimed, rate = soundfile.read(tmp_path / "chime_long.wav")
+    assert rate == 16000 and len(chimed) == len(long)
+    if results[files[2]]:
+        at = int(results[files[2]][0] * 16000)
+        assert np.abs(chimed[at:at + 800] - long[at:at + 800]).max() > 0.05
+    assert (tmp_path / "plot_stereo44.png").stat().st_size > 5000
