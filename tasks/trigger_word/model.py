@@ -34,7 +34,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers import GRUCell
+from layers import GRUCell, Spectrogram
 
 SAMPLE_RATE = 16000
 FRAME_STEP = 160  # 10 ms spectrogram hop.
@@ -45,8 +45,10 @@ ARCHITECTURES = ("course", "streaming")
 
 
 # --------------------------------------------------------------------------- front end
-# TODO(layers): replace _FrameSpectrogram with layers.Spectrogram /
-# layers.LogMelSpectrogram (non-centred mode) once they land in layers/.
+# The course model uses layers.Spectrogram. The streaming model's log-mel
+# front end below predates layers.LogMelSpectrogram (TODO(layers): switch and
+# retrain); it computes the same log power spectrogram (tested against
+# librosa) followed by HTK-style mel filters.
 
 
 def _mel_matrix(num_bins: int, fft_length: int, sample_rate: int) -> np.ndarray:
@@ -172,8 +174,16 @@ class TriggerWordModel(keras.Model):
         self.fft_length = fft_length
         self.causal = architecture == "streaming"
 
-        self.front_end = _FrameSpectrogram(frame_length, FRAME_STEP, fft_length, num_mel_bins,
-                                           name="spectrogram")
+        if num_mel_bins:
+            # TODO(layers): the streaming model was trained before
+            # layers.LogMelSpectrogram landed; it keeps this matmul front end,
+            # whose TFLite conversion is verified, until it is retrained.
+            self.front_end = _FrameSpectrogram(frame_length, FRAME_STEP, fft_length,
+                                               num_mel_bins, name="spectrogram")
+        else:
+            # The course model's log power spectrogram, from layers/ (non-centred framing).
+            self.front_end = Spectrogram(frame_length, FRAME_STEP, fft_length,
+                                         name="spectrogram")
         # Per-bin normalisation of the log spectrogram (inference: a fixed affine map per frame).
         self.feature_norm = keras.layers.BatchNormalization(name="feature_norm")
         self.conv = keras.layers.Conv1D(conv_filters, conv_kernel, strides=CONV_STRIDE,

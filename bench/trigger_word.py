@@ -1,0 +1,212 @@
+"""Trigger-word figures: event metrics of both models, streaming speed, TFLite agreement.
+
+    python bench/trigger_word.py [--course-run runs/tw_course] [--streaming-run runs/tw_streaming]
+
+Both run directories come from ``python -m tasks.trigger_word train`` with the
+same data settings (the bench reads them from the streaming run's
+config.json). For each model it reports recall, precision and false accepts
+per hour on the test voices (unseen in training and validation) with the
+threshold chosen on validation voices, the median delay from word end to
+detection, and the parameter count. For the streaming model it measures the
+real-time factor on one CPU thread of the TFLite streaming step (1.28 s
+chunks), alternating with the same step run by TensorFlow (the reference), and
+checks that TFLite's detections equal the SavedModel's on the test clips.
+Results go to the ``## Trigger word`` section of bench/RESULTS.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def load_run(run_dir):
+    import keras
+
+    import tasks.trigger_word.model  # noqa: F401  (registers the model class)
+
+    return keras.models.load_model(Path(run_dir) / "model.keras")
+
+
+def build_eval_data(config):
+    from tasks.trigger_word.train import TriggerWordData, clips_for_minutes, make_clips
+
+    return TriggerWordData(
+        train=None, validation=None, train_clips=None,
+        validation_clips=make_clips(config, "validation", config.num_validation_clips),
+        validation_negative=make_clips(config, "validation", clips_for_minutes(
+            config.validation_negative_minutes, config.clip_seconds), True),
+        test_clips=make_clips(config, "test", config.num_test_clips),
+        test_negative=make_clips(config, "test", clips_for_minutes(
+            config.test_negative_minutes, config.clip_seconds), True))
+
+
+def metrics_for(run_dir, model, data, config):
+    """The run's metrics.json when the runner finished it, else evaluated here."""
+    from tasks.trigger_word.evaluate import evaluate
+
+    path = Path(run_dir) / "metrics.json"
+    if path.exists():
+        metrics = json.loads(path.read_text())
+        if "test_recall" in metrics:
+            data.threshold = metrics["threshold"]
+            return metrics, "runner metrics.json"
+    metrics = evaluate(model, data, config, None)
+    return metrics, "evaluated by the bench"
+
+
+def timed(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--course-run", default="runs/tw_course")
+    parser.add_argument("--streaming-run", default="runs/tw_streaming")
+    parser.add_argument("--results", default=str(Path(__file__).with_name("RESULTS.md")))
+    parser.add_argument("--repeats", type=int, default=5, help="timing rounds per clip")
+    parser.add_argument("--equivalence-clips", type=int, default=100,
+                        help="test clips on which TFLite and SavedModel detections are compared")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    # One CPU core for every timing below.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from tasks.trigger_word.config import Config
+    from tasks.trigger_word.evaluate import detect_events
+    from tasks.trigger_word.export import (
+        DEFAULT_TFLITE_CHUNK,
+        TFLiteStreamer,
+        export_saved_model,
+        export_tflite,
+    )
+
+    saved = json.loads((Path(args.streaming_run) / "config.json").read_text())
+    fields = {k: v for k, v in saved.items() if k in Config.__dataclass_fields__}
+    fields["negative_words"] = tuple(fields.get("negative_words") or ())
+    config = Config(**fields)
+    data = build_eval_data(config)
+    print(f"data: {len(data.test_clips)} test clips ({sum(map(len, data.test_clips.events))} "
+          f"triggers), {data.test_negative.seconds / 3600:.2f} h negative-only test audio", flush=True)
+
+    rows = {}
+    for name, run in (("course", args.course_run), ("streaming", args.streaming_run)):
+        model = load_run(run)
+        metrics, source = metrics_for(run, model, data, config)
+        rows[name] = dict(model=model, metrics=metrics, source=source,
+                          threshold=data.threshold, parameters=model.count_params())
+        print(f"{name}: {model.count_params():,} parameters; recall {metrics['test_recall']:.3f}, "
+              f"precision {metrics['test_precision']:.3f}, "
+              f"FA/h {metrics['test_false_accepts_per_hour']:.2f}, "
+              f"median delay {metrics['test_median_delay_seconds']} s ({source})", flush=True)
+
+    # Streaming speed: TFLite step (1 thread) against the same step in TensorFlow.
+    streaming = rows["streaming"]
+    model = streaming["model"]
+    work = Path(tempfile.mkdtemp(prefix="tw_bench_"))
+    tflite_path = export_tflite(model, work / "trigger_word.tflite")
+    streamer = TFLiteStreamer(tflite_path, num_threads=1)
+    chunk = DEFAULT_TFLITE_CHUNK
+    step = tf.function(lambda c, s: model.stream_step(c, s), reduce_retracing=True)
+
+    def tensorflow_stream(waveform):
+        states = [tf.constant(s) for s in model.initial_stream_state(1)]
+        for start in range(0, len(waveform), chunk):
+            _, states = step(tf.constant(waveform[None, start:start + chunk]), states)
+
+    clips = [data.test_clips.waveform(i) for i in range(5)]
+    clip_seconds = len(clips[0]) / 16000
+    tensorflow_stream(clips[0])
+    streamer.probabilities(clips[0])
+    tflite_times, tensorflow_times = [], []
+    for waveform in clips:  # alternate the two, clip by clip
+        tflite_times += timed(lambda: streamer.probabilities(waveform), args.repeats)
+        tensorflow_times += timed(lambda: tensorflow_stream(waveform), args.repeats)
+    tflite_rtf = float(np.median(tflite_times)) / clip_seconds
+    tensorflow_rtf = float(np.median(tensorflow_times)) / clip_seconds
+    print(f"streaming RTF, one thread: TFLite {tflite_rtf:.4f}, TensorFlow {tensorflow_rtf:.4f} "
+          f"(TFLite/TensorFlow time ratio {tflite_rtf / tensorflow_rtf:.2f})", flush=True)
+
+    # TFLite detections against the SavedModel's serving_default.
+    export_saved_model(model, work / "saved_model", streaming["threshold"],
+                       config.refractory_seconds)
+    loaded = tf.saved_model.load(str(work / "saved_model"))
+    count = min(args.equivalence_clips, len(data.test_clips))
+    agree = 0
+    for index in range(count):
+        waveform = data.test_clips.waveform(index)
+        served = loaded.signatures["serving_default"](waveform=tf.constant(waveform[None]))
+        expected = [t for t in served["detections"].numpy()[0].tolist() if t >= 0]
+        got = detect_events(streamer.probabilities(waveform), streaming["threshold"],
+                            config.refractory_seconds)
+        agree += int(np.allclose(expected, got, atol=1e-4) if len(expected) == len(got) else 0)
+    print(f"TFLite detections equal to the SavedModel's on {agree}/{count} test clips", flush=True)
+
+    write_results(args.results, rows, config, data, tflite_rtf, tensorflow_rtf, agree, count)
+    return 0
+
+
+def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, count):
+    def fmt(value, spec=".3f"):
+        return "-" if value is None else format(value, spec)
+
+    course, streaming = rows["course"]["metrics"], rows["streaming"]["metrics"]
+    lines = [
+        "## Trigger word",
+        "",
+        f"`python bench/trigger_word.py` on runs trained with `python -m tasks.trigger_word train "
+        f"--model course|streaming --num-train-clips {config.num_train_clips} --epochs "
+        f"{len(course.get('history', {}).get('loss', [])) or '?'}` (same data, seed {config.seed}). "
+        f"Test: {len(data.test_clips)} clips / {sum(map(len, data.test_clips.events))} trigger words "
+        f"from eSpeak voice variants unseen in training and validation; false accepts on "
+        f"{data.test_negative.seconds / 3600:.2f} h of negative-only audio (near-misses included); "
+        "threshold chosen on validation voices. Measured on a 2-core machine shared with other "
+        "helpers' jobs (load average well above 2), so timings are pessimistic.",
+        "",
+        "| model | parameters | recall | precision | false accepts / h | median delay (s) | threshold |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, metrics in (("course", course), ("streaming", streaming)):
+        lines.append(
+            f"| {name} | {rows[name]['parameters']:,} | {fmt(metrics['test_recall'])} | "
+            f"{fmt(metrics['test_precision'])} | {fmt(metrics['test_false_accepts_per_hour'], '.2f')} | "
+            f"{fmt(metrics['test_median_delay_seconds'], '.2f')} | {metrics['threshold']:.2f} |")
+    lines += [
+        "",
+        f"Streaming real-time factor on one thread (median over 5 test clips x repeats, "
+        f"1.28 s chunks): TFLite {tflite_rtf:.4f}, the same step in TensorFlow "
+        f"{tensorflow_rtf:.4f} (ratio {tflite_rtf / tensorflow_rtf:.2f}). TFLite detections equal "
+        f"the SavedModel's on {agree}/{count} test clips.",
+        "",
+    ]
+    section = "\n".join(lines)
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    start = text.find("## Trigger word")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote the Trigger word section of {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
