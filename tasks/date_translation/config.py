@@ -9,12 +9,13 @@ from tasks.common.config import ConfigError, TrainConfig
 class Config(TrainConfig):
     """Train a date translation model (human-written date -> ISO 8601)."""
 
-    model: str = "transformer"  # attention (the course's Bi-LSTM + additive attention) or transformer; the Transformer trains and serves faster on CPU.
+    model: str = "attention"  # attention (Bi-LSTM + additive attention, as in the course) or transformer; attention trains and serves faster on CPU.
     train_size: int = 40000  # Distinct training strings (~1,700 per format family); one epoch stays short on 2 cores.
-    validation_size: int = 4000  # Distinct validation strings, for val_loss and the exact-match curve.
+    validation_size: int = 2000  # Distinct validation strings, for val_loss and the exact-match stopping rule.
     test_size: int = 10000  # Distinct held-out strings; the issue's 10,000-date figure.
     sequence_length: int = 32  # Input characters; the longest normalised date is 27, longer inputs are cut (confidence 0).
-    epochs: int = 12  # Both models pass 99.9% before this on 60,000 strings.
+    epochs: int = 6  # Measured: attention passes 99.9% validation exact match in 4 epochs, the Transformer (cosine lr) in 3.
+    stop_at_exact_match: float = 0.999  # Stop once greedy validation exact match reaches this (0 trains all epochs).
     batch_size: int = 128  # Large enough for efficient CPU matmuls, small enough for many updates per epoch.
     learning_rate: float = 2e-3  # Higher than Adam's default: small models, clean data, converges in few epochs.
     learning_rate_schedule: str = "constant"  # constant, or cosine (decay to 5% over `epochs`; steadier last epochs).
@@ -49,5 +50,8 @@ class Config(TrainConfig):
                               f"Received: {self.learning_rate_schedule!r}")
         if self.model_dim % self.num_heads:
             raise ConfigError(f"--model-dim ({self.model_dim}) must be a multiple of --num-heads ({self.num_heads}).")
+        if not 0 <= self.stop_at_exact_match <= 1:
+            raise ConfigError(f"Invalid value for --stop-at-exact-match. Expected a number in [0, 1]. "
+                              f"Received: {self.stop_at_exact_match}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"Invalid value for --dropout. Expected a number in [0, 1). Received: {self.dropout}")

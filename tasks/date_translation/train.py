@@ -134,7 +134,7 @@ class DateTranslationTask(Task):
     # `make demo`: a ~1-2 minute run on 2 cores. Too small for 99.9%; it shows
     # every stage (data, training, beam-search export, reload, answers).
     demo_overrides = {
-        "model": "transformer",
+        "model": "attention",
         "train_size": 8000,
         "validation_size": 500,
         "test_size": 1000,
@@ -149,7 +149,7 @@ class DateTranslationTask(Task):
         return compile_model(build_model(config), config)
 
     def callbacks(self, config, data, out_dir):
-        return [ExactMatchCallback(data.validation_pairs, config.sequence_length)]
+        return [ExactMatchCallback(data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match)]
 
     def evaluate(self, model, data, config, out_dir):
         from tasks.date_translation.evaluate import evaluate_model
