@@ -53,7 +53,10 @@ class TriggerWordTask(Task):
     # synthesising the (cached) word banks the first time.
     demo_overrides = dict(num_train_clips=240, num_validation_clips=40, validation_negative_minutes=3,
                           num_test_clips=40, test_negative_minutes=3, speakers_per_variant=1,
-                          epochs=3, batch_size=16, model="streaming")
+                          epochs=3, batch_size=16, model="streaming",
+                          negative_words=("activity", "active", "captivate", "motivate",
+                                          "cultivate", "navigate", "vacation", "action",
+                                          "hello", "computer", "music", "window"))
     headline_metric = "test_recall"
 
     # ------------------------------------------------------------------ data

@@ -249,3 +249,18 @@ def test_detect_cli_files_errors_json_chime_plot(exported, tmp_path):
         at = int(results[files[2]][0] * 16000)
         assert np.abs(chimed[at:at + 800] - long[at:at + 800]).max() > 0.05
     assert (tmp_path / "plot_stereo44.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_demo_trains_evaluates_and_exports_through_the_runner(tmp_path):
+    """`python -m tasks.trigger_word demo`: data, fit, metrics, SavedModel, TFLite."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tasks.trigger_word", "demo", "--out", str(tmp_path / "run"),
+         "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("test_recall", "test_precision", "test_false_accepts_per_hour", "threshold"):
+        assert key in metrics
+    assert (tmp_path / "run" / "saved_model" / "saved_model.pb").exists()
+    assert (tmp_path / "run" / "trigger_word.tflite").stat().st_size > 10_000
