@@ -19,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from data.sentiment import SentimentData, load_sentiment_data
+from data.sentiment import DataUnavailableError, SentimentData, load_sentiment_data
+from tasks.common.config import ConfigError
 from tasks.common.runner import Task
 from tasks.sentiment import evaluate as evaluation
 from tasks.sentiment import export as exporting
@@ -79,7 +80,10 @@ class SentimentTask(Task):
     def build_data(self, config):
         from tasks.sentiment import model as models
 
-        corpus = load_sentiment_data(config.dataset, config.data, config.seed)
+        try:
+            corpus = load_sentiment_data(config.dataset, config.data, config.seed)
+        except (DataUnavailableError, FileNotFoundError, ValueError) as error:
+            raise ConfigError(str(error)) from None  # One line and exit status 2, not a traceback.
         train_texts, train_labels = corpus.train
         tokens = models.standardize_python(train_texts, config.max_chars)
         glove = word_vectors()

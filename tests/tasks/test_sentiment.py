@@ -310,6 +310,14 @@ def test_unknown_model_is_a_clean_cli_error():
     assert result.returncode == 2 and "Traceback" not in result.stderr and "--model" in result.stderr
 
 
+def test_unusable_data_file_is_a_clean_cli_error(tmp_path):
+    path = tmp_path / "one_class.csv"
+    path.write_text("text,label\nonly one class here,a\n")
+    result = run_cli("train", "--out", str(tmp_path / "run"), "--data", str(path))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "two classes" in result.stderr
+
+
 # ---------------------------------------------------------------------------
 # Real training on Rotten Tomatoes (minutes): `make test-slow`.
 
@@ -322,3 +330,4 @@ def test_rotten_tomatoes_accuracy(tmp_path, kind, floor):
 
     metrics = train(TASK, Config(out=str(tmp_path / kind), model=kind, verbose=0))
     assert metrics["test_accuracy"] >= floor
+
