@@ -75,6 +75,14 @@ def measure(trainer, method, sentences, seed):
     }
 
 
+def peak_resident_mb():
+    """VmHWM of this process. (ru_maxrss is no use here: Linux carries the parent's peak into a child.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(which, method):
     """Runs one trainer in this (fresh) process and prints its peak RSS."""
     from data.text_corpus import load_corpus
@@ -82,7 +90,7 @@ def child(which, method):
     sentences = load_corpus()
     trainer = train_ours if which == "ours" else train_gensim
     result = measure(trainer, method, sentences, seed=0)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_resident_mb()
     print("RESULT " + json.dumps(result))
 
 
