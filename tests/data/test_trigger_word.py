@@ -159,3 +159,20 @@ def test_invalid_arguments():
         tw.make_trigger_word_clips("test", 1, word="  ")
     with pytest.raises(ValueError, match="background"):
         tw.make_background(np.random.default_rng(0), "purple", 100, None)
+
+
+def test_tfds_builder_tiny(tmp_path):
+    from data.tfds_trigger_word import TriggerWord
+
+    builder = TriggerWord(config="tiny", data_dir=str(tmp_path))
+    builder.download_and_prepare()
+    train = list(builder.as_dataset(split="train").as_numpy_iterator())
+    assert len(train) == 4
+    example = train[0]
+    assert example["audio"].shape == (48000,) and example["label_frames"].shape == (75,)
+    for example in train:
+        np.testing.assert_array_equal(
+            example["label_frames"],
+            tw.frame_labels(list(zip(example["trigger_starts"], example["trigger_ends"])), 75, 0.04))
+    negatives = list(builder.as_dataset(split="test_negative").as_numpy_iterator())
+    assert len(negatives) == 2 and all(len(n["trigger_ends"]) == 0 for n in negatives)
