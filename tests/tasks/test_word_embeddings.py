@@ -114,8 +114,7 @@ def test_word2vec_pipeline_windows_sentences_and_reproducibility():
     # With sample=0 no word is dropped, so a chunk's positions map back to corpus positions.
     first = elements[0]
     offsets = [-3, -2, -1, 1, 2, 3]
-    chunk_starts = {int(e["ids"][0]) for e in elements}
-    assert chunk_starts  # chunks are shuffled; locate this one by matching the id sequence
+    # Chunks are shuffled; locate this one in the corpus by matching its id sequence.
     start = next(s for s in range(0, 1400, 300) if np.array_equal(data.ids[s : s + len(first["ids"])], first["ids"]))
     for t in range(len(first["ids"])):
         for s, offset in enumerate(offsets):
@@ -123,8 +122,10 @@ def test_word2vec_pipeline_windows_sentences_and_reproducibility():
                 neighbour = t + offset
                 assert 0 <= neighbour < len(first["ids"])
                 assert sentence_of[start + t] == sentence_of[start + neighbour]
-    reach = np.abs(np.array(offsets))[None, :] * first["context_mask"]
-    assert reach.max() <= 3 and (first["context_mask"].sum(axis=1) >= 0).all()
+    # Dynamic windows: some tokens use less than the full window of 3.
+    reach = (np.abs(np.array(offsets))[None, :] * first["context_mask"]).max(axis=1)
+    interior = [t for t in range(5, len(first["ids"]) - 5) if sentence_of[start + t - 3] == sentence_of[start + t + 3]]
+    assert reach.max() <= 3 and (reach[interior] < 3).any() and (reach[interior] == 3).any()
     again = list(build_embedding_data(config, sentences).train.as_numpy_iterator())
     assert all(np.array_equal(a["negatives"], b["negatives"]) for a, b in zip(elements, again))
 
@@ -206,7 +207,6 @@ def test_train_command_writes_vectors_projector_metrics_and_saved_model(tmp_path
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["vocabulary"] == 34 and metrics["epochs_trained"] == 2
-    vectors = WordVectors.__new__(WordVectors)
     from data.word_vectors import load_word_vectors
 
     vectors = load_word_vectors(out / "vectors.txt")
