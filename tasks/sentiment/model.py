@@ -29,14 +29,13 @@ Then one of these bodies (`--model`), each ending in a softmax over classes:
   mean of the members' probabilities.
 """
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-MODELS = ("average", "lstm", "transformer", "cnn", "ensemble")
-
 from layers import GRUCell, LSTMCell, TokenAndPositionEmbedding, TransformerEncoderBlock
+from tasks.sentiment.config import MODELS
 
 PAD_ID, OOV_ID = 0, 1
 # Texts with no token at all (empty, whitespace only) become this one unknown
@@ -405,13 +404,6 @@ def compile_classifier(model, config):
     else:
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model
-
-
-def targets(model, labels):
-    """The `y` that `fit` expects: the labels, once per output of an ensemble."""
-    if isinstance(model.output, dict):
-        return {name: labels for name in model.output}
-    return labels
 
 
 def probabilities_of(outputs):
