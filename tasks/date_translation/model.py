@@ -28,6 +28,7 @@ from keras import ops
 from data.dates import INPUT_CHARACTERS, OUTPUT_CHARACTERS, OUTPUT_LENGTH
 from layers.additive_attention import AdditiveAttention
 from layers.lstm_cell import LSTMCell
+from layers.scaled_dot_product_attention import masked_softmax
 from layers.multi_head_attention import MultiHeadAttention
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_decoder_block import TransformerDecoderBlock
@@ -39,6 +40,32 @@ OUTPUT_VOCABULARY_SIZE = len(OUTPUT_CHARACTERS)  # what the softmax ranges over
 START_ID = OUTPUT_VOCABULARY_SIZE  # the decoder's start token, never predicted
 DECODER_VOCABULARY_SIZE = OUTPUT_VOCABULARY_SIZE + 1
 MODELS = ("attention", "transformer")
+
+
+# ---------------------------------------------------------------------------
+# Step-by-step additive attention with the query-independent half computed once.
+#
+# layers.AdditiveAttention projects the encoder states (W_k a) at every call,
+# that is at every output step when decoding; these two functions split its
+# equation so that the decoder projects them once per input. Same weights and
+# equation; a test checks against the layer's own call in the full model.
+
+
+def additive_attention_keys(layer, values):
+    """``W_k a (+ b)``: ``(batch, T_x, units)``."""
+    keys = ops.matmul(values, layer.values_kernel)
+    return keys + layer.bias if layer.bias is not None else keys
+
+
+def additive_attention_step(layer, query, values, keys, mask):
+    """``(context (batch, d_a), weights (batch, T_x))`` for one query ``(batch, d_q)``."""
+    hidden = layer.activation(ops.expand_dims(ops.matmul(query, layer.query_kernel), 1) + keys)
+    energies = ops.squeeze(ops.matmul(hidden, layer.score_kernel), -1)  # (batch, T_x)
+    if layer.score_bias is not None:
+        energies = energies + layer.score_bias
+    weights = masked_softmax(layer.score_activation(energies), mask, axis=-1)
+    context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)  # (batch, d_a)
+    return context, weights
 
 
 # ---------------------------------------------------------------------------
@@ -232,14 +259,21 @@ class Decoder:
 
     def _attention_setup(self, encoder_ids, beam_width):
         values, encoder_mask, state = _attention_encode(self.layers, encoder_ids, self.encoder_units)
+        attention = self.layers["attention"]
+        # The shortcut covers the layer's default "additive" score mode.
+        keys = additive_attention_keys(attention, values) if attention.score_mode == "additive" else None
         if beam_width > 1:
             values, encoder_mask = tile_beams(values, beam_width), tile_beams(encoder_mask, beam_width)
+            keys = tile_beams(keys, beam_width) if keys is not None else None
             state = [tile_beams(s, beam_width) for s in state]
         layers = self.layers
 
         def step_fn(token_ids, state, step):
             embedded = layers["decoder_embedding"](token_ids)  # (rows, embedding_dim)
-            context, _ = layers["attention"](state[0], values, mask=encoder_mask)
+            if keys is not None:
+                context, _ = additive_attention_step(attention, state[0], values, keys, encoder_mask)
+            else:
+                context, _ = attention(state[0], values, mask=encoder_mask)
             output, new_state = layers["decoder_cell"](ops.concatenate([context, embedded], -1), list(state))
             return tf.nn.log_softmax(layers["output_dense"](output)), tuple(new_state)
 
