@@ -127,8 +127,8 @@ class TriggerWordTask(Task):
         clips = make_clips(config, "test", config.num_test_clips)
         self._demo = {}
         for index in range(min(3, len(clips))):
-            ends = ", ".join(f"{end:.2f}" for _, end in clips.events[index]) or "none"
-            key = f"test clip {index} (trigger words end at: {ends} s)"
+            ends = ", ".join(f"{end:.2f} s" for _, end in clips.events[index])
+            key = f"test clip {index} ({'trigger words end at ' + ends if ends else 'no trigger word'})"
             self._demo[key] = clips.waveform(index)
         return list(self._demo)
 
