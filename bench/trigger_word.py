@@ -186,7 +186,7 @@ def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, c
         lines.append(
             f"| {name} | {rows[name]['parameters']:,} | {fmt(metrics['test_recall'])} | "
             f"{fmt(metrics['test_precision'])} | {fmt(metrics['test_false_accepts_per_hour'], '.2f')} | "
-            f"{fmt(metrics['test_median_delay_seconds'], '.2f')} | {metrics['threshold']:.2f} |")
+            f"{fmt(metrics['test_median_delay_seconds'], '.2f')} | {metrics['threshold']:g} |")
     lines += [
         "",
         f"Streaming real-time factor on one thread (median over 5 test clips x repeats, "
