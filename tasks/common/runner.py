@@ -494,10 +494,13 @@ def train(task, config):
 
     # Fit.
     ResumableCheckpoint = _make_resumable_checkpoint(keras)
-    callbacks = [
+    # Task callbacks come first: those that add metrics to the epoch logs
+    # (e.g. exact match on decoded outputs) must do so before the checkpoint
+    # records the history and TensorBoard writes it.
+    callbacks = list(task.callbacks(config, data, work_dir)) + [
         ResumableCheckpoint(state, config.early_stopping_patience, write=True),
         keras.callbacks.TensorBoard(log_dir=str(work_dir / "logs")),
-    ] + list(task.callbacks(config, data, work_dir))
+    ]
     if state.epoch < config.epochs and not state.stopped_early:
         log(task.name, f"training epochs {state.epoch + 1}..{config.epochs}")
         fit = model.fit

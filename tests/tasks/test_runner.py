@@ -43,6 +43,8 @@ def test_train_writes_every_artifact(tmp_path):
     assert any((out / "logs").rglob("*tfevents*")), "no TensorBoard events"
     metrics = _metrics(out)
     assert metrics["epochs_trained"] == 2 and len(metrics["history"]["loss"]) == 2
+    history = metrics["history"]
+    assert history["double_loss"] == [2.0 * loss for loss in history["loss"]]
     assert json.loads((out / "config.json").read_text())["epochs"] == 2
     assert "[toy] done" in result.stdout
     demo = json.loads((out / "demo.json").read_text())

@@ -71,9 +71,12 @@ class ToyTask(Task):
     def callbacks(self, config, data, out_dir):
         import keras
 
-        if config.epoch_delay <= 0:
-            return []
-        return [keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: time.sleep(config.epoch_delay))]
+        def on_epoch_end(epoch, logs):
+            # A task metric added to the epoch logs must reach the history.
+            logs["double_loss"] = 2.0 * logs["loss"]
+            time.sleep(config.epoch_delay)
+
+        return [keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)]
 
     def evaluate(self, model, data, config, out_dir):
         x, y = data.test
