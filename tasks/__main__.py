@@ -45,7 +45,9 @@ def list_tasks(tasks):
         print(f"  {name:<{width}}  {description}")
 
 
-def _headline(metrics):
+def _headline(metrics, preferred=None):
+    if preferred in metrics and isinstance(metrics[preferred], (int, float)):
+        return f"{preferred}={metrics[preferred]:.4g}"
     for key in sorted(metrics):
         value = metrics[key]
         if key.startswith("test") and isinstance(value, (int, float)):
@@ -75,7 +77,8 @@ def run_demo(tasks, out_root, extra_args):
         metrics = json.loads((out / "metrics.json").read_text())
         demo = json.loads((out / "demo.json").read_text()) if (out / "demo.json").exists() else []
         example = "; ".join(f"{d['input']!r} -> {d['output']}" for d in demo[:2])
-        rows.append((name, _headline(metrics), f"{seconds:.0f}s", example))
+        run = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+        rows.append((name, _headline(metrics, run.get("headline_metric")), f"{seconds:.0f}s", example))
     print("\n=== Results")
     headers = ("task", "metric", "time", "SavedModel answers")
     widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(3)]

@@ -558,7 +558,8 @@ def train(task, config):
     atomic_write_json(out / "demo.json", demo)
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_json(out / "run.json", {"seconds": round(time.time() - started, 1),
-                                         "parameters": int(model.count_params())})
+                                         "parameters": int(model.count_params()),
+                                         "headline_metric": task.headline_metric})
 
     headline = task.headline_metric
     summary = ", ".join(

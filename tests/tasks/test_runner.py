@@ -209,3 +209,12 @@ def test_tasks_listing_and_unknown_task():
     bad = subprocess.run([sys.executable, "-m", "tasks", "demo", "--only", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown task" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_demo_table_quotes_the_task_headline_metric():
+    from tasks.__main__ import _headline
+
+    metrics = {"test_count": 1000, "test_exact_match": 0.957, "history": {}}
+    assert _headline(metrics, "test_exact_match") == "test_exact_match=0.957"
+    # Without a named headline, a test metric is preferred over anything else.
+    assert _headline({"loss": 0.5, "test_mse": 0.25}) == "test_mse=0.25"
