@@ -243,11 +243,10 @@ def _make_resumable_checkpoint(keras):
         leaves a consistent pair.
         """
 
-        def __init__(self, state, patience, write=True):
+        def __init__(self, state, patience):
             super().__init__()
             self.state = state
             self.patience = patience
-            self.write = write
 
         def on_epoch_end(self, epoch, logs=None):
             state = self.state
@@ -260,34 +259,30 @@ def _make_resumable_checkpoint(keras):
             )
             if improved:
                 state.best_val_loss = float(val_loss)
-            if self.write:
-                state.directory.mkdir(parents=True, exist_ok=True)
-                previous = state.weights_file
-                state.weights_file = _save_weights_atomically(
-                    self.model, state.directory, f"epoch-{epoch + 1:04d}.weights.h5"
+            state.directory.mkdir(parents=True, exist_ok=True)
+            previous, previous_best = state.weights_file, None
+            state.weights_file = _save_weights_atomically(
+                self.model, state.directory, f"epoch-{epoch + 1:04d}.weights.h5"
+            )
+            if improved and self.patience > 0:
+                previous_best = state.best_weights_file
+                state.best_weights_file = _save_weights_atomically(
+                    self.model, state.directory, f"best-{epoch + 1:04d}.weights.h5"
                 )
-                if improved and self.patience > 0:
-                    previous_best = state.best_weights_file
-                    state.best_weights_file = _save_weights_atomically(
-                        self.model, state.directory, f"best-{epoch + 1:04d}.weights.h5"
-                    )
-                else:
-                    previous_best = None
             if self.patience > 0 and val_loss is not None:
                 losses = state.history["val_loss"]
                 best_epoch = losses.index(min(losses))
                 if len(losses) - 1 - best_epoch >= self.patience:
                     state.stopped_early = True
                     self.model.stop_training = True
-            if self.write:
-                state.random_states = {
-                    path: [int(x) for x in keras.ops.convert_to_numpy(v).reshape(-1)]
-                    for path, v in _random_states(self.model).items()
-                }
-                state.save()
-                for stale in (previous, previous_best):
-                    if stale and stale not in (state.weights_file, state.best_weights_file):
-                        (state.directory / stale).unlink(missing_ok=True)
+            state.random_states = {
+                path: [int(x) for x in keras.ops.convert_to_numpy(v).reshape(-1)]
+                for path, v in _random_states(self.model).items()
+            }
+            state.save()
+            for stale in (previous, previous_best):
+                if stale and stale not in (state.weights_file, state.best_weights_file):
+                    (state.directory / stale).unlink(missing_ok=True)
 
     return ResumableCheckpoint
 
@@ -498,7 +493,7 @@ def train(task, config):
     # (e.g. exact match on decoded outputs) must do so before the checkpoint
     # records the history and TensorBoard writes it.
     callbacks = list(task.callbacks(config, data, work_dir)) + [
-        ResumableCheckpoint(state, config.early_stopping_patience, write=True),
+        ResumableCheckpoint(state, config.early_stopping_patience),
         keras.callbacks.TensorBoard(log_dir=str(work_dir / "logs")),
     ]
     if state.epoch < config.epochs and not state.stopped_early:
