@@ -645,27 +645,90 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
     return clips
 
 
+def crop_events(triggers, start_seconds: float, crop_seconds: float):
+    """Trigger words of a crop ``[start, start + crop)``, in the crop's time.
+
+    Only words that start inside the crop are kept: a word cut at the crop's
+    start leaves only its tail, which the model cannot recognise (and the
+    label would then teach it to fire on fragments). Words that end after the
+    crop keep their (later) end time, so their labels fall outside the crop.
+    """
+    return [(start - start_seconds, end - start_seconds) for start, end in triggers
+            if start_seconds <= start < start_seconds + crop_seconds]
+
+
+def crop_start(rng: np.random.Generator, triggers, num_samples: int, crop_samples: int,
+               frame_samples: int, positive_fraction: float,
+               label_seconds: float = LABEL_SECONDS) -> int:
+    """A crop start (a multiple of ``frame_samples``) for one training example.
+
+    With probability ``positive_fraction`` (when the clip has a trigger) the
+    crop holds one trigger word chosen at random together with its whole label
+    window after it, at a random position; otherwise it starts anywhere.
+    Starts on the model's frame grid keep the crop's labels aligned with the
+    whole clip's.
+    """
+    last = (num_samples - crop_samples) // frame_samples
+    if last <= 0:
+        return 0
+    if triggers and rng.random() < positive_fraction:
+        start, end = triggers[int(rng.integers(len(triggers)))]
+        # The crop must begin before the word and end after its label window.
+        lowest = int(np.ceil(((end + label_seconds) * SAMPLE_RATE - crop_samples) / frame_samples))
+        highest = int(np.floor(start * SAMPLE_RATE / frame_samples))
+        lowest, highest = max(lowest, 0), min(highest, last)
+        if lowest <= highest:
+            return int(rng.integers(lowest, highest + 1)) * frame_samples
+    return int(rng.integers(0, last + 1)) * frame_samples
+
+
 def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
-                 batch_size: int, shuffle: bool = False, seed: int = 0):
-    """A batched ``tf.data.Dataset`` of (waveform float32 (samples,), labels (num_frames,))."""
+                 batch_size: int, shuffle: bool = False, seed: int = 0,
+                 crop_seconds: float = 0.0, positive_fraction: float = 0.75):
+    """A batched ``tf.data.Dataset`` of (waveform float32 (samples,), labels (num_frames,)).
+
+    With ``crop_seconds`` > 0 every example is a random crop of that length
+    (a multiple of the frame length) of one clip, redrawn every epoch:
+    ``positive_fraction`` of them hold a whole trigger word and its label
+    window (see :func:`crop_start`). The recurrence then runs over far fewer
+    steps per word heard, so an epoch costs ``crop_seconds / clip_seconds``
+    of a full-clip epoch; ``num_frames`` is the whole clip's frame count.
+    """
     import tensorflow as tf
 
     labels = np.stack([frame_labels(events, num_frames, frame_seconds) for events in clips.events]) \
         if len(clips) else np.zeros((0, num_frames), np.float32)
     num_samples = clips.waveforms.shape[1]
+    frame_samples = int(round(frame_seconds * clips.sample_rate))
+    crop_frames = int(round(crop_seconds / frame_seconds)) if crop_seconds else 0
+    crop_samples = crop_frames * frame_samples
+    if crop_seconds and not 0 < crop_samples <= num_samples:
+        raise ValueError(f"crop_seconds must be between one frame and the clip length "
+                         f"({num_samples / clips.sample_rate} s); received {crop_seconds}")
 
     def generate():
         order = np.arange(len(clips))
+        generate.epoch += 1
         if shuffle:
-            generate.epoch += 1
             order = np.random.default_rng([seed, generate.epoch]).permutation(len(clips))
+        rng = np.random.default_rng([seed, generate.epoch, 404])
         for index in order:
-            yield clips.waveform(int(index)), labels[index]
+            index = int(index)
+            if not crop_samples:
+                yield clips.waveform(index), labels[index]
+                continue
+            start = crop_start(rng, clips.events[index], num_samples, crop_samples, frame_samples,
+                               positive_fraction)
+            waveform = clips.waveforms[index, start:start + crop_samples].astype(np.float32) / 32767.0
+            events = crop_events(clips.events[index], start / clips.sample_rate,
+                                 crop_samples / clips.sample_rate)
+            yield waveform, frame_labels(events, crop_frames, frame_seconds)
 
     generate.epoch = 0
+    example_samples, example_frames = (crop_samples, crop_frames) if crop_samples else (num_samples, num_frames)
     dataset = tf.data.Dataset.from_generator(
         generate,
-        output_signature=(tf.TensorSpec((num_samples,), tf.float32),
-                          tf.TensorSpec((num_frames,), tf.float32)))
+        output_signature=(tf.TensorSpec((example_samples,), tf.float32),
+                          tf.TensorSpec((example_frames,), tf.float32)))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(clips)))
     return dataset.batch(batch_size).prefetch(2)

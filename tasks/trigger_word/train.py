@@ -55,7 +55,8 @@ class TriggerWordTask(Task):
     # voices, 2-3 minutes on 2 cores); 3 epochs on 240 clips gave 0% recall.
     demo_overrides = dict(num_train_clips=400, num_validation_clips=40, validation_negative_minutes=3,
                           num_test_clips=40, test_negative_minutes=3, speakers_per_variant=1,
-                          epochs=10, batch_size=16, model="streaming",
+                          epochs=10, batch_size=16, model="streaming", crop_seconds=0.0,
+                          learning_rate=1e-3,
                           negative_words=("activity", "active", "captivate", "motivate",
                                           "cultivate", "navigate", "vacation", "action",
                                           "hello", "computer", "music", "window"))
@@ -79,7 +80,8 @@ class TriggerWordTask(Task):
             config, "test", clips_for_minutes(config.test_negative_minutes, config.clip_seconds), True)
         return TriggerWordData(
             train=make_dataset(train_clips, num_frames, FRAME_SECONDS, config.batch_size,
-                               shuffle=True, seed=config.seed),
+                               shuffle=True, seed=config.seed, crop_seconds=config.crop_seconds,
+                               positive_fraction=config.positive_crop_fraction),
             validation=make_dataset(validation_clips, num_frames, FRAME_SECONDS, config.batch_size),
             train_clips=train_clips, validation_clips=validation_clips,
             validation_negative=validation_negative, test_clips=test_clips,
@@ -93,8 +95,12 @@ class TriggerWordTask(Task):
         from tasks.trigger_word.model import build_model
 
         model = build_model(config.model, dropout=config.dropout)
+        # Cosine decay over the whole run; the step count lives in the optimizer
+        # state, so a resumed run continues the same schedule.
+        steps = config.epochs * -(-config.num_train_clips // config.batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
         model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
+            optimizer=keras.optimizers.Adam(schedule),
             loss="binary_crossentropy",
             metrics=[keras.metrics.BinaryAccuracy(name="frame_accuracy"),
                      keras.metrics.AUC(name="auc")])

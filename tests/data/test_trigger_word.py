@@ -152,6 +152,34 @@ def test_dataset_batches_and_labels(cache):
         np.testing.assert_array_equal(labels[index], tw.frame_labels(events, 100, 0.04))
 
 
+def test_dataset_crops_hold_whole_triggers_with_aligned_labels(cache):
+    clips = tw.make_trigger_word_clips("test", 6, clip_seconds=4.0, negative_words=FEW_NEGATIVES,
+                                       speakers_per_variant=1, cache_dir=cache)
+    dataset = tw.make_dataset(clips, num_frames=100, frame_seconds=0.04, batch_size=6,
+                              shuffle=True, crop_seconds=1.6, positive_fraction=1.0)
+    full = [tw.frame_labels(events, 100, 0.04) for events in clips.events]
+    for epoch in range(2):
+        (waveforms, labels), = list(dataset)
+        waveforms, labels = waveforms.numpy(), labels.numpy()
+        assert waveforms.shape == (6, 25600) and labels.shape == (6, 40)
+        for waveform, label in zip(waveforms, labels):
+            # Find the crop in its clip: it starts on the 640-sample frame grid.
+            found = [(i, s) for i in range(len(clips)) for s in range(0, 64000 - 25600 + 1, 640)
+                     if np.array_equal(clips.waveform(i)[s:s + 25600], waveform)]
+            assert len(found) == 1
+            index, start = found[0]
+            frame = start // 640
+            kept = [e for e in clips.events[index] if e[0] >= start / 16000]
+            expected = tw.frame_labels(kept, 100, 0.04)[frame:frame + 40]
+            np.testing.assert_array_equal(label, expected)
+            # Wherever the crop's labels are 1 they are 1 in the whole clip too.
+            assert np.all(full[index][frame:frame + 40] >= label)
+            if any(end + 0.4 < 4.0 for _, end in clips.events[index]):
+                assert label.sum() >= 8, "a positive crop holds a whole label window"
+    with pytest.raises(ValueError, match="crop_seconds"):
+        tw.make_dataset(clips, 100, 0.04, 2, crop_seconds=5.0)
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="split"):
         tw.make_trigger_word_clips("dev", 1)
