@@ -53,14 +53,23 @@ def metrics_for(run_dir, model, data, config):
     """The run's metrics.json when the runner finished it, else evaluated here."""
     from tasks.trigger_word.evaluate import evaluate
 
+    from tasks.trigger_word.evaluate import DecisionRule
+
     path = Path(run_dir) / "metrics.json"
     if path.exists():
         metrics = json.loads(path.read_text())
-        if "test_recall" in metrics:
-            data.threshold = metrics["threshold"]
+        # Runs from before the smoothing/persistence rule are evaluated again.
+        if "test_recall" in metrics and "smoothing_frames" in metrics:
+            data.rule = DecisionRule(metrics["threshold"], config.refractory_seconds,
+                                     metrics["smoothing_frames"], metrics["min_frames"])
             return metrics, "runner metrics.json"
     metrics = evaluate(model, data, config, None)
     return metrics, "evaluated by the bench"
+
+
+def _history(run_dir):
+    path = Path(run_dir) / "checkpoints" / "state.json"
+    return json.loads(path.read_text()).get("history", {}) if path.exists() else {}
 
 
 def timed(function, repeats):
@@ -109,8 +118,9 @@ def main(argv=None):
     for name, run in (("course", args.course_run), ("streaming", args.streaming_run)):
         model = load_run(run)
         metrics, source = metrics_for(run, model, data, config)
-        rows[name] = dict(model=model, metrics=metrics, source=source,
-                          threshold=data.threshold, parameters=model.count_params())
+        rows[name] = dict(model=model, metrics=metrics, source=source, rule=data.rule,
+                          parameters=model.count_params(),
+                          history=_history(run))
         print(f"{name}: {model.count_params():,} parameters; recall {metrics['test_recall']:.3f}, "
               f"precision {metrics['test_precision']:.3f}, "
               f"FA/h {metrics['test_false_accepts_per_hour']:.2f}, "
@@ -143,9 +153,9 @@ def main(argv=None):
     print(f"streaming RTF, one thread: TFLite {tflite_rtf:.4f}, TensorFlow {tensorflow_rtf:.4f} "
           f"(TFLite/TensorFlow time ratio {tflite_rtf / tensorflow_rtf:.2f})", flush=True)
 
-    # TFLite detections against the SavedModel's serving_default.
-    export_saved_model(model, work / "saved_model", streaming["threshold"],
-                       config.refractory_seconds)
+    # TFLite detections against the SavedModel's serving_default (same decision rule).
+    rule = streaming["rule"]
+    export_saved_model(model, work / "saved_model", rule=rule)
     loaded = tf.saved_model.load(str(work / "saved_model"))
     count = min(args.equivalence_clips, len(data.test_clips))
     agree = 0
@@ -153,8 +163,9 @@ def main(argv=None):
         waveform = data.test_clips.waveform(index)
         served = loaded.signatures["serving_default"](waveform=tf.constant(waveform[None]))
         expected = [t for t in served["detections"].numpy()[0].tolist() if t >= 0]
-        got = detect_events(streamer.probabilities(waveform), streaming["threshold"],
-                            config.refractory_seconds)
+        got = detect_events(streamer.probabilities(waveform), rule.threshold,
+                            rule.refractory_seconds, smoothing_frames=rule.smoothing_frames,
+                            min_frames=rule.min_frames)
         agree += int(np.allclose(expected, got, atol=1e-4) if len(expected) == len(got) else 0)
     print(f"TFLite detections equal to the SavedModel's on {agree}/{count} test clips", flush=True)
 
@@ -162,45 +173,68 @@ def main(argv=None):
     return 0
 
 
+NOTES_MARKER = "<!-- trigger-word notes: kept when the bench rewrites this section -->"
+
+
 def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, count):
+    import os as _os
+
     def fmt(value, spec=".3f"):
         return "-" if value is None else format(value, spec)
 
-    course, streaming = rows["course"]["metrics"], rows["streaming"]["metrics"]
+    epochs = {name: len(row["history"].get("loss", [])) or "?" for name, row in rows.items()}
+    load = ", ".join(f"{x:.2f}" for x in _os.getloadavg())
     lines = [
         "## Trigger word",
         "",
         f"`python bench/trigger_word.py` on runs trained with `python -m tasks.trigger_word train "
-        f"--model course|streaming --num-train-clips {config.num_train_clips} --epochs "
-        f"{len(course.get('history', {}).get('loss', [])) or '?'}` (same data, seed {config.seed}). "
+        f"--model course|streaming --num-train-clips {config.num_train_clips} --crop-seconds "
+        f"{config.crop_seconds:g} --epochs N` (same data, seed {config.seed}; N below). "
         f"Test: {len(data.test_clips)} clips / {sum(map(len, data.test_clips.events))} trigger words "
         f"from eSpeak voice variants unseen in training and validation; false accepts on "
-        f"{data.test_negative.seconds / 3600:.2f} h of negative-only audio (near-misses included); "
-        "threshold chosen on validation voices. Measured on a 2-core machine shared with other "
-        "helpers' jobs (load average well above 2), so timings are pessimistic.",
+        f"{data.test_negative.seconds / 3600:.2f} h of negative-only audio (near-misses included). "
+        "The decision rule (threshold, causal smoothing window, persistence in frames) is chosen on "
+        f"validation voices ({len(data.validation_clips)} clips + "
+        f"{data.validation_negative.seconds / 3600:.2f} h negative-only) for the highest recall "
+        f"at <= {config.target_false_accepts_per_hour:g} false accepts/h; the plain rule "
+        "(rising edge of the raw probability, its own validation threshold) is shown for "
+        "comparison.",
         "",
-        "| model | parameters | recall | precision | false accepts / h | median delay (s) | threshold |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | parameters | epochs | recall | precision | false accepts / h | median delay (s) "
+        "| rule: threshold, smoothing, persistence | validation recall | plain rule: recall, FA/h |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
-    for name, metrics in (("course", course), ("streaming", streaming)):
+    for name in ("course", "streaming"):
+        metrics, rule = rows[name]["metrics"], rows[name]["rule"]
+        plain = metrics.get("plain_rule", {})
         lines.append(
-            f"| {name} | {rows[name]['parameters']:,} | {fmt(metrics['test_recall'])} | "
-            f"{fmt(metrics['test_precision'])} | {fmt(metrics['test_false_accepts_per_hour'], '.2f')} | "
-            f"{fmt(metrics['test_median_delay_seconds'], '.2f')} | {metrics['threshold']:g} |")
+            f"| {name} | {rows[name]['parameters']:,} | {epochs[name]} | "
+            f"{fmt(metrics['test_recall'])} | {fmt(metrics['test_precision'])} | "
+            f"{fmt(metrics['test_false_accepts_per_hour'], '.2f')} | "
+            f"{fmt(metrics['test_median_delay_seconds'], '.2f')} | "
+            f"{rule.threshold:g}, {rule.smoothing_frames}, {rule.min_frames} | "
+            f"{fmt(metrics.get('validation_recall'))} | "
+            f"{fmt(plain.get('test_recall'))}, {fmt(plain.get('test_false_accepts_per_hour'), '.2f')} |")
     lines += [
         "",
         f"Streaming real-time factor on one thread (median over 5 test clips x repeats, "
         f"1.28 s chunks): TFLite {tflite_rtf:.4f}, the same step in TensorFlow "
-        f"{tensorflow_rtf:.4f} (ratio {tflite_rtf / tensorflow_rtf:.2f}). TFLite detections equal "
-        f"the SavedModel's on {agree}/{count} test clips.",
+        f"{tensorflow_rtf:.4f} (ratio {tflite_rtf / tensorflow_rtf:.2f}). TFLite detections (same "
+        f"rule) equal the SavedModel's `detections` on {agree}/{count} test clips. Load average "
+        f"during the bench: {load} (2 cores shared with other helpers' training jobs).",
         "",
     ]
-    section = "\n".join(lines)
     path = Path(path)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     start = text.find("## Trigger word")
+    notes = ""
     if start >= 0:
         end = text.find("\n## ", start + 1)
+        old = text[start:end + 1] if end >= 0 else text[start:]
+        if NOTES_MARKER in old:
+            notes = old[old.index(NOTES_MARKER):].rstrip("\n") + "\n\n"
+    section = "\n".join(lines) + ("\n" + notes if notes else "")
+    if start >= 0:
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

@@ -9,6 +9,9 @@ and only the probabilities (25 numbers per second) are kept, so memory stays
 bounded. The streaming model is run chunk by chunk through the SavedModel's
 ``stream_step`` with carried state (exactly its whole-file output); the course
 model, which looks ahead, runs on 10 s windows that overlap by 2 s of context.
+Detections follow the SavedModel's decision rule (threshold, causal smoothing,
+persistence, refractory period; see ``evaluate.py``), applied piecewise with
+carried state, so a long file gives the same times as ``detections`` would.
 
 A file that cannot be read (not audio, empty, corrupt) gets a one-line
 ``error: PATH: reason`` on stderr and the other files are still processed;
@@ -91,6 +94,10 @@ class Detector:
         self.loaded = tf.saved_model.load(str(model_dir))
         self.threshold = float(self.loaded.threshold.numpy() if threshold is None else threshold)
         self.refractory_seconds = float(self.loaded.refractory_seconds.numpy())
+        # SavedModels written before smoothing and persistence existed used neither.
+        self.smoothing_frames, self.min_frames = (
+            int(getattr(self.loaded, name).numpy()) if hasattr(self.loaded, name) else 1
+            for name in ("smoothing_frames", "min_frames"))
         self.frame_seconds = float(self.loaded.frame_seconds.numpy())
         self.frame_samples = int(self.loaded.frame_samples.numpy())
         self.streaming = bool(self.loaded.streaming.numpy())
@@ -165,12 +172,15 @@ class Detector:
 
     def detect(self, blocks):
         """(detection times, probabilities) of a stream of blocks."""
-        from tasks.trigger_word.evaluate import detect_events
+        from tasks.trigger_word.evaluate import detect_events, initial_detection_state
 
-        times, pieces, state, frame = [], [], (False, -np.inf), 0
+        times, pieces, frame = [], [], 0
+        state = initial_detection_state(self.smoothing_frames, self.min_frames)
         for probabilities in self.probabilities(blocks):
             found, state = detect_events(probabilities, self.threshold, self.refractory_seconds,
-                                         self.frame_seconds, start_frame=frame, state=state)
+                                         self.frame_seconds, start_frame=frame, state=state,
+                                         smoothing_frames=self.smoothing_frames,
+                                         min_frames=self.min_frames)
             times += found
             pieces.append(probabilities)
             frame += len(probabilities)

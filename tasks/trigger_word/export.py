@@ -12,9 +12,11 @@ SavedModel signatures:
   in ``state_shapes``); the outputs equal ``serving_default``'s on the whole
   audio.
 
-The module also stores ``threshold``, ``refractory_seconds`` and
-``frame_seconds`` as variables, so the ``detect`` command needs nothing but the
-SavedModel directory.
+The module also stores the decision rule (``threshold``,
+``refractory_seconds``, ``smoothing_frames``, ``min_frames``; see
+``evaluate.py``) and ``frame_seconds`` as variables, so the ``detect`` command
+applies the same rule as ``detections`` with nothing but the SavedModel
+directory.
 
 TFLite (:func:`export_tflite`): the streaming model's ``stream_step`` for one
 stream and a fixed chunk (default 1.28 s = 32 frames), builtin ops only.
@@ -26,7 +28,7 @@ import tempfile
 
 import numpy as np
 
-from tasks.trigger_word.evaluate import detect_events, detect_events_tf
+from tasks.trigger_word.evaluate import DecisionRule, detect_events, detect_events_tf
 from tasks.trigger_word.model import FRAME_SAMPLES, FRAME_SECONDS
 
 DEFAULT_TFLITE_CHUNK = 32 * FRAME_SAMPLES
@@ -37,12 +39,19 @@ def _server_class():
     import tensorflow as tf
 
     class TriggerWordServer(tf.Module):
-        def __init__(self, model, threshold, refractory_seconds):
+        def __init__(self, model, rule):
             super().__init__(name="trigger_word")
             self.model = model
-            self.threshold = tf.Variable(float(threshold), trainable=False, name="threshold")
-            self.refractory_seconds = tf.Variable(float(refractory_seconds), trainable=False,
+            # Smoothing and persistence shape the detection graph, so they are
+            # fixed here; the variables record them for the detect command.
+            self._smoothing_frames = int(rule.smoothing_frames)
+            self._min_frames = int(rule.min_frames)
+            self.threshold = tf.Variable(float(rule.threshold), trainable=False, name="threshold")
+            self.refractory_seconds = tf.Variable(float(rule.refractory_seconds), trainable=False,
                                                   name="refractory_seconds")
+            self.smoothing_frames = tf.Variable(self._smoothing_frames, trainable=False,
+                                                name="smoothing_frames")
+            self.min_frames = tf.Variable(self._min_frames, trainable=False, name="min_frames")
             self.frame_seconds = tf.Variable(FRAME_SECONDS, trainable=False, name="frame_seconds")
             self.frame_samples = tf.Variable(FRAME_SAMPLES, trainable=False, name="frame_samples")
             self.streaming = tf.Variable(model.causal, trainable=False, name="streaming")
@@ -50,17 +59,24 @@ def _server_class():
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
         def serve(self, waveform):
             probabilities = self.model(waveform, training=False)
-            detections = detect_events_tf(probabilities, self.threshold, self.refractory_seconds)
+            detections = detect_events_tf(probabilities, self.threshold, self.refractory_seconds,
+                                          smoothing_frames=self._smoothing_frames,
+                                          min_frames=self._min_frames)
             return {"probabilities": probabilities, "detections": detections}
 
     return TriggerWordServer
 
 
-def make_server(model, threshold=0.5, refractory_seconds=0.75):
-    """A ``tf.Module`` with the serving functions of ``model``."""
+def make_server(model, threshold=0.5, refractory_seconds=0.75, rule=None):
+    """A ``tf.Module`` with the serving functions of ``model``.
+
+    ``rule`` (a :class:`DecisionRule`) takes precedence over ``threshold``
+    and ``refractory_seconds``, which alone give a plain rising-edge rule.
+    """
     import tensorflow as tf
 
-    server = _server_class()(model, threshold, refractory_seconds)
+    rule = rule or DecisionRule(float(threshold), float(refractory_seconds))
+    server = _server_class()(model, rule)
     if model.causal:
         bins = model.num_mel_bins or model.fft_length // 2 + 1
         specs = [
@@ -87,11 +103,11 @@ def make_server(model, threshold=0.5, refractory_seconds=0.75):
     return server
 
 
-def export_saved_model(model, export_dir, threshold=0.5, refractory_seconds=0.75):
-    """Writes the SavedModel described in the module docstring."""
+def export_saved_model(model, export_dir, threshold=0.5, refractory_seconds=0.75, rule=None):
+    """Writes the SavedModel described in the module docstring (``rule`` as in :func:`make_server`)."""
     import tensorflow as tf
 
-    server = make_server(model, threshold, refractory_seconds)
+    server = make_server(model, threshold, refractory_seconds, rule)
     signatures = {"serving_default": server.serve}
     if model.causal:
         signatures["stream_step"] = server.stream_step
@@ -186,5 +202,6 @@ class TFLiteStreamer:
         return np.concatenate(outputs)[:num_frames]
 
 
-def tflite_detections(streamer, waveform, threshold, refractory_seconds=0.75):
-    return detect_events(streamer.probabilities(waveform), threshold, refractory_seconds)
+def tflite_detections(streamer, waveform, rule: DecisionRule):
+    return detect_events(streamer.probabilities(waveform), rule.threshold, rule.refractory_seconds,
+                         smoothing_frames=rule.smoothing_frames, min_frames=rule.min_frames)

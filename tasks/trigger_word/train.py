@@ -29,6 +29,7 @@ class TriggerWordData:
     test_clips: object  # unseen voices
     test_negative: object  # >= 1 hour of negative-only audio of unseen voices by default
     threshold: float = 0.5  # chosen on validation by evaluate()
+    rule: object = None  # evaluate.DecisionRule chosen on validation by evaluate()
 
 
 def make_clips(config, split, num_clips, negative_only=False):
@@ -115,9 +116,7 @@ class TriggerWordTask(Task):
         metrics["parameters"] = int(model.count_params())
         metrics["model"] = config.model
         atomic_write_json(Path(out_dir) / "detection.json",
-                          {"threshold": data.threshold,
-                           "refractory_seconds": config.refractory_seconds,
-                           "word": config.word, "model": config.model})
+                          {**data.rule.to_dict(), "word": config.word, "model": config.model})
         return metrics
 
     # ------------------------------------------------------------------ export
@@ -125,7 +124,7 @@ class TriggerWordTask(Task):
     def export(self, model, data, config, export_dir):
         from tasks.trigger_word.export import export_saved_model, export_tflite
 
-        export_saved_model(model, export_dir, data.threshold, config.refractory_seconds)
+        export_saved_model(model, export_dir, rule=data.rule)
         if model.causal:
             path = Path(export_dir).parent / "trigger_word.tflite"
             export_tflite(model, path)

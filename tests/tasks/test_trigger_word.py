@@ -126,18 +126,81 @@ def test_detect_events_rising_edges_and_refractory():
     assert ev.detect_events(frames, 0.5, 0.75) == [0.44, 2.44]
     assert ev.detect_events(frames, 0.5, 0.0) == [0.44, 0.72, 2.44]
     # Piecewise with carried state gives the same answer.
-    first, state = ev.detect_events(frames[:16], 0.5, 0.75, state=(False, -np.inf))
+    first, state = ev.detect_events(frames[:16], 0.5, 0.75, state=ev.initial_detection_state())
     second, _ = ev.detect_events(frames[16:], 0.5, 0.75, start_frame=16, state=state)
     assert first + second == [0.44, 2.44]
 
 
-def test_detect_events_tf_matches_numpy():
-    rng = np.random.default_rng(0)
-    probabilities = rng.random((5, 200)).astype(np.float32) ** 3
-    padded = ev.detect_events_tf(probabilities, 0.6, 0.75).numpy()
-    for row, detections in zip(probabilities, padded):
-        np.testing.assert_allclose(detections[detections >= 0], ev.detect_events(row, 0.6, 0.75),
-                                   atol=1e-5)
+def test_smoothing_and_persistence_reject_spikes_keep_plateaus():
+    frames = np.zeros(100, np.float32)
+    frames[10] = 1.0  # a one-frame spike: a typical false accept
+    frames[30:32] = 0.9  # a two-frame blip
+    frames[60:69] = 0.9  # a 9-frame plateau like a true trigger's label window
+    assert ev.detect_events(frames, 0.5, 0.75) == [0.44, 1.24, 2.44]
+    # Mean of the last 3 frames: the spike reaches 1/3, the blip 0.6 (from frame 31),
+    # the plateau 0.6 from frame 61 -> detections at the end of frames 31 and 61.
+    np.testing.assert_allclose(ev.smooth_probabilities(frames, 3)[[10, 31, 61, 62]],
+                               [1 / 3, 0.6, 0.6, 0.9], rtol=1e-6)
+    assert ev.detect_events(frames, 0.5, 0.75, smoothing_frames=3) == [1.28, 2.48]
+    # Persistence: 3 frames in a row above 0.5 -> only the plateau, at its third frame.
+    assert ev.detect_events(frames, 0.5, 0.75, min_frames=3) == [2.52]
+    # Both: smoothed values >= 0.5 on frames 31-32 only (2 frames) and 61-70 -> fires at 63.
+    assert ev.detect_events(frames, 0.5, 0.75, smoothing_frames=3, min_frames=3) == [2.56]
+    with pytest.raises(ValueError, match="min_frames"):
+        ev.DecisionRule(0.5, 0.75, 1, 0)
+
+
+@pytest.mark.parametrize("smoothing_frames,min_frames", [(1, 1), (3, 1), (1, 3), (5, 2)])
+def test_detection_rule_streams_batches_and_matches_tensorflow(smoothing_frames, min_frames):
+    rng = np.random.default_rng(smoothing_frames * 10 + min_frames)
+    # Smooth random tracks with plateaus and spikes, so every rule fires sometimes.
+    probabilities = np.clip(np.repeat(rng.random((6, 40)), 5, axis=1) ** 2
+                            + (rng.random((6, 200)) > 0.97), 0, 1).astype(np.float32)
+    rule = ev.DecisionRule(0.6, 0.3, smoothing_frames, min_frames)
+    whole = [ev.detect_events(row, 0.6, 0.3, smoothing_frames=smoothing_frames,
+                              min_frames=min_frames) for row in probabilities]
+    assert sum(map(len, whole)) >= 6
+    assert ev.detect_events_batch(probabilities, rule) == whole
+    # Piecewise over uneven pieces with carried state: the same times.
+    for row, expected in zip(probabilities, whole):
+        times, state, start = [], ev.initial_detection_state(smoothing_frames, min_frames), 0
+        for stop in (1, 2, 37, 90, 91, 200):
+            found, state = ev.detect_events(row[start:stop], 0.6, 0.3, start_frame=start,
+                                            state=state, smoothing_frames=smoothing_frames,
+                                            min_frames=min_frames)
+            times += found
+            start = stop
+        assert times == expected
+    padded = ev.detect_events_tf(probabilities, 0.6, 0.3, smoothing_frames=smoothing_frames,
+                                 min_frames=min_frames).numpy()
+    for detections, expected in zip(padded, whole):
+        np.testing.assert_allclose(detections[detections >= 0], expected, atol=1e-5)
+
+
+def test_choose_rule_prefers_smoothing_when_spikes_are_false_accepts():
+    class Clips:
+        def __init__(self, events, seconds):
+            self.events, self.seconds = events, seconds
+
+        def __len__(self):
+            return len(self.events)
+
+    positive = np.zeros((4, 250), np.float32)
+    for row in range(4):
+        positive[row, 100:109] = 0.95  # a word ending at 3.9 s: labels from 4.0 s
+    negative = np.zeros((4, 250), np.float32)
+    negative[:, 50] = 1.0  # one-frame spikes in negative-only audio
+    clips = Clips([[(3.3, 3.9)]] * 4, 40.0)
+    rule, table = ev.choose_rule(positive, clips, negative, Clips([[]] * 4, 40.0), 0.5, 0.75)
+    assert (rule.smoothing_frames, rule.min_frames) != (1, 1)
+    assert len(table) == len(ev.SMOOTHING_CHOICES) * len(ev.MIN_FRAMES_CHOICES) * len(ev.THRESHOLDS)
+    detections = ev.detect_events_batch(np.concatenate([positive, negative]), rule)
+    assert all(len(d) == 1 for d in detections[:4]) and not any(detections[4:])
+    # With the plain rule no threshold rejects the 1.0 spikes and keeps the 0.95 plateaus:
+    # the fallback (fewest false accepts, then recall) still fires on every spike.
+    plain, _ = ev.choose_rule(positive, clips, negative, Clips([[]] * 4, 40.0), 0.5, 0.75, (1,), (1,))
+    assert (plain.smoothing_frames, plain.min_frames) == (1, 1)
+    assert all(len(d) == 1 for d in ev.detect_events_batch(negative, plain))
 
 
 def test_match_events():
