@@ -21,7 +21,8 @@ batch norm; a per-frame sigmoid), here on a log spectrogram of 101 bins like
 the course's ``n_fft=200``. Its convolution is centred ("same"), so it looks a
 few frames ahead and cannot stream exactly.
 
-``streaming``: causal throughout. A 40-bin log-mel front end, a causal
+``streaming``: causal throughout. A 40-bin log-mel front end
+(``layers.LogMelSpectrogram``, HTK filters), a causal
 Conv1D (its left context carried between chunks), and unidirectional GRUs
 whose states are carried between chunks; :meth:`TriggerWordModel.stream_step`
 processes a chunk of any multiple of 640 samples and returns the same frame
@@ -34,7 +35,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers import GRUCell, Spectrogram
+from layers import GRUCell, LogMelSpectrogram, Spectrogram
 
 SAMPLE_RATE = 16000
 FRAME_STEP = 160  # 10 ms spectrogram hop.
@@ -42,85 +43,6 @@ CONV_STRIDE = 4
 FRAME_SAMPLES = FRAME_STEP * CONV_STRIDE  # 640 samples = 40 ms per output frame.
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 ARCHITECTURES = ("course", "streaming")
-
-
-# --------------------------------------------------------------------------- front end
-# The course model uses layers.Spectrogram. The streaming model's log-mel
-# front end below predates layers.LogMelSpectrogram (TODO(layers): switch and
-# retrain); it computes the same log power spectrogram (tested against
-# librosa) followed by HTK-style mel filters.
-
-
-def _mel_matrix(num_bins: int, fft_length: int, sample_rate: int) -> np.ndarray:
-    """HTK-style triangular mel filters, (fft_length // 2 + 1, num_bins)."""
-    def hertz_to_mel(hertz):
-        return 2595.0 * np.log10(1.0 + hertz / 700.0)
-
-    def mel_to_hertz(mel):
-        return 700.0 * (10 ** (mel / 2595.0) - 1.0)
-
-    frequencies = np.linspace(0, sample_rate / 2, fft_length // 2 + 1)
-    edges = mel_to_hertz(np.linspace(hertz_to_mel(20.0), hertz_to_mel(sample_rate / 2), num_bins + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (frequencies[None] - lower) / (centre - lower)
-    falling = (upper - frequencies[None]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).T.astype(np.float32)
-
-
-@keras.saving.register_keras_serializable(package="seqmodels_trigger_word")
-class _FrameSpectrogram(keras.layers.Layer):
-    """Non-centred log (mel) power spectrogram as two matrix products.
-
-    Frames are cut by reshaping into ``frame_step`` blocks and concatenating
-    neighbours (no gather, no FFT op), which keeps TFLite conversion to
-    builtin ops. Frame ``f`` covers samples ``[f * step, f * step + length)``;
-    ``samples`` gives ``1 + (samples - frame_length) // frame_step`` frames.
-    """
-
-    def __init__(self, frame_length=400, frame_step=160, fft_length=512, num_mel_bins=0,
-                 sample_rate=SAMPLE_RATE, **kwargs):
-        super().__init__(**kwargs)
-        if frame_length > fft_length:
-            raise ValueError(f"frame_length ({frame_length}) must be <= fft_length ({fft_length})")
-        self.frame_length = frame_length
-        self.frame_step = frame_step
-        self.fft_length = fft_length
-        self.num_mel_bins = num_mel_bins
-        self.sample_rate = sample_rate
-        num_bins = fft_length // 2 + 1
-        time = np.arange(frame_length)
-        window = 0.5 - 0.5 * np.cos(2 * np.pi * time / frame_length)  # periodic Hann
-        angles = 2 * np.pi * np.outer(time, np.arange(num_bins)) / fft_length
-        self._cosine = (window[:, None] * np.cos(angles)).astype(np.float32)
-        self._sine = (window[:, None] * np.sin(angles)).astype(np.float32)
-        self._mel = _mel_matrix(num_mel_bins, fft_length, sample_rate) if num_mel_bins else None
-
-    def call(self, waveform):
-        step, length = self.frame_step, self.frame_length
-        blocks_per_frame = -(-length // step)
-        num_samples = ops.shape(waveform)[1]
-        num_frames = 1 + (num_samples - length) // step
-        num_blocks = num_frames - 1 + blocks_per_frame
-        needed = num_blocks * step
-        waveform = ops.pad(waveform, [[0, 0], [0, ops.maximum(needed - num_samples, 0)]])
-        blocks = ops.reshape(waveform[:, :needed], (-1, num_blocks, step))  # (batch, blocks, step)
-        frames = ops.concatenate(
-            [blocks[:, i:i + num_frames] for i in range(blocks_per_frame)], axis=-1)[..., :length]
-        real = ops.matmul(frames, self._cosine)  # (batch, frames, bins)
-        imaginary = ops.matmul(frames, self._sine)
-        power = real * real + imaginary * imaginary
-        if self._mel is not None:
-            power = ops.matmul(power, self._mel)  # (batch, frames, mel_bins)
-        return ops.log(power + 1e-6)
-
-    def compute_output_shape(self, input_shape):
-        bins = self.num_mel_bins or self.fft_length // 2 + 1
-        return (input_shape[0], None, bins)
-
-    def get_config(self):
-        return {**super().get_config(), "frame_length": self.frame_length,
-                "frame_step": self.frame_step, "fft_length": self.fft_length,
-                "num_mel_bins": self.num_mel_bins, "sample_rate": self.sample_rate}
 
 
 # --------------------------------------------------------------------------- model
@@ -175,11 +97,13 @@ class TriggerWordModel(keras.Model):
         self.causal = architecture == "streaming"
 
         if num_mel_bins:
-            # TODO(layers): the streaming model was trained before
-            # layers.LogMelSpectrogram landed; it keeps this matmul front end,
-            # whose TFLite conversion is verified, until it is retrained.
-            self.front_end = _FrameSpectrogram(frame_length, FRAME_STEP, fft_length,
-                                               num_mel_bins, name="spectrogram")
+            # HTK mel filters from 20 Hz, unnormalised, on the non-centred
+            # power spectrogram: the streaming model's features since it was
+            # first trained (its former private matrix front end gave the same
+            # values to float32 rounding, so trained weights carry over).
+            self.front_end = LogMelSpectrogram(
+                SAMPLE_RATE, frame_length, FRAME_STEP, fft_length, num_mel_bins,
+                lower_edge_hertz=20.0, mel_scale="htk", mel_norm=None, name="spectrogram")
         else:
             # The course model's log power spectrogram, from layers/ (non-centred framing).
             self.front_end = Spectrogram(frame_length, FRAME_STEP, fft_length,

@@ -82,17 +82,18 @@ def test_invalid_model_arguments():
         build_model("course", **TINY).initial_stream_state()
 
 
-def test_front_end_matches_librosa():
+def test_streaming_front_end_matches_librosa():
     import librosa
 
-    from tasks.trigger_word.model import _FrameSpectrogram
-
+    front_end = build_model("streaming", **TINY).front_end
     waveform = speech_like(4000)
-    ours = np.exp(np.asarray(_FrameSpectrogram(400, 160, 512, 0)(waveform[None]))[0]) - 1e-6
-    # librosa's window sits in the middle of its n_fft frame; padding by 56 aligns them.
-    reference = np.abs(librosa.stft(np.pad(waveform, (56, 56)), n_fft=512, hop_length=160,
-                                    win_length=400, window="hann", center=False)) ** 2
-    assert ours.shape == (23, 257)
+    ours = np.exp(np.asarray(front_end(waveform[None]))[0]) - 1e-6
+    # The layer's window sits at the start of its frame, librosa's in the middle of its
+    # n_fft frame; padding by 56 aligns them (the power does not depend on the shift).
+    reference = librosa.feature.melspectrogram(
+        y=np.pad(waveform, (56, 56)), sr=16000, n_fft=512, hop_length=160, win_length=400,
+        window="hann", center=False, power=2.0, n_mels=40, fmin=20.0, htk=True, norm=None)
+    assert ours.shape == (23, 40)
     np.testing.assert_allclose(ours, reference.T[:23], rtol=1e-3, atol=1e-4 * reference.max())
 
 
