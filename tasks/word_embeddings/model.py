@@ -80,6 +80,7 @@ class Word2Vec(keras.Model):
         min_learning_rate=1e-4,
         total_words=1,
         repeat_cap=100.0,
+        chunk_size=4096,
         jit_compile_step=True,
         seed=0,
         **kwargs,
@@ -99,8 +100,9 @@ class Word2Vec(keras.Model):
         self.total_words = int(total_words)
         self.seed = int(seed)
         self.repeat_cap = float(repeat_cap)
+        self.chunk_size = int(chunk_size)
         self.jit_compile_step = bool(jit_compile_step)
-        self._compiled_step = tf.function(self._step, jit_compile=True, reduce_retracing=True)
+        self._compiled_block = tf.function(self._train_block, jit_compile=True, autograph=False)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.build(None)
 
@@ -129,7 +131,11 @@ class Word2Vec(keras.Model):
         return [self.loss_tracker]
 
     def current_learning_rate(self):
-        progress = ops.minimum(self.words_done / float(max(self.total_words, 1)), 1.0)
+        return self._learning_rate_at(self.words_done)
+
+    def _learning_rate_at(self, words_done):
+        """gensim's schedule: alpha falls linearly to min_alpha over `total_words` corpus tokens."""
+        progress = ops.minimum(words_done / float(max(self.total_words, 1)), 1.0)
         return self.learning_rate - (self.learning_rate - self.min_learning_rate) * progress
 
     def _chunk_loss(self, tokens_in, outputs_in, context_mask, noise_weight):
@@ -171,6 +177,78 @@ class Word2Vec(keras.Model):
         loss = positive_loss + tf.reduce_sum(tf.nn.softplus(negative) * noise_weight)
         return loss, pairs
 
+    def _chunk_gradients(self, tokens_in, outputs_in, context_mask, noise_weight):
+        """`_chunk_loss` with its gradients with respect to both gathered row sets, written out by hand.
+
+        The same arithmetic as GradientTape's (a test checks them against each other), as one forward
+        and one backward pass over the 2w offsets, which XLA runs about twice as fast as the taped
+        version; all scores of a token (observed and noise words) go through a single softplus and
+        a single sigmoid, the most expensive functions to compile.
+
+        Returns (loss, pairs, input_gradient (T, d), output_gradient (T, 1+k, d)).
+        """
+        window = self.window
+        tokens = tf.shape(tokens_in)[0]
+        offsets = list(range(-window, 0)) + list(range(1, window + 1))
+        negative_count = noise_weight.shape[1]
+        predicted, noise = outputs_in[:, 0, :], outputs_in[:, 1:, :]  # (T, d), (T, k, d)
+        pair_count = tf.reduce_sum(context_mask, axis=1)  # (T,)
+        pad = [[window, window], [0, 0]]
+
+        def shifted(padded, offset):
+            # Row t of the result is row t + offset of the unpadded tensor (zero outside it).
+            return padded[window + offset : window + offset + tokens]
+
+        def score_errors(scores, weights, observed):
+            # Loss -log σ(x) = softplus(-x) for observed words, -log σ(-x) = softplus(x) for noise words,
+            # through one softplus on z = ±x; its derivative with respect to x is ±σ(z).
+            sign = tf.concat([-tf.ones([observed]), tf.ones([negative_count])], axis=0)  # (observed + k,)
+            z = scores * sign
+            return tf.reduce_sum(tf.nn.softplus(z) * weights), tf.sigmoid(z) * sign * weights
+
+        if self.method == "skipgram":
+            padded_predicted = tf.pad(predicted, pad)  # (T + 2w, d)
+            positive = tf.stack(
+                [tf.reduce_sum(tokens_in * shifted(padded_predicted, o), axis=-1) for o in offsets], axis=1
+            )  # (T, 2w): score of pair (t, t + o)
+            negative = tf.reduce_sum(tokens_in[:, None, :] * noise, axis=-1)  # (T, k)
+            # The noise words of centre t serve all of its context pairs: counted once per pair.
+            weights = tf.concat([context_mask, noise_weight * pair_count[:, None]], axis=1)  # (T, 2w + k)
+            loss, error = score_errors(tf.concat([positive, negative], axis=1), weights, 2 * window)
+            positive_error, negative_error = error[:, : 2 * window], error[:, 2 * window :]
+            # Centre t gets each pair's error times the context word's output vector; the output
+            # vector of t gets the error of pair (t - o, t) times the input vector of t - o.
+            input_gradient = tf.add_n(
+                [positive_error[:, i : i + 1] * shifted(padded_predicted, o) for i, o in enumerate(offsets)]
+                + [tf.reduce_sum(negative_error[:, :, None] * noise, axis=1)]
+            )  # (T, d)
+            padded_inputs, padded_error = tf.pad(tokens_in, pad), tf.pad(positive_error, pad)
+            predicted_gradient = tf.add_n(
+                [shifted(padded_error, -o)[:, i : i + 1] * shifted(padded_inputs, -o) for i, o in enumerate(offsets)]
+            )  # (T, d)
+            output_gradient = tf.concat(
+                [predicted_gradient[:, None, :], negative_error[:, :, None] * tokens_in[:, None, :]], axis=1
+            )  # (T, 1+k, d)
+            pairs = tf.reduce_sum(pair_count)
+        else:
+            padded_inputs, padded_mask = tf.pad(tokens_in, pad), tf.pad(context_mask, pad)
+            summed = tf.add_n([shifted(padded_inputs, o) * context_mask[:, i : i + 1] for i, o in enumerate(offsets)])  # (T, d)
+            hidden = summed / tf.maximum(pair_count, 1.0)[:, None]  # (T, d)
+            has_context = tf.cast(pair_count > 0, hidden.dtype)  # (T,)
+            scores = tf.reduce_sum(hidden[:, None, :] * outputs_in, axis=-1)  # (T, 1+k)
+            weights = tf.concat([has_context[:, None], noise_weight * has_context[:, None]], axis=1)  # (T, 1+k)
+            loss, error = score_errors(scores, weights, 1)
+            # gensim's convention: the hidden layer's error goes to every context word undivided, so
+            # token t gets the error of each centre t - o whose window holds it.
+            hidden_error = tf.reduce_sum(error[:, :, None] * outputs_in, axis=1)  # (T, d)
+            padded_error = tf.pad(hidden_error, pad)
+            input_gradient = tf.add_n(
+                [shifted(padded_error, -o) * shifted(padded_mask, -o)[:, i : i + 1] for i, o in enumerate(offsets)]
+            )  # (T, d)
+            output_gradient = error[:, :, None] * hidden[:, None, :]  # (T, 1+k, d)
+            pairs = tf.reduce_sum(has_context)
+        return loss, pairs, input_gradient, output_gradient
+
     def _update_rows(self, table, ids, weights, gradients, learning_rate):
         """SGD on the rows `ids` (repeats allowed): row r moves by -lr * min(1, c / n_r) * Σ its gradients.
 
@@ -180,54 +258,116 @@ class Word2Vec(keras.Model):
         chunk (a frequent noise word) stable; their plain sum would overshoot and diverge. Capping the
         sum at `repeat_cap` = c pair updates' worth (the mean gradient times c) gives the same update as
         word2vec for rows that occur up to c times and a stable one beyond.
+
+        `table` is a (V, d) tensor (a loop variable of `_train_block`); returns the updated tensor.
         """
         hits = tf.math.unsorted_segment_sum(weights, ids, self.vocabulary_size)  # (V,)
         scale = tf.minimum(1.0, self.repeat_cap / tf.maximum(tf.gather(hits, ids), 1.0))  # (N,)
-        table.scatter_add(tf.IndexedSlices(gradients * (-learning_rate * scale)[:, None], ids))
+        return tf.tensor_scatter_nd_add(table, ids[:, None], gradients * (-learning_rate * scale)[:, None])
 
-    def _step(self, tokens, negatives, context_mask, valid, learning_rate):
-        """One chunk: gather rows, loss and its gradients with respect to the rows, sparse updates."""
-        input_table, output_table = self.input_vectors.value, self.output_vectors.value
+    def _chunk_step(self, input_table, output_table, tokens, negatives, context_mask, valid, learning_rate):
+        """One chunk: gather rows, loss and its gradients with respect to the rows, sparse updates.
+
+        Returns the updated (input_table, output_table), the chunk's summed loss and its pair count.
+        """
         # word2vec skips a noise draw that equals the word being predicted; padding rows weigh 0.
         noise_weight = tf.cast(tf.not_equal(negatives, tokens[:, None]), valid.dtype) * valid[:, None]  # (T, k)
         output_ids = tf.concat([tokens[:, None], negatives], axis=1)  # (T, 1+k)
         tokens_in = tf.gather(input_table, tokens)  # (T, d)
         outputs_in = tf.gather(output_table, output_ids)  # (T, 1+k, d)
-        with tf.GradientTape() as tape:
-            tape.watch([tokens_in, outputs_in])
-            loss, pairs = self._chunk_loss(tokens_in, outputs_in, context_mask, noise_weight)
-        input_gradient, output_gradient = tape.gradient(loss, [tokens_in, outputs_in])
+        loss, pairs, input_gradient, output_gradient = self._chunk_gradients(tokens_in, outputs_in, context_mask, noise_weight)
         # Each occurrence counts for the number of pair updates it takes part in.
         pair_count = tf.reduce_sum(context_mask, axis=1)  # (T,)
-        self._update_rows(input_table, tokens, pair_count, input_gradient, learning_rate)
+        input_table = self._update_rows(input_table, tokens, pair_count, input_gradient, learning_rate)
         if self.method == "skipgram":
             output_weights = tf.concat([pair_count[:, None], noise_weight * pair_count[:, None]], axis=1)  # (T, 1+k)
         else:
             has_context = tf.cast(pair_count > 0, pair_count.dtype)[:, None]
             output_weights = tf.concat([has_context, noise_weight * has_context], axis=1)  # (T, 1+k)
-        self._update_rows(
+        output_table = self._update_rows(
             output_table,
             tf.reshape(output_ids, [-1]),
             tf.reshape(output_weights, [-1]),
             tf.reshape(output_gradient, [-1, self.vector_size]),
             learning_rate,
         )
-        return loss, pairs
+        return input_table, output_table, loss, pairs
+
+    def _train_block(self, input_table, output_table, tokens, negatives, context_mask, count, words_before, raw_words):
+        """All chunks of one block, one after another, in one call (one XLA program when compiled).
+
+        A pure function of the two (V, d) tables: it returns them updated, with the block's summed
+        loss and pair count, and touches no variable, so that `train_step` can run several blocks at
+        once on different cores. The block holds `count` surviving tokens padded to a fixed length,
+        so every block (the last one of the corpus included) has the same shapes and XLA compiles a
+        single program. A `tf.while_loop` walks the ceil(count / T) chunks of `chunk_size` tokens,
+        carrying both tables as loop variables that each chunk updates in place; the learning rate
+        falls linearly over the block's `raw_words` as over the whole run.
+        """
+        chunk = self.chunk_size
+        window = 2 * self.window
+        count = tf.cast(count, tf.int32)
+        chunks = (count + chunk - 1) // chunk
+        count_float = tf.maximum(tf.cast(count, tf.float32), 1.0)
+        dtype = input_table.dtype
+
+        def body(index, input_table, output_table, loss, pairs):
+            start = index * chunk
+            chunk_tokens = tf.slice(tokens, [start], [chunk])  # (T,)
+            chunk_negatives = tf.slice(negatives, [start, 0], [chunk, -1])  # (T, k)
+            chunk_mask = tf.cast(tf.slice(context_mask, [start, 0], [chunk, window]), dtype)  # (T, 2w)
+            valid = tf.cast(start + tf.range(chunk) < count, dtype)  # (T,)
+            done = words_before + raw_words * tf.cast(start, tf.float32) / count_float
+            learning_rate = self._learning_rate_at(done)
+            input_table, output_table, chunk_loss, chunk_pairs = self._chunk_step(
+                input_table, output_table, chunk_tokens, chunk_negatives, chunk_mask, valid, learning_rate
+            )
+            return index + 1, input_table, output_table, loss + chunk_loss, pairs + chunk_pairs
+
+        zero = tf.constant(0.0, dtype)
+        _, input_table, output_table, loss, pairs = tf.while_loop(
+            lambda index, *_: index < chunks, body, [tf.constant(0), input_table, output_table, zero, zero]
+        )
+        return input_table, output_table, loss, pairs
 
     def train_step(self, data):
-        tokens = tf.cast(data["ids"], tf.int32)  # (T,)
-        count = tf.shape(tokens)[0]
-        # XLA compiles one program per shape: padding T up to a multiple of 512 bounds the number of
-        # programs (8 for 4096-token chunks) at the price of a few idle rows.
-        padding = (count + 511) // 512 * 512 - count
-        tokens = tf.pad(tokens, [[0, padding]])
-        negatives = tf.pad(tf.cast(data["negatives"], tf.int32), [[0, padding], [0, 0]])  # (T, k)
-        context_mask = tf.pad(tf.cast(data["context_mask"], self.input_vectors.dtype), [[0, padding], [0, 0]])  # (T, 2w)
-        valid = tf.pad(tf.ones([count], context_mask.dtype), [[0, padding]])  # (T,)
-        learning_rate = self.current_learning_rate()
-        step = self._compiled_step if self.jit_compile_step else self._step
-        loss, pairs = step(tokens, negatives, context_mask, valid, learning_rate)
-        self.words_done.assign_add(tf.cast(data["raw_words"], "float32"))
+        """One element: W blocks (W, B), trained in parallel from the same tables, then merged.
+
+        Like gensim's worker threads, the W blocks train at the same time, each on its own core
+        (TensorFlow runs the W independent XLA calls concurrently). Each starts from the current
+        tables and does not see the others' updates until the end of the element, when all W sets
+        of changes are added to the tables (for W = 1 this is plain sequential SGD).
+        """
+        counts = tf.cast(data["count"], tf.int32)  # (W,)
+        raw_words = tf.cast(data["raw_words"], tf.float32)  # (W,)
+        workers = data["ids"].shape[0]
+        words_before = tf.convert_to_tensor(self.words_done.value)
+        learning_rate = self._learning_rate_at(words_before)
+        # The W blocks cover the element's raw words side by side, so each one's schedule advances
+        # over all of them.
+        element_words = tf.reduce_sum(raw_words)
+        input_table = tf.convert_to_tensor(self.input_vectors.value)
+        output_table = tf.convert_to_tensor(self.output_vectors.value)
+        train_block = self._compiled_block if self.jit_compile_step else self._train_block
+        results = [
+            train_block(
+                input_table,
+                output_table,
+                tf.cast(data["ids"][w], tf.int32),
+                tf.cast(data["negatives"][w], tf.int32),
+                data["context_mask"][w],
+                counts[w],
+                words_before,
+                element_words,
+            )
+            for w in range(workers)
+        ]
+        new_input = input_table + tf.add_n([r[0] - input_table for r in results])
+        new_output = output_table + tf.add_n([r[1] - output_table for r in results])
+        self.input_vectors.assign(new_input)
+        self.output_vectors.assign(new_output)
+        loss, pairs = tf.add_n([r[2] for r in results]), tf.add_n([r[3] for r in results])
+        self.words_done.assign_add(element_words)
         self.loss_tracker.update_state(loss / tf.maximum(pairs, 1.0), sample_weight=pairs)
         return {"loss": self.loss_tracker.result(), "learning_rate": learning_rate}
 
@@ -249,6 +389,7 @@ class Word2Vec(keras.Model):
             min_learning_rate=self.min_learning_rate,
             total_words=self.total_words,
             repeat_cap=self.repeat_cap,
+            chunk_size=self.chunk_size,
             jit_compile_step=self.jit_compile_step,
             seed=self.seed,
         )

@@ -73,52 +73,65 @@ def cooccurrences(ids, offsets, vocabulary_size, window):
 # tf.data pipelines
 # ---------------------------------------------------------------------------------------------
 def word2vec_dataset(ids, offsets, counts, config, seed=0):
-    """Chunks of `config.batch_size` tokens with subsampling, windows and noise words, one per step.
+    """Elements of `config.workers` blocks of `config.batch_size * config.chunks_per_call` corpus tokens.
 
-    Every element is a dict: `ids` (T,) surviving tokens, `context_mask` (T, 2w) float (1 where the
-    neighbour at that offset is inside the token's window, its sentence and the chunk), `negatives`
-    (T, k) noise ids, `raw_words` () tokens before subsampling. Randomness is stateless, seeded per
-    element from a `Dataset.random` stream that is re-drawn each epoch, so runs are reproducible and
-    each epoch sees fresh subsampling, windows and noise.
+    A block is what one compiled training call works through; the W blocks of an element are
+    trained side by side (see `Word2Vec.train_step`). Every element is a dict of W stacked blocks:
+    `ids` (W, B) the tokens that survived subsampling, zero-padded to the
+    block's raw length B so that every block has the same shapes; `count` () how many are real;
+    `context_mask` (B, 2w) uint8, 1 where the neighbour at that offset is inside the token's window,
+    its sentence and its chunk of `batch_size` surviving tokens (the unit of one SGD update);
+    `negatives` (B, k) noise ids; `raw_words` () tokens before subsampling (drives the learning rate).
+    Randomness is stateless, seeded per element from a `Dataset.random` stream that is re-drawn each
+    epoch, so runs are reproducible and each epoch sees fresh subsampling, windows and noise.
     """
     window, negative, chunk = config.window, config.negative, config.batch_size
+    block = chunk * config.chunks_per_call
     sentence = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
     token_table = tf.constant(ids, dtype=tf.int32)
     sentence_table = tf.constant(sentence, dtype=tf.int32)
     keep_table = tf.constant(keep_probabilities(counts, config.sample))
     noise_cdf = tf.constant(noise_distribution(counts))
     context_offsets = tf.constant(list(range(-window, 0)) + list(range(1, window + 1)), dtype=tf.int32)
-    num_chunks = -(-len(ids) // chunk)
+    workers = config.workers
+    # Whole elements of `workers` blocks; blocks past the corpus end are empty (count 0).
+    num_blocks = -(-len(ids) // (block * workers)) * workers
 
-    def make_chunk(index, seeds):
+    def make_block(index, seeds):
         seed_a, seed_b, seed_c = seeds[0], seeds[1], seeds[2]
-        start = tf.cast(index, tf.int32) * chunk
-        raw = token_table[start : start + chunk]
-        raw_sentence = sentence_table[start : start + chunk]
+        start = tf.cast(index, tf.int32) * block
+        raw = token_table[start : start + block]
+        raw_sentence = sentence_table[start : start + block]
         # Subsampling: frequent words are dropped before windows are taken, as in word2vec.
         keep = tf.random.stateless_uniform(tf.shape(raw), seed=seed_a) < tf.gather(keep_table, raw)
         tokens, token_sentence = tf.boolean_mask(raw, keep), tf.boolean_mask(raw_sentence, keep)
         count = tf.shape(tokens)[0]
         # Dynamic window: each centre word uses a window drawn uniformly from 1..window.
         reach = tf.random.stateless_uniform([count], seed=seed_b, minval=1, maxval=window + 1, dtype=tf.int32)
-        positions = tf.range(count)[:, None] + context_offsets[None, :]  # (T, 2w)
-        inside = (positions >= 0) & (positions < count)
+        position = tf.range(count)
+        positions = position[:, None] + context_offsets[None, :]  # (T, 2w)
+        # A neighbour must lie in the same chunk: the model trains on one chunk at a time.
+        inside = (positions >= 0) & (positions < count) & (positions // chunk == position[:, None] // chunk)
         neighbour_sentence = tf.gather(token_sentence, tf.clip_by_value(positions, 0, tf.maximum(count - 1, 0)))
         valid = inside & (tf.abs(context_offsets)[None, :] <= reach[:, None]) & (neighbour_sentence == token_sentence[:, None])
         # Noise words by inverse CDF of unigram^0.75.
         uniform = tf.random.stateless_uniform([count, negative], seed=seed_c)
         negatives = tf.minimum(tf.searchsorted(noise_cdf, tf.reshape(uniform, [-1]), side="right"), len(counts) - 1)
+        negatives = tf.reshape(tf.cast(negatives, tf.int32), [count, negative])
+        padding = block - count
         return {
-            "ids": tokens,
-            "context_mask": tf.cast(valid, tf.float32),
-            "negatives": tf.reshape(tf.cast(negatives, tf.int32), [count, negative]),
+            "ids": tf.ensure_shape(tf.pad(tokens, [[0, padding]]), [block]),
+            "count": count,
+            "context_mask": tf.ensure_shape(tf.pad(tf.cast(valid, tf.uint8), [[0, padding], [0, 0]]), [block, 2 * window]),
+            "negatives": tf.ensure_shape(tf.pad(negatives, [[0, padding], [0, 0]]), [block, negative]),
             "raw_words": tf.cast(tf.shape(raw)[0], tf.int64),
         }
 
-    chunks = tf.data.Dataset.range(num_chunks).shuffle(num_chunks, seed=seed, reshuffle_each_iteration=True)
+    # Blocks in corpus order, as gensim reads its sentences.
+    blocks = tf.data.Dataset.range(num_blocks)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(6).map(lambda s: tf.reshape(s, [3, 2]))
-    dataset = tf.data.Dataset.zip(chunks, seeds).map(make_chunk, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(4)
+    dataset = tf.data.Dataset.zip(blocks, seeds).map(make_block, num_parallel_calls=2)
+    return dataset.batch(workers, drop_remainder=True).prefetch(2)
 
 
 def glove_dataset(rows, cols, values, config, seed=0):
@@ -173,11 +186,13 @@ def build_embedding_model(config, data):
         learning_rate=config.learning_rate,
         min_learning_rate=config.min_learning_rate,
         total_words=data.corpus_words * config.epochs,
+        chunk_size=config.batch_size,
         seed=config.seed,
         name=config.method,
     )
     # The updates are the model's own sparse SGD (train_step); compile only sets up fit's machinery.
-    model.compile(optimizer=keras_sgd(config.learning_rate))
+    # jit_compile=False: the block loop is compiled by the model itself (one XLA program, fixed shapes).
+    model.compile(optimizer=keras_sgd(config.learning_rate), jit_compile=False)
     return model
 
 

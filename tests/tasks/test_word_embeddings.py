@@ -101,33 +101,59 @@ def test_cooccurrences_match_brute_force():
 
 def test_word2vec_pipeline_windows_sentences_and_reproducibility():
     sentences = topic_sentences(200, length=7)
-    config = Config(batch_size=300, window=3, sample=0.0, min_count=1)
+    # Chunks of 100 surviving tokens, blocks of 3 chunks (300 raw tokens), 2 blocks per element.
+    config = Config(batch_size=100, chunks_per_call=3, workers=2, window=3, sample=0.0, min_count=1)
     data = build_embedding_data(config, sentences)
     elements = list(data.train.as_numpy_iterator())
-    assert sum(int(e["raw_words"]) for e in elements) == data.corpus_words == 1400
+    # 1400 tokens: 5 blocks of 300 raw tokens, rounded up to whole elements by an empty sixth block.
+    assert len(elements) == 3
+    assert sum(int(e["raw_words"].sum()) for e in elements) == data.corpus_words == 1400
+    blocks = [{key: e[key][w] for key in e} for e in elements for w in range(2)]
+    assert [int(b["count"]) for b in blocks] == [300, 300, 300, 300, 200, 0]
     sentence_of = np.repeat(np.arange(len(sentences)), 7)
-    for element in elements[:3]:
-        mask, tokens = element["context_mask"], element["ids"]
-        assert mask.shape == (len(tokens), 6) and set(np.unique(mask)) <= {0.0, 1.0}
-        assert element["negatives"].shape == (len(tokens), config.negative)
-        assert element["negatives"].min() >= 0 and element["negatives"].max() < len(data.vocabulary)
-    # With sample=0 no word is dropped, so a chunk's positions map back to corpus positions.
-    first = elements[0]
     offsets = [-3, -2, -1, 1, 2, 3]
-    # Chunks are shuffled; locate this one in the corpus by matching its id sequence.
-    start = next(s for s in range(0, 1400, 300) if np.array_equal(data.ids[s : s + len(first["ids"])], first["ids"]))
-    for t in range(len(first["ids"])):
-        for s, offset in enumerate(offsets):
-            if first["context_mask"][t, s]:
-                neighbour = t + offset
-                assert 0 <= neighbour < len(first["ids"])
-                assert sentence_of[start + t] == sentence_of[start + neighbour]
+    for index, block in enumerate(blocks):
+        count, mask, tokens = int(block["count"]), block["context_mask"], block["ids"]
+        assert mask.shape == (300, 6) and set(np.unique(mask)) <= {0, 1}
+        assert block["negatives"].shape == (300, config.negative)
+        assert block["negatives"].min() >= 0 and block["negatives"].max() < len(data.vocabulary)
+        # With sample=0 no word is dropped: blocks are consecutive slices of the corpus, zero-padded.
+        start = index * 300
+        np.testing.assert_array_equal(tokens[:count], data.ids[start : start + count])
+        assert not tokens[count:].any() and not mask[count:].any()
+        for t in range(count):
+            for s, offset in enumerate(offsets):
+                if mask[t, s]:
+                    neighbour = t + offset
+                    # Inside the block, the sentence and the chunk of 100 tokens the model trains at once.
+                    assert 0 <= neighbour < count and neighbour // 100 == t // 100
+                    assert sentence_of[start + t] == sentence_of[start + neighbour]
     # Dynamic windows: some tokens use less than the full window of 3.
+    first = blocks[0]
     reach = (np.abs(np.array(offsets))[None, :] * first["context_mask"]).max(axis=1)
-    interior = [t for t in range(5, len(first["ids"]) - 5) if sentence_of[start + t - 3] == sentence_of[start + t + 3]]
+    interior = [t for t in range(5, 95) if sentence_of[t - 3] == sentence_of[t + 3]]
     assert reach.max() <= 3 and (reach[interior] < 3).any() and (reach[interior] == 3).any()
     again = list(build_embedding_data(config, sentences).train.as_numpy_iterator())
     assert all(np.array_equal(a["negatives"], b["negatives"]) for a, b in zip(elements, again))
+
+
+def test_compiled_block_matches_plain_tensorflow():
+    """One element (2 blocks of several chunks) trained by the XLA program and by plain TensorFlow ops."""
+    sentences = topic_sentences(200, length=7)
+    config = Config(method="cbow", batch_size=64, chunks_per_call=4, workers=2, vector_size=8, min_count=1)
+    data = build_embedding_data(config, sentences)
+    element = next(iter(data.train))
+    tables = []
+    for jit in (True, False):
+        model = build_embedding_model(config, data)
+        model.jit_compile_step = jit
+        logs = model.train_step(element)
+        tables.append((model.input_vectors.numpy(), model.output_vectors.numpy(), float(logs["loss"])))
+    (compiled_in, compiled_out, compiled_loss), (plain_in, plain_out, plain_loss) = tables
+    assert np.abs(plain_out).max() > 0  # the output vectors start at zero: they moved
+    np.testing.assert_allclose(compiled_in, plain_in, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(compiled_out, plain_out, rtol=1e-4, atol=1e-6)
+    assert compiled_loss == pytest.approx(plain_loss, rel=1e-5)
 
 
 # -- losses against explicit loops -------------------------------------------------------------------------
@@ -163,6 +189,27 @@ def test_chunk_loss_matches_explicit_pairs(method):
     expected = explicit_loss(method, tokens_in, outputs_in, mask, noise_weight, window)
     assert float(loss) == pytest.approx(expected, rel=1e-4)
     assert float(pairs) == (mask.sum() if method == "skipgram" else (mask.sum(axis=1) > 0).sum())
+
+
+@pytest.mark.parametrize("method", ["skipgram", "cbow"])
+def test_hand_written_gradients_match_gradient_tape(method):
+    rng = np.random.default_rng(3)
+    window, tokens, negative, dim = 3, 17, 4, 6
+    model = Word2Vec(20, vector_size=dim, window=window, method=method)
+    tokens_in = tf.constant(rng.normal(size=(tokens, dim)).astype(np.float32))
+    outputs_in = tf.constant(rng.normal(size=(tokens, 1 + negative, dim)).astype(np.float32))
+    offsets = np.array(list(range(-window, 0)) + list(range(1, window + 1)))
+    positions = np.arange(tokens)[:, None] + offsets[None, :]
+    mask = tf.constant(((positions >= 0) & (positions < tokens) & (rng.random((tokens, 2 * window)) < 0.6)).astype(np.float32))
+    noise_weight = tf.constant((rng.random((tokens, negative)) < 0.9).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch([tokens_in, outputs_in])
+        loss, pairs = model._chunk_loss(tokens_in, outputs_in, mask, noise_weight)
+    expected_input, expected_output = tape.gradient(loss, [tokens_in, outputs_in])
+    got_loss, got_pairs, got_input, got_output = model._chunk_gradients(tokens_in, outputs_in, mask, noise_weight)
+    assert float(got_loss) == pytest.approx(float(loss), rel=1e-5) and float(got_pairs) == float(pairs)
+    np.testing.assert_allclose(got_input.numpy(), expected_input.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_output.numpy(), expected_output.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_word2vec_rejects_bad_arguments_and_round_trips_config():
