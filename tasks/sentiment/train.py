@@ -35,8 +35,7 @@ class SentimentTaskData:
     vocabulary: list
     embedding_matrix: np.ndarray
     glove_coverage: float
-    ngrams: list
-    ngram_model: tuple  # (weights, bias) of the NBSVM member, or None
+    nbsvm: object  # the fitted NBSVM member (model.NBSVM), or None
     train: object
     validation: object
 
@@ -89,20 +88,20 @@ class SentimentTask(Task):
         glove = word_vectors()
         vocabulary = models.build_vocabulary(tokens, config.min_count, glove.words[: config.glove_words])
         matrix, coverage = models.embedding_matrix(vocabulary, glove, seed=config.seed)
-        ngrams, ngram_model = None, None
+        nbsvm = None
         if config.model == "ensemble" and "ngram" in config.ensemble_members:
-            ngrams, weights, bias = models.fit_nbsvm(
+            character_widths = (config.char_ngram_min, config.char_ngram_max) if config.char_ngram_max else None
+            nbsvm = models.fit_nbsvm(
                 tokens, train_labels, corpus.num_classes, config.ngram_min_count,
-                regularization=config.nbsvm_regularization,
+                regularization=config.nbsvm_regularization, character_widths=character_widths,
+                max_tokens=config.sequence_length,
             )
-            ngram_model = (weights, bias)
         return SentimentTaskData(
             corpus=corpus,
             vocabulary=vocabulary,
             embedding_matrix=matrix,
             glove_coverage=coverage,
-            ngrams=ngrams,
-            ngram_model=ngram_model,
+            nbsvm=nbsvm,
             train=make_dataset(train_texts, train_labels, config, shuffle=True),
             validation=make_dataset(*corpus.validation, config, shuffle=False),
         )
@@ -111,12 +110,27 @@ class SentimentTask(Task):
         from tasks.sentiment import model as models
 
         model = models.build_classifier(
-            config, data.vocabulary, data.embedding_matrix, data.corpus.num_classes, data.ngrams, data.ngram_model
+            config, data.vocabulary, data.embedding_matrix, data.corpus.num_classes, data.nbsvm
         )
         return models.compile_classifier(model, config)
 
     def evaluate(self, model, data, config, out_dir):
-        return evaluation.evaluate_run(model, data, config, out_dir)
+        import os
+
+        from tasks.sentiment import model as models
+
+        # The ensemble's last training step: its member weights are fitted on the
+        # validation split now that the members are final (the runner has
+        # restored the best epoch), and the .keras file is written again with them.
+        combination = models.combine_members(model, list(data.corpus.validation[0]), data.corpus.validation[1])
+        if combination is not None:
+            temporary = os.path.join(out_dir, f".tmp-{os.getpid()}-combined.keras")
+            model.save(temporary)
+            os.replace(temporary, os.path.join(out_dir, "model.keras"))
+        metrics = evaluation.evaluate_run(model, data, config, out_dir)
+        if combination is not None:
+            metrics["member_weights"] = combination
+        return metrics
 
     def export(self, model, data, config, export_dir):
         exporting.export_saved_model(model, data.class_names, export_dir)

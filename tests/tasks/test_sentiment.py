@@ -46,7 +46,7 @@ def tiny_config(tmp_path, **changes):
     values = dict(out=str(tmp_path / "run"), data=str(synthetic_csv(tmp_path / "emotions.csv")),
                   model="ensemble", epochs=3, batch_size=16, units=8, filters=8, num_heads=2, num_layers=1,
                   intermediate_dim=16, glove_words=2000, sequence_length=16, learning_rate=5e-3,
-                  early_stopping_patience=0, verbose=0, ensemble_members=("cnn", "gru", "ngram"))
+                  early_stopping_patience=0, verbose=0, ensemble_members=("cnn", "mean", "gru", "ngram"))
     values.update(changes)
     return Config(**values)
 
@@ -93,11 +93,62 @@ def test_vocabulary_orders_by_frequency_then_adds_extra_words():
 def test_nbsvm_member_votes_the_right_way():
     tokens = [["good", "film"], ["great", "film"], ["bad", "film"], ["awful", "film"]] * 10
     labels = [1, 1, 0, 0] * 10
-    grams, weights, bias = models.fit_nbsvm(tokens, labels, 2)
+    grams, weights, character_grams, character_weights, bias = models.fit_nbsvm(tokens, labels, 2)
+    assert character_grams == [] and character_weights.shape == (0, 2)
     assert set(grams) >= {"good", "bad", "good film"}
     assert weights[grams.index("good"), 1] > 0 > weights[grams.index("bad"), 1]
     assert np.all(weights[:, 0] == 0)  # Two classes: one regression, class 0's logit stays 0.
     assert abs(weights[grams.index("film"), 1]) < 0.05  # A word in every text carries no vote.
+
+
+def test_nbsvm_character_ngrams_vote_too():
+    # "superb" and "superbly" share n-grams, so a word never seen in training still gets a vote.
+    tokens = [["superb", "film"], ["a", "superbly", "made", "film"], ["dreadful", "film"], ["dreadfully", "dull"]] * 10
+    nbsvm = models.fit_nbsvm(tokens, [1, 1, 0, 0] * 10, 2, character_widths=(2, 4))
+    assert {" s", "sup", "uper", "ly "} <= set(nbsvm.character_ngrams)
+    layer = models.CharacterNgramLogits(nbsvm.character_ngrams, 2, 2, 4)
+    layer.set_weights_of_ngrams(nbsvm.character_weights)
+    logits = layer(tf.constant(["superbness", "dreadfulness"])).numpy()
+    assert logits[0, 1] > 0 > logits[1, 1]
+
+
+def test_character_ngram_layer_matches_the_python_function():
+    texts = ["a superbly made film !", "", "日本 😀 naïve", "x " * 70, "[empty]"]
+    token_lists = [t.split() for t in texts]
+    vocabulary = sorted({g for tokens in token_lists for g in models.character_ngrams(tokens, 2, 5, 64)})[::2]
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(len(vocabulary), 3)).astype("float32")
+    layer = models.CharacterNgramLogits(vocabulary, 3, 2, 5, max_tokens=64)
+    layer.set_weights_of_ngrams(weights)
+    index = {g: i for i, g in enumerate(vocabulary)}
+    expected = [sum((weights[index[g]] for g in models.character_ngrams(tokens, 2, 5, 64) if g in index),
+                    np.zeros(3, "float32")) for tokens in token_lists]
+    np.testing.assert_allclose(layer(tf.constant(texts)).numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert models.character_ngrams(["film"], 2, 3) == [" f", "fi", "il", "lm", "m ", " fi", "fil", "ilm", "lm "]
+    with pytest.raises(ValueError, match="min_width"):
+        models.CharacterNgramLogits(vocabulary, 3, 4, 2)
+
+
+def test_member_weights_match_a_logistic_regression_on_member_logits():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    # Two informative members of different sharpness and one that is noise.
+    logits = np.stack([2.0 * (labels - 0.5) + rng.normal(0, 1.0, 400),
+                       0.5 * (labels - 0.5) + rng.normal(0, 0.3, 400) + 0.4,
+                       rng.normal(0, 1.0, 400)], 1)
+    members = [np.stack([1 / (1 + np.exp(x)), 1 / (1 + np.exp(-x))], 1) for x in logits.T]
+    weights, bias = models.fit_member_weights(members, labels, regularization=1.0)
+    reference = LogisticRegression(C=1.0, tol=1e-8).fit(logits, labels)
+    np.testing.assert_allclose(weights, reference.coef_[0], atol=1e-3)
+    np.testing.assert_allclose(bias[1] - bias[0], reference.intercept_[0], atol=1e-3)
+    combination = models.MemberCombination()
+    combined = combination([tf.constant(m, tf.float32) for m in members]).numpy()  # geometric mean before fitting
+    np.testing.assert_allclose(np.log(combined[:, 1] / combined[:, 0]), logits.mean(1), rtol=1e-4, atol=1e-4)
+    combination.set_member_weights(weights, bias)
+    combined = combination([tf.constant(m, tf.float32) for m in members]).numpy()
+    np.testing.assert_allclose(combined[:, 1], reference.predict_proba(logits)[:, 1], atol=1e-4)
 
 
 def test_masked_mean_of_all_padding_is_zero_not_nan():
@@ -118,6 +169,8 @@ def test_config_rejects_unknown_model_and_members():
         Config(ensemble_members=("cnn", "svm"))
     with pytest.raises(ConfigError, match="--dropout"):
         Config(dropout=1.0)
+    with pytest.raises(ConfigError, match="--char-ngram-max"):
+        Config(char_ngram_min=4, char_ngram_max=3)
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +242,8 @@ def test_run_directory_holds_model_metrics_and_plots(tiny_run):
     saved = json.load(open(os.path.join(out, "metrics.json")))
     assert saved["test"]["class_names"] == list(CLASSES)
     assert np.sum(saved["test"]["confusion_matrix"]) == saved["test"]["examples"] == 24
-    assert set(saved["member_accuracy"]["test"]) == {"cnn", "gru", "ngram"}
+    assert set(saved["member_accuracy"]["test"]) == {"cnn", "mean", "gru", "ngram"}
+    assert set(saved["member_weights"]) == {"cnn", "mean", "gru", "ngram", "class_bias"}
     # Two class words per text make the three classes easy.
     assert saved["test_accuracy"] >= 0.9, saved["test_accuracy"]
     assert "out_of_domain_accuracy" not in saved  # Only for negative/positive models.
