@@ -67,7 +67,7 @@ def _server_class():
     return TriggerWordServer
 
 
-def make_server(model, threshold=0.5, refractory_seconds=0.75, rule=None):
+def make_server(model, threshold=0.5, refractory_seconds=0.5, rule=None):
     """A ``tf.Module`` with the serving functions of ``model``.
 
     ``rule`` (a :class:`DecisionRule`) takes precedence over ``threshold``
@@ -103,7 +103,7 @@ def make_server(model, threshold=0.5, refractory_seconds=0.75, rule=None):
     return server
 
 
-def export_saved_model(model, export_dir, threshold=0.5, refractory_seconds=0.75, rule=None):
+def export_saved_model(model, export_dir, threshold=0.5, refractory_seconds=0.5, rule=None):
     """Writes the SavedModel described in the module docstring (``rule`` as in :func:`make_server`)."""
     import tensorflow as tf
 
