@@ -48,6 +48,18 @@ def noise_distribution(counts, power=0.75):
     return cumulative.astype(np.float32)
 
 
+def noise_table(counts, size=1 << 20, power=0.75):
+    """word2vec.c's unigram table: `size` word ids, word w filling a share P_noise(w) of the slots.
+
+    Drawing a noise word is then one uniform integer and one lookup, several times cheaper than a
+    binary search in the cumulative distribution; slot i holds the word whose cumulative interval
+    contains (i + 0.5) / size, so each word's share is exact to within 1 / size.
+    """
+    cumulative = noise_distribution(counts, power).astype(np.float64)
+    slots = (np.arange(size, dtype=np.float64) + 0.5) / size
+    return np.minimum(np.searchsorted(cumulative, slots, side="right"), len(counts) - 1).astype(np.int32)
+
+
 def cooccurrences(ids, offsets, vocabulary_size, window):
     """Symmetric co-occurrence counts weighted by 1/distance (GloVe), as (rows, cols, values).
 
@@ -91,7 +103,7 @@ def word2vec_dataset(ids, offsets, counts, config, seed=0):
     token_table = tf.constant(ids, dtype=tf.int32)
     sentence_table = tf.constant(sentence, dtype=tf.int32)
     keep_table = tf.constant(keep_probabilities(counts, config.sample))
-    noise_cdf = tf.constant(noise_distribution(counts))
+    noise_words = tf.constant(noise_table(counts))
     context_offsets = tf.constant(list(range(-window, 0)) + list(range(1, window + 1)), dtype=tf.int32)
     workers = config.workers
     # Whole elements of `workers` blocks; blocks past the corpus end are empty (count 0).
@@ -114,10 +126,9 @@ def word2vec_dataset(ids, offsets, counts, config, seed=0):
         inside = (positions >= 0) & (positions < count) & (positions // chunk == position[:, None] // chunk)
         neighbour_sentence = tf.gather(token_sentence, tf.clip_by_value(positions, 0, tf.maximum(count - 1, 0)))
         valid = inside & (tf.abs(context_offsets)[None, :] <= reach[:, None]) & (neighbour_sentence == token_sentence[:, None])
-        # Noise words by inverse CDF of unigram^0.75.
-        uniform = tf.random.stateless_uniform([count, negative], seed=seed_c)
-        negatives = tf.minimum(tf.searchsorted(noise_cdf, tf.reshape(uniform, [-1]), side="right"), len(counts) - 1)
-        negatives = tf.reshape(tf.cast(negatives, tf.int32), [count, negative])
+        # Noise words from unigram^0.75, through the unigram table.
+        slots = tf.random.stateless_uniform([count, negative], seed=seed_c, maxval=noise_words.shape[0], dtype=tf.int32)
+        negatives = tf.gather(noise_words, slots)  # (T, k)
         padding = block - count
         return {
             "ids": tf.ensure_shape(tf.pad(tokens, [[0, padding]]), [block]),
@@ -135,14 +146,37 @@ def word2vec_dataset(ids, offsets, counts, config, seed=0):
 
 
 def glove_dataset(rows, cols, values, config, seed=0):
-    """Shuffled batches of co-occurrence cells: ({word, context}, log X, f(X))."""
+    """Shuffled batches of co-occurrence cells: ({word, context}, log X, f(X)).
+
+    The cells are shuffled as a whole, once per epoch, by one stateless permutation, and batches are
+    gathered from it: a per-cell `shuffle` + `batch` pipeline spends seconds per epoch handling a
+    million single cells. The last batch is padded with weight-0 cells, so every batch has the same
+    shape (one compiled step) and padding changes neither the loss nor the updates.
+    """
     from tasks.word_embeddings.model import glove_weighting
 
-    targets = np.log(values).astype(np.float32)
-    weights = glove_weighting(values, config.x_max, config.glove_alpha)
-    dataset = tf.data.Dataset.from_tensor_slices(({"word": rows, "context": cols}, targets, weights))
-    dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(config.glove_batch_size).prefetch(4)
+    batch = config.glove_batch_size
+    num_batches = -(-len(rows) // batch)
+    padding = num_batches * batch - len(rows)
+    word_table = tf.constant(np.pad(rows, (0, padding)).astype(np.int32))
+    context_table = tf.constant(np.pad(cols, (0, padding)).astype(np.int32))
+    target_table = tf.constant(np.pad(np.log(values), (0, padding)).astype(np.float32))
+    weight_table = tf.constant(np.pad(glove_weighting(values, config.x_max, config.glove_alpha), (0, padding)))
+
+    def epoch(seed_pair):
+        order = tf.reshape(tf.random.experimental.stateless_shuffle(tf.range(num_batches * batch), seed=seed_pair), [num_batches, batch])
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    def cells(index):
+        return (
+            {"word": tf.gather(word_table, index), "context": tf.gather(context_table, index)},
+            tf.gather(target_table, index),
+            tf.gather(weight_table, index),
+        )
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).take(1)
+    dataset = seeds.flat_map(epoch).map(cells, num_parallel_calls=2)
+    return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
 
 
 @dataclasses.dataclass

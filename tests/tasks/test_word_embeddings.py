@@ -19,6 +19,7 @@ from tasks.word_embeddings.train import (
     cooccurrences,
     keep_probabilities,
     noise_distribution,
+    noise_table,
     trained_vectors,
 )
 
@@ -77,6 +78,10 @@ def test_subsampling_and_noise_match_gensim():
     # Noise distribution over gensim's own word order: its cumulative table, normalised.
     ours = noise_distribution(np.array([model.wv.get_vecattr(w, "count") for w in model.wv.index_to_key]))
     np.testing.assert_allclose(ours, model.cum_table / model.cum_table[-1], atol=1e-6)
+    # The unigram table gives each word its noise probability to within one slot.
+    table = noise_table(vocabulary.counts, size=4096)
+    shares = np.bincount(table, minlength=len(vocabulary)) / 4096
+    np.testing.assert_allclose(shares, np.diff(noise_distribution(vocabulary.counts), prepend=0.0), atol=1.5 / 4096)
 
 
 def test_cooccurrences_match_brute_force():
