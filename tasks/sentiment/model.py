@@ -213,15 +213,20 @@ class CharacterNgramLogits(keras.layers.Layer):
 
     def call(self, inputs):
         tokens = tf.strings.split(inputs)[:, : self.max_tokens]  # (batch, tokens), ragged
-        padded = tf.strings.join([" ", tokens.flat_values, " "])  # (all tokens,)
-        characters = tf.strings.unicode_split(padded, "UTF-8")  # (all tokens, characters), ragged
+        # A token's n-grams are the same wherever it occurs, and a batch repeats its
+        # words many times ("the", ",", "film"): each distinct token is scored once.
+        distinct, token_to_distinct = tf.unique(tokens.flat_values)  # (distinct tokens,), (all tokens,)
+        padded = tf.strings.join([" ", distinct, " "])  # (distinct tokens,)
+        characters = tf.strings.unicode_split(padded, "UTF-8")  # (distinct tokens, characters), ragged
         grams = tf.concat(
             [tf.strings.ngrams(characters, width, separator="") for width in range(self.min_width, self.max_width + 1)],
             axis=1,
-        )  # (all tokens, n-grams), ragged
+        )  # (distinct tokens, n-grams), ragged
         rows = tf.gather(ops.convert_to_tensor(self.table), self.lookup(grams.flat_values))  # (all n-grams, classes)
-        per_token = tf.math.segment_sum(rows, grams.value_rowids())  # (all tokens with n-grams, classes)
-        per_token = tf.pad(per_token, [[0, grams.nrows() - tf.shape(per_token, out_type=tf.int64)[0]], [0, 0]])
+        per_distinct = tf.math.unsorted_segment_sum(
+            rows, grams.value_rowids(), tf.shape(distinct, out_type=tf.int64)[0]
+        )  # (distinct tokens, classes)
+        per_token = tf.gather(per_distinct, token_to_distinct)  # (all tokens, classes)
         return tf.math.unsorted_segment_sum(per_token, tokens.value_rowids(), tokens.nrows())  # (batch, classes)
 
     def compute_output_shape(self, input_shape):
