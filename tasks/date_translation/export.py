@@ -81,21 +81,61 @@ def is_calendar_date(iso):
     )
 
 
-class DateTranslator(tf.Module):
-    """The serving graph: preprocessing, encoder, greedy or beam decoding, confidence."""
+def padded_batch_size(batch_size):
+    """The batch size the compiled decoder sees: the next power of two, at least 8.
 
-    def __init__(self, model, sequence_length, beam_width, serving_beam_width=1):
+    XLA compiles one program per input shape; rounding the batch up bounds the
+    programs a server ever compiles (about a dozen) at the cost of at most 2x
+    padding rows, and a batch of 2,000 pays 2.4%.
+    """
+    batch_size = tf.maximum(batch_size, 1)
+    exponent = tf.math.ceil(tf.math.log(tf.cast(batch_size, tf.float32)) / tf.math.log(2.0))
+    padded = tf.cast(tf.pow(2.0, exponent), tf.int32)
+    padded = tf.where(padded < batch_size, padded * 2, padded)  # float rounding of the log
+    return tf.maximum(padded, 8)
+
+
+class DateTranslator(tf.Module):
+    """The serving graph: preprocessing, encoder, greedy or beam decoding, confidence.
+
+    Strings are handled in a plain TensorFlow graph (lower case, spaces,
+    code points to ids; ids to characters; the calendar check); the numeric
+    part, encoder and decoding loop, runs in a function compiled with XLA
+    (``jit_compile``, kept in the SavedModel) when ``jit_compile`` is true. Its
+    inputs have fixed shapes: ``sequence_length`` ids a row (padding ids the
+    model masks) and the batch padded by ``padded_batch_size``, so XLA compiles
+    one program per batch-size bucket instead of one per input shape.
+    """
+
+    def __init__(self, model, sequence_length, beam_width, serving_beam_width=1, jit_compile=True):
         super().__init__(name="date_translator")
         self.model = model  # tracks the weights
         self.decoder = Decoder(model)
         self.sequence_length = sequence_length
         self.beam_width = beam_width
         self.serving_beam_width = serving_beam_width
+        self.jit_compile = jit_compile
         self.output_characters = tf.constant(list(OUTPUT_CHARACTERS))
+        self._decoders = {}
+
+    def _decode(self, ids, beam_width):
+        if not self.jit_compile:
+            return self.decoder.decode(ids, beam_width)
+        name = f"width_{beam_width}"
+        if name not in self._decoders:
+            self._decoders[name] = tf.function(
+                lambda ids: self.decoder.decode(ids, beam_width), jit_compile=True, reduce_retracing=True)
+        batch_size = tf.shape(ids)[0]
+        # Fixed shapes for XLA: every row sequence_length ids long, the batch padded to its bucket.
+        padded_rows = padded_batch_size(batch_size) - batch_size
+        ids = tf.pad(ids, [[0, padded_rows], [0, self.sequence_length - tf.shape(ids)[1]]])
+        ids = tf.ensure_shape(ids, [None, self.sequence_length])
+        output_ids, log_probs = self._decoders[name](ids)
+        return output_ids[:batch_size], log_probs[:batch_size]
 
     def translate(self, text, beam_width):
         ids, lengths = preprocess(text, self.sequence_length)
-        output_ids, log_probs = self.decoder.decode(ids, beam_width)
+        output_ids, log_probs = self._decode(ids, beam_width)
         date = tf.strings.reduce_join(tf.gather(self.output_characters, output_ids), axis=1)
         readable = tf.logical_and(lengths > 0, lengths <= self.sequence_length)
         keep = tf.logical_and(readable, is_calendar_date(date))
@@ -116,7 +156,8 @@ class DateTranslator(tf.Module):
 
 
 def export_model(model, config, export_dir):
-    translator = DateTranslator(model, config.sequence_length, config.beam_width, config.serving_beam_width)
+    translator = DateTranslator(model, config.sequence_length, config.beam_width, config.serving_beam_width,
+                                jit_compile=config.jit_compile)
     tf.saved_model.save(
         translator,
         str(export_dir),

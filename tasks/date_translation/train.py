@@ -4,7 +4,8 @@
 
 Reads top to bottom: data (deterministic pairs from ``data.dates``, batched
 with teacher-forcing decoder inputs), model (``model.py``), a callback that
-measures free-running exact match on the validation set every epoch, then the
+measures free-running exact match on the validation set every few hundred
+steps and stops at the target, then the
 evaluation and export hooks (``evaluate.py``, ``export.py``).
 """
 
@@ -47,7 +48,8 @@ def make_dataset(pairs, config, shuffle):
     if shuffle:
         # Seeded and reshuffled each epoch; the runner replays the reshuffles on resume.
         dataset = dataset.shuffle(len(pairs), seed=config.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(config.batch_size)
+    # Training drops the last partial batch: one batch shape, so XLA compiles the training step once.
+    dataset = dataset.batch(config.batch_size, drop_remainder=shuffle and len(pairs) >= config.batch_size)
     dataset = dataset.map(lambda x, y: ((x, decoder_inputs(y)), y), num_parallel_calls=1)
     return dataset.prefetch(2)
 
@@ -65,16 +67,26 @@ def build_data(config):
     )
 
 
-def compile_model(model, config):
-    learning_rate = config.learning_rate
-    if config.learning_rate_schedule == "cosine":
-        steps_per_epoch = -(-config.train_size // config.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(
+def learning_rate_schedule(config):
+    """Adam's learning rate: constant, or linear warmup then cosine decay to 5% over ``epochs``."""
+    if config.learning_rate_schedule == "constant":
+        return config.learning_rate
+    steps_per_epoch = max(1, config.train_size // config.batch_size)  # the last partial batch is dropped
+    warmup_steps = min(config.warmup_steps, config.epochs * steps_per_epoch - 1)
+    if warmup_steps <= 0:
+        return keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=config.epochs * steps_per_epoch - warmup_steps, alpha=0.05,
+        warmup_target=config.learning_rate, warmup_steps=warmup_steps)
+
+
+def compile_model(model, config):
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(config)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=config.jit_compile,
     )
     return model
 
@@ -84,39 +96,89 @@ def exact_match(predicted_ids, target_ids):
 
 
 class ExactMatchCallback(keras.callbacks.Callback):
-    """Free-running greedy exact match on held-out pairs after every epoch.
+    """Free-running greedy exact match on held-out pairs, with a training clock.
 
-    Adds ``val_exact_match`` (and the training seconds so far, without the
-    time spent here, as ``train_seconds``) to the epoch logs, and stops
-    training once ``stop_at`` is reached (0 disables). Teacher-forced accuracy
-    overstates what decoding gets; this is the number that matters.
+    Scores the model every ``every_steps`` training steps (0: only at the end
+    of each epoch) and at the end of every epoch; adds ``val_exact_match`` and
+    ``train_seconds`` to the epoch logs and stops training once ``stop_at`` is
+    reached (0 disables). Teacher-forced accuracy overstates what decoding
+    gets; this is the number that matters.
+
+    The clock counts training only: wall and CPU seconds of this process from
+    the start of ``fit`` (XLA compilation and tracing included), without the
+    time spent scoring here. ``reached`` records the step and seconds at which
+    ``stop_at`` was first reached, ``checks`` every score.
     """
 
-    def __init__(self, pairs, sequence_length, stop_at=0.0):
+    def __init__(self, pairs, sequence_length, stop_at=0.0, every_steps=0, jit_compile=False):
         super().__init__()
         self.inputs, self.targets = encode_pairs(pairs, sequence_length)
         self.stop_at = stop_at
+        self.every_steps = every_steps
+        self.jit_compile = jit_compile
         self.train_seconds = 0.0
-        self.reached_at = None  # training seconds when stop_at was first reached
-        self._decode = None  # traced once, reused every epoch
+        self.train_cpu_seconds = 0.0
+        self.steps = 0
+        self.reached = None  # {"step", "epoch", "wall_seconds", "cpu_seconds", "exact_match"}
+        self.checks = []
+        self._last = None  # (step, score) of the latest check
+        self._decode = None  # traced once, reused at every check
+
+    @property
+    def reached_at(self):
+        """Training seconds when ``stop_at`` was first reached (None before)."""
+        return self.reached["wall_seconds"] if self.reached else None
+
+    def _start_clock(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def _stop_clock(self):
+        self.train_seconds += time.perf_counter() - self._wall
+        self.train_cpu_seconds += time.process_time() - self._cpu
+
+    def on_train_begin(self, logs=None):
+        self._epoch = 0
+        self._start_clock()
+
+    def on_train_end(self, logs=None):
+        self._stop_clock()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
+        self._epoch = epoch
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.train_seconds += time.perf_counter() - self._started
+    def score(self):
+        """Greedy exact match of the model on the held-out pairs."""
         if self._decode is None:
             decoder = Decoder(self.model)
-            self._decode = tf.function(lambda x: decoder.decode(x, 1), reduce_retracing=True)
-        predicted = decoded_ids(self._decode, self.inputs)
-        score = exact_match(predicted, self.targets)
+            self._decode = tf.function(lambda x: decoder.decode(x, 1), jit_compile=self.jit_compile,
+                                       reduce_retracing=True)
+        return exact_match(decoded_ids(self._decode, self.inputs), self.targets)
+
+    def _check(self):
+        if self._last is not None and self._last[0] == self.steps:
+            return self._last[1]
+        self._stop_clock()
+        score = self.score()
+        self._last = (self.steps, score)
+        self.checks.append({"step": self.steps, "wall_seconds": self.train_seconds,
+                            "cpu_seconds": self.train_cpu_seconds, "exact_match": score})
+        if self.stop_at and score >= self.stop_at:
+            if self.reached is None:
+                self.reached = dict(self.checks[-1], epoch=self._epoch + 1)
+            self.model.stop_training = True
+        self._start_clock()
+        return score
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.every_steps and self.steps % self.every_steps == 0:
+            self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = self._check()
         if logs is not None:
             logs["val_exact_match"] = score
             logs["train_seconds"] = self.train_seconds
-        if self.stop_at and score >= self.stop_at:
-            if self.reached_at is None:
-                self.reached_at = self.train_seconds
-            self.model.stop_training = True
 
 
 def decoded_ids(decode, inputs, batch_size=2000):
@@ -151,7 +213,8 @@ class DateTranslationTask(Task):
         return compile_model(build_model(config), config)
 
     def callbacks(self, config, data, out_dir):
-        return [ExactMatchCallback(data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match)]
+        return [ExactMatchCallback(data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,
+                                   every_steps=config.exact_match_every_steps, jit_compile=config.jit_compile)]
 
     def evaluate(self, model, data, config, out_dir):
         from tasks.date_translation.evaluate import evaluate_model

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from data import dates
 from tasks.common.config import ConfigError
 from tasks.date_translation.config import Config
-from tasks.date_translation.export import DateTranslator, is_calendar_date, preprocess
+from tasks.date_translation.export import DateTranslator, is_calendar_date, padded_batch_size, preprocess
 from tasks.date_translation.model import Decoder, build_model, decoder_inputs
-from tasks.date_translation.train import TASK
+from tasks.date_translation.train import TASK, ExactMatchCallback, learning_rate_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(embedding_dim=8, encoder_units=8, decoder_units=8, attention_units=8, model_dim=16,
@@ -39,6 +39,62 @@ def test_config_rejects_bad_values():
         Config(model_dim=30, num_heads=4)
     with pytest.raises(ConfigError, match="--beam-width"):
         Config(beam_width=0)
+    with pytest.raises(ConfigError, match="--warmup-steps"):
+        Config(warmup_steps=-1)
+
+
+def test_learning_rate_warms_up_then_decays_to_5_percent():
+    config = Config(train_size=1000, batch_size=100, epochs=3, learning_rate=4e-3,
+                    learning_rate_schedule="cosine", warmup_steps=10)
+    schedule = learning_rate_schedule(config)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 20, 30)]
+    assert rates[0] == pytest.approx(0.0, abs=1e-9)
+    assert rates[1] == pytest.approx(2e-3, rel=1e-3)  # linear warmup
+    assert rates[2] == pytest.approx(4e-3, rel=1e-3)  # the peak
+    assert rates[2] > rates[3] > rates[4]
+    assert rates[4] == pytest.approx(0.05 * 4e-3, rel=1e-3)  # 30 steps = 3 epochs: the floor
+    assert learning_rate_schedule(config.replace(learning_rate_schedule="constant")) == 4e-3
+
+
+class _ScriptedExactMatch(ExactMatchCallback):
+    """Scores from a script instead of decoding, each after a pause that the clock must not count."""
+
+    def __init__(self, scores, pause, **kwargs):
+        super().__init__(dates.generate(4, "validation", seed=0), 32, **kwargs)
+        self.scripted, self.pause = list(scores), pause
+
+    def score(self):
+        import time
+
+        time.sleep(self.pause)
+        return self.scripted.pop(0) if self.scripted else 0.5
+
+
+def test_exact_match_checks_every_n_steps_and_stops_at_the_target():
+    import time
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32")
+    callback = _ScriptedExactMatch([0.1, 0.5, 0.2, 0.95], pause=0.2, stop_at=0.9, every_steps=3)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[callback])  # 8 steps an epoch
+    elapsed = time.perf_counter() - started
+    # Checks at steps 3, 6, 9: the third reaches 0.9 and stops training in the second epoch.
+    assert [c["step"] for c in callback.checks] == [3, 6, 8, 9]  # step 8: the end of epoch 1
+    assert callback.steps == 9
+    assert callback.reached["step"] == 9 and callback.reached["epoch"] == 2
+    assert callback.reached["exact_match"] == 0.95
+    # The training clock leaves out the time spent scoring.
+    assert callback.train_seconds <= elapsed - 4 * 0.2
+    assert callback.reached_at == callback.reached["wall_seconds"] <= callback.train_seconds
+
+
+def test_padded_batch_size_buckets():
+    sizes = tf.constant([0, 1, 8, 9, 16, 17, 1000, 1024, 2000])
+    assert padded_batch_size(sizes).numpy().tolist() == [8, 8, 8, 16, 16, 32, 1024, 1024, 2048]
 
 
 # ---------------------------------------------------------------------------
@@ -102,6 +158,17 @@ def test_incremental_decoding_matches_the_full_model(tiny_model):
     chosen = np.take_along_axis(log_softmax, beam_ids.numpy()[..., None], -1)[..., 0]
     np.testing.assert_allclose(beam_log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
     assert np.mean(beam_log_probs.numpy() >= greedy_log_probs.numpy() - 1e-4) >= 0.75
+
+
+def test_xla_serving_matches_the_plain_graph(tiny_model):
+    model, config = tiny_model
+    texts = tf.constant(SAMPLES)
+    plain = DateTranslator(model, config.sequence_length, 2, jit_compile=False)
+    compiled = DateTranslator(model, config.sequence_length, 2, jit_compile=True)
+    for beam_width in (1, 2):
+        expected, served = plain.translate(texts, beam_width), compiled.translate(texts, beam_width)
+        assert served["date"].numpy().tolist() == expected["date"].numpy().tolist()
+        np.testing.assert_allclose(served["confidence"], expected["confidence"], atol=1e-5)
 
 
 def test_attention_weights_are_distributions_over_real_characters(tiny_model):
