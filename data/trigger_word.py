@@ -521,6 +521,23 @@ def frame_labels(triggers, num_frames: int, frame_seconds: float,
     return labels
 
 
+def near_miss_weights(negatives, num_frames: int, frame_seconds: float, weight: float,
+                      near_miss_words=NEAR_MISS_WORDS,
+                      label_seconds: float = LABEL_SECONDS) -> np.ndarray:
+    """Per-frame loss weights: ``weight`` from a near-miss word's start to a label window after it.
+
+    False accepts fire where a near-miss ("activist", "captivate") ends, on the
+    frames a trigger would have been labelled 1; weighting exactly those
+    frames makes the loss dwell on the mistakes that set the threshold.
+    """
+    times = (np.arange(num_frames) + 1) * frame_seconds
+    weights = np.ones(num_frames, np.float32)
+    for start, end, word in negatives:
+        if word in near_miss_words:
+            weights[(times > start) & (times <= end + label_seconds)] = weight
+    return weights
+
+
 @dataclasses.dataclass
 class TriggerWordClips:
     """A split's clips: int16 waveforms (num_clips, samples) and events per clip."""
@@ -684,8 +701,12 @@ def crop_start(rng: np.random.Generator, triggers, num_samples: int, crop_sample
 
 def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                  batch_size: int, shuffle: bool = False, seed: int = 0,
-                 crop_seconds: float = 0.0, positive_fraction: float = 0.75):
+                 crop_seconds: float = 0.0, positive_fraction: float = 0.75,
+                 near_miss_weight: float = 1.0):
     """A batched ``tf.data.Dataset`` of (waveform float32 (samples,), labels (num_frames,)).
+
+    With ``near_miss_weight`` != 1 the examples carry a third element, per-frame
+    loss weights from :func:`near_miss_weights`.
 
     With ``crop_seconds`` > 0 every example is a random crop of that length
     (a multiple of the frame length) of one clip, redrawn every epoch:
@@ -706,6 +727,15 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
         raise ValueError(f"crop_seconds must be between one frame and the clip length "
                          f"({num_samples / clips.sample_rate} s); received {crop_seconds}")
 
+    weighted = near_miss_weight != 1.0
+
+    def example(waveform, label, negatives, start_seconds):
+        if not weighted:
+            return waveform, label
+        shifted = [(a - start_seconds, b - start_seconds, word) for a, b, word in negatives]
+        return waveform, label, near_miss_weights(shifted, len(label), frame_seconds,
+                                                  near_miss_weight)
+
     def generate():
         order = np.arange(len(clips))
         generate.epoch += 1
@@ -715,20 +745,22 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
         for index in order:
             index = int(index)
             if not crop_samples:
-                yield clips.waveform(index), labels[index]
+                yield example(clips.waveform(index), labels[index], clips.negatives[index], 0.0)
                 continue
             start = crop_start(rng, clips.events[index], num_samples, crop_samples, frame_samples,
                                positive_fraction)
             waveform = clips.waveforms[index, start:start + crop_samples].astype(np.float32) / 32767.0
             events = crop_events(clips.events[index], start / clips.sample_rate,
                                  crop_samples / clips.sample_rate)
-            yield waveform, frame_labels(events, crop_frames, frame_seconds)
+            yield example(waveform, frame_labels(events, crop_frames, frame_seconds),
+                          clips.negatives[index], start / clips.sample_rate)
 
     generate.epoch = 0
     example_samples, example_frames = (crop_samples, crop_frames) if crop_samples else (num_samples, num_frames)
-    dataset = tf.data.Dataset.from_generator(
-        generate,
-        output_signature=(tf.TensorSpec((example_samples,), tf.float32),
-                          tf.TensorSpec((example_frames,), tf.float32)))
+    signature = (tf.TensorSpec((example_samples,), tf.float32),
+                 tf.TensorSpec((example_frames,), tf.float32))
+    if weighted:
+        signature += (tf.TensorSpec((example_frames,), tf.float32),)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(clips)))
     return dataset.batch(batch_size).prefetch(2)

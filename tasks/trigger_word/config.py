@@ -24,6 +24,7 @@ class Config(TrainConfig):
     target_false_accepts_per_hour: float = 0.5  # Threshold = lowest with at most this FA/hour on validation.
     refractory_seconds: float = 0.5  # Triggers can follow 0.1 s apart (next detection >= 0.55 s later); a 0.36 s plateau fires once.
     crop_seconds: float = 3.0  # Train on random 3 s crops of the clips (0 = whole clips): a third of the recurrent steps per word heard.
+    near_miss_weight: float = 1.0  # Loss weight of the frames from a near-miss word's start to 0.36 s after it (1 = none).
     positive_crop_fraction: float = 0.75  # Crops holding a whole trigger word and its label window; the rest start anywhere.
     epochs: int = 20  # Validation loss is still falling after 15 epochs of 4000 clips.
     batch_size: int = 32  # 32 crops x 75 frames per step trains stably with Adam.
@@ -48,5 +49,8 @@ class Config(TrainConfig):
         if not 0 <= self.positive_crop_fraction <= 1:
             raise ConfigError(f"Invalid value for --positive-crop-fraction. Expected [0, 1]. "
                               f"Received: {self.positive_crop_fraction}")
+        if self.near_miss_weight <= 0:
+            raise ConfigError(f"Invalid value for --near-miss-weight. Expected a positive number. "
+                              f"Received: {self.near_miss_weight}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"Invalid value for --dropout. Expected [0, 1). Received: {self.dropout}")

@@ -230,5 +230,15 @@ def build_model(architecture="course", **overrides) -> TriggerWordModel:
     return model
 
 
+@keras.saving.register_keras_serializable(package="seqmodels_trigger_word")
+def frame_binary_crossentropy(labels, probabilities):
+    """Binary cross-entropy per frame, ``(batch, frames)``, not averaged over the frames.
+
+    Keras then weights each frame by a ``(batch, frames)`` sample weight and
+    averages; without weights the value equals ``binary_crossentropy``'s.
+    """
+    return keras.losses.binary_crossentropy(labels[..., None], probabilities[..., None])
+
+
 def num_output_frames(num_samples: int) -> int:
     return -(-int(num_samples) // FRAME_SAMPLES)

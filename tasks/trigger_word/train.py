@@ -82,7 +82,8 @@ class TriggerWordTask(Task):
         return TriggerWordData(
             train=make_dataset(train_clips, num_frames, FRAME_SECONDS, config.batch_size,
                                shuffle=True, seed=config.seed, crop_seconds=config.crop_seconds,
-                               positive_fraction=config.positive_crop_fraction),
+                               positive_fraction=config.positive_crop_fraction,
+                               near_miss_weight=config.near_miss_weight),
             validation=make_dataset(validation_clips, num_frames, FRAME_SECONDS, config.batch_size),
             train_clips=train_clips, validation_clips=validation_clips,
             validation_negative=validation_negative, test_clips=test_clips,
@@ -93,7 +94,7 @@ class TriggerWordTask(Task):
     def build_model(self, config, data):
         import keras
 
-        from tasks.trigger_word.model import build_model
+        from tasks.trigger_word.model import build_model, frame_binary_crossentropy
 
         model = build_model(config.model, dropout=config.dropout)
         # Cosine decay over the whole run; the step count lives in the optimizer
@@ -102,7 +103,9 @@ class TriggerWordTask(Task):
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
         model.compile(
             optimizer=keras.optimizers.Adam(schedule),
-            loss="binary_crossentropy",
+            # Per-frame cross-entropy (batch, frames), so per-frame weights
+            # (--near-miss-weight) apply; unweighted it equals the usual mean.
+            loss=frame_binary_crossentropy,
             metrics=[keras.metrics.BinaryAccuracy(name="frame_accuracy"),
                      keras.metrics.AUC(name="auc")])
         return model

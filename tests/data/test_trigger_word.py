@@ -180,6 +180,25 @@ def test_dataset_crops_hold_whole_triggers_with_aligned_labels(cache):
         tw.make_dataset(clips, 100, 0.04, 2, crop_seconds=5.0)
 
 
+def test_near_miss_weights_by_hand_and_in_the_dataset(cache):
+    negatives = [(0.10, 0.30, "captivate"), (0.50, 0.70, "hello")]
+    # Frames end at 0.04 k s; "captivate" covers frames ending in (0.10, 0.30 + 0.364]: 0.12..0.64.
+    weights = tw.near_miss_weights(negatives, 25, 0.04, 5.0)
+    expected = np.ones(25, np.float32)
+    expected[2:16] = 5.0
+    np.testing.assert_array_equal(weights, expected)
+    clips = tw.make_trigger_word_clips("test", 5, clip_seconds=4.0, negative_words=FEW_NEGATIVES,
+                                       speakers_per_variant=1, cache_dir=cache)
+    dataset = tw.make_dataset(clips, num_frames=100, frame_seconds=0.04, batch_size=5,
+                              near_miss_weight=3.0)
+    (waveforms, labels, weights), = list(dataset)
+    for index in range(5):
+        np.testing.assert_array_equal(
+            weights[index], tw.near_miss_weights(clips.negatives[index], 100, 0.04, 3.0))
+    assert any(n[2] in tw.NEAR_MISS_WORDS for c in clips.negatives for n in c)
+    assert float(np.max(weights)) == 3.0
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="split"):
         tw.make_trigger_word_clips("dev", 1)

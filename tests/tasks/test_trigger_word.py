@@ -71,6 +71,29 @@ def test_output_frames_and_keras_round_trip(tmp_path):
     np.testing.assert_allclose(np.asarray(restored(waveform)), probabilities, atol=1e-6)
 
 
+def test_frame_loss_equals_binary_crossentropy_and_weights_frames():
+    from tasks.trigger_word.model import frame_binary_crossentropy
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((3, 20)) > 0.8).astype(np.float32)
+    probabilities = rng.uniform(0.05, 0.95, (3, 20)).astype(np.float32)
+    per_frame = np.asarray(frame_binary_crossentropy(labels, probabilities))
+    by_hand = -(labels * np.log(probabilities) + (1 - labels) * np.log(1 - probabilities))
+    np.testing.assert_allclose(per_frame, by_hand, rtol=1e-4)
+    unweighted = float(keras.losses.BinaryCrossentropy()(labels, probabilities))
+
+    class FrameLoss(keras.losses.Loss):  # what compile(loss=function) wraps the function in
+        def call(self, y_true, y_pred):
+            return frame_binary_crossentropy(y_true, y_pred)
+
+    loss = FrameLoss()
+    np.testing.assert_allclose(float(loss(labels, probabilities)), unweighted, rtol=1e-5)
+    weights = np.ones_like(labels)
+    weights[:, :5] = 4.0
+    np.testing.assert_allclose(float(loss(labels, probabilities, sample_weight=weights)),
+                               np.mean(by_hand * weights), rtol=1e-4)
+
+
 def test_invalid_model_arguments():
     with pytest.raises(ValueError, match="architecture"):
         TriggerWordModel(architecture="bidirectional")
