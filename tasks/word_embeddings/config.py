@@ -26,7 +26,8 @@ class Config(TrainConfig):
     batch_size: int = 4096  # Surviving tokens per skip-gram/CBOW SGD update (one chunk): big enough for fast vector ops, small enough for SGD to stay stable.
     workers: int = 2  # word2vec blocks trained at the same time, one per core (gensim's worker threads; 2 in the benchmark).
     chunks_per_call: int = 16  # Chunks per compiled training call (tf.while_loop inside one XLA program): amortises Keras's per-step cost.
-    glove_batch_size: int = 32768  # Co-occurrence cells per GloVe step: Adagrad's dense update of 2 x 9k x 100 weights is paid per step.
+    glove_batch_size: int = 32768  # Co-occurrence cells per compiled GloVe call (a block the XLA loop walks chunk by chunk).
+    glove_chunk_size: int = 1024  # Co-occurrence cells per GloVe AdaGrad update: small, since glove.c updates after every cell.
     learning_rate: float = 0.025  # word2vec's starting rate (gensim's alpha), decayed linearly; GloVe's Adagrad rate (glove.c uses 0.05).
     min_learning_rate: float = 1e-4  # word2vec's final rate (gensim's min_alpha).
     x_max: float = 100.0  # GloVe: co-occurrence count at which the weighting f(x) reaches 1 (the paper's value).
@@ -37,7 +38,7 @@ class Config(TrainConfig):
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"Invalid value for --method. Expected one of {', '.join(METHODS)}. Received: {self.method!r}")
-        for name in ("vector_size", "window", "negative", "min_count", "projector_words", "glove_batch_size", "batch_size", "chunks_per_call", "workers"):
+        for name in ("vector_size", "window", "negative", "min_count", "projector_words", "glove_batch_size", "glove_chunk_size", "batch_size", "chunks_per_call", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"Invalid value for --{name.replace('_', '-')}. Expected a positive integer. Received: {getattr(self, name)}"

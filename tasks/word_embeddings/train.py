@@ -211,7 +211,9 @@ def build_embedding_model(config, data):
     from tasks.word_embeddings.model import Word2Vec, build_glove_model
 
     if config.method == "glove":
-        return build_glove_model(len(data.vocabulary), config.vector_size, config.learning_rate, seed=config.seed)
+        return build_glove_model(
+            len(data.vocabulary), config.vector_size, config.learning_rate, chunk_size=config.glove_chunk_size, seed=config.seed
+        )
     model = Word2Vec(
         len(data.vocabulary),
         vector_size=config.vector_size,
