@@ -502,6 +502,11 @@ class GloVe(keras.Model):
         ]
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._compiled_block = tf.function(self._train_block, jit_compile=True, autograph=False)
+        self.build(None)
+
+    def build(self, input_shape=None):
+        # Every weight is created in __init__ (the tables have fixed shapes).
+        self.built = True
 
     def _tables(self):
         return [self.score.word_vectors, self.score.context_vectors, self.score.word_biases, self.score.context_biases]
