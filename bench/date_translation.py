@@ -4,25 +4,30 @@ One run, one process, the same data for everyone:
 
 1. data: ``--train-size`` training pairs, 2,000 validation pairs (for the
    time-to-target curves), 10,000 held-out test pairs (every format family);
-2. our models (``--models``, default transformer and attention) train epoch by
-   epoch until greedy exact match on the validation set reaches ``--target``
-   (99.9%) or ``--max-epochs``; then exact match on the 10,000 test pairs,
-   overall and by format family (greedy and beam search), the attention heat
-   map, ``model.keras`` and the SavedModel under ``--out/<model>``;
+2. our models (``--models``: ``kind[:field=value...]``, default the config's
+   model, then the other kind) train until greedy exact match on the
+   validation set, checked every ``--check-every`` steps, reaches ``--target``
+   (99.9%) or ``--max-epochs`` run out; then exact match on the 10,000 test
+   pairs, overall and by format family (greedy and beam search), the attention
+   heat map, ``model.keras`` and the SavedModel under ``--out/<model>``;
 3. the course model (Bi-LSTM 32, additive attention Dense(10, tanh) ->
    Dense(1, relu), post-attention LSTM 64, softmax; one-hot inputs; Adam
-   lr 0.005, batch 100; no feedback of previous outputs) trains on the same
-   pairs for ``--course-epochs``; its time to reach its best validation exact
-   match is the reference;
+   lr 0.005, batch 100; no feedback of previous outputs; Keras's default
+   ``jit_compile="auto"``, which is no XLA on a CPU-only machine) trains on
+   the same pairs for up to ``--course-epochs``, checked the same way and
+   stopped at the same target; its time to its best validation exact match
+   is the reference (``--course-xla`` also trains it with XLA, for
+   information);
 4. serving throughput, batch 2,000: our SavedModel (strings in, strings and
    confidences out, preprocessing and decoding included) against the course
    model's compiled forward pass (``tf.function``) on one-hot inputs, timed
    alternately, median of ``--rounds`` rounds.
 
-Times are training seconds only (validation decoding excluded), as wall time
-and as this process's CPU time; the machine is shared with other jobs, so wall
-times are noisy, CPU times steadier. Results go to ``--out/results.json`` and,
-with ``--results``, to the ``## Date translation`` section of bench/RESULTS.md.
+Times are training seconds only, from the start of ``fit`` (tracing and XLA
+compilation included, validation decoding excluded), as wall time and as this
+process's CPU time; the machine is shared with other jobs, so wall times are
+noisy, CPU times steadier. Results go to ``--out/results.json`` and, with
+``--results``, to the ``## Date translation`` section of bench/RESULTS.md.
 
     .venv/bin/python bench/date_translation.py --results bench/RESULTS.md
 """
@@ -62,22 +67,10 @@ def log(message):
     print(f"[bench dates {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-class Clock(keras.callbacks.Callback):
-    """Training seconds (wall and process CPU) per epoch, evaluation excluded."""
-
-    def __init__(self):
-        super().__init__()
-        self.wall, self.cpu = 0.0, 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.wall += time.perf_counter() - self._wall
-        self.cpu += time.process_time() - self._cpu
-        if logs is not None:
-            logs["train_wall_seconds"] = self.wall
-            logs["train_cpu_seconds"] = self.cpu
+def sampled(checks, count=12):
+    """About ``count`` of the checks, evenly spaced, the last one included (for the log)."""
+    picked = checks[::max(1, len(checks) // count)]
+    return picked + [c for c in checks[-1:] if c not in picked]
 
 
 # ---------------------------------------------------------------------------
@@ -85,42 +78,37 @@ class Clock(keras.callbacks.Callback):
 
 
 def train_ours(kind, config, train_pairs, validation_pairs, test_pairs, out, target, max_epochs,
-               stop_at_target=True):
+               stop_at_target=True, check_every=50):
     keras.utils.set_random_seed(config.seed)
-    config = config.replace(model=kind)
+    config = config.replace(model=kind, epochs=max_epochs or config.epochs)
     model = compile_model(build_model(config), config)
     train_ds = make_dataset(train_pairs, config, shuffle=True)
-    clock = Clock()
-    exact = ExactMatchCallback(validation_pairs, config.sequence_length)
-    history = []
-    reached = None
-    for epoch in range(max_epochs):
-        # Clock first, so that the exact-match decoding is outside the timed part.
-        logs = model.fit(train_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
-                         callbacks=[clock, exact]).history
-        row = {k: float(v[-1]) for k, v in logs.items()}
-        history.append(row)
-        log(f"{kind} epoch {epoch + 1}: loss {row['loss']:.4f} val exact {row['val_exact_match']:.4f} "
-            f"train {clock.wall:.0f}s wall / {clock.cpu:.0f}s cpu")
-        if reached is None and row["val_exact_match"] >= target:
-            reached = {"epoch": epoch + 1, "wall_seconds": clock.wall, "cpu_seconds": clock.cpu}
-        if reached is not None and stop_at_target:
-            break
+    # Greedy validation exact match every `check_every` steps, outside the training clock.
+    exact = ExactMatchCallback(validation_pairs, config.sequence_length, stop_at=target if stop_at_target else 0.0,
+                               every_steps=check_every, jit_compile=config.jit_compile)
+    logs = model.fit(train_ds, epochs=config.epochs, verbose=0, callbacks=[exact]).history
+    history = [{k: float(v[epoch]) for k, v in logs.items()} for epoch in range(len(logs["loss"]))]
+    reached = exact.reached
+    if reached is None:  # trained to the end without stopping: first check at or above the target
+        reached = next((dict(c, epoch=None) for c in exact.checks if c["exact_match"] >= target), None)
+    for check in sampled(exact.checks):
+        log(f"{kind} step {check['step']}: val exact {check['exact_match']:.4f} "
+            f"train {check['wall_seconds']:.1f}s wall / {check['cpu_seconds']:.1f}s cpu")
     out.mkdir(parents=True, exist_ok=True)
     metrics = evaluate_model(model, test_pairs, config, out)
     model.save(str(out / "model.keras"))
     export_model(model, config, out / "saved_model")
-    log(f"{kind}: test exact match {metrics['test_exact_match']:.4%} (greedy), "
+    log(f"{kind}: reached {reached}; test exact match {metrics['test_exact_match']:.4%} (greedy), "
         f"{metrics.get('test_exact_match_beam', float('nan')):.4%} (beam {config.beam_width})")
-    return {"kind": kind, "parameters": int(model.count_params()), "history": history, "reached": reached,
-            "test": metrics, "config": config.to_dict()}
+    return {"kind": kind, "parameters": int(model.count_params()), "history": history, "checks": exact.checks,
+            "reached": reached, "steps": exact.steps, "test": metrics, "config": config.to_dict()}
 
 
 # ---------------------------------------------------------------------------
 # The course model (its published architecture and hyperparameters).
 
 
-def build_course_model(input_length, input_vocabulary):
+def build_course_model(input_length, input_vocabulary, jit_compile="auto"):
     """The course's Bi-LSTM + one_step_attention + post-attention LSTM, in Keras layers."""
     n_a, n_s = 32, 64
     repeator = keras.layers.RepeatVector(input_length)
@@ -146,7 +134,7 @@ def build_course_model(input_length, input_vocabulary):
         outputs.append(output_layer(s))
     model = keras.Model([inputs, s0, c0], outputs, name="course_model")
     model.compile(optimizer=keras.optimizers.Adam(0.005, beta_1=0.9, beta_2=0.999),
-                  loss=["categorical_crossentropy"] * dates.OUTPUT_LENGTH)
+                  loss=["categorical_crossentropy"] * dates.OUTPUT_LENGTH, jit_compile=jit_compile)
     return model
 
 
@@ -159,27 +147,40 @@ def course_arrays(pairs, sequence_length):
     return [one_hot, zeros, zeros], outputs, targets
 
 
-def train_course(train_pairs, validation_pairs, sequence_length, epochs, target, seed):
+class CourseExactMatch(ExactMatchCallback):
+    """The same clock and checks for the course model (one-hot inputs, no decoder feedback)."""
+
+    def __init__(self, pairs, sequence_length, stop_at, every_steps):
+        super().__init__(pairs, sequence_length, stop_at=stop_at, every_steps=every_steps)
+        self.course_inputs, _, self.course_targets = course_arrays(pairs, sequence_length)
+        self._forward = None
+
+    def score(self):
+        if self._forward is None:
+            self._forward = tf.function(lambda x: self.model(x, training=False))
+        predictions = np.stack([p.numpy() for p in self._forward(self.course_inputs)], axis=1).argmax(-1)
+        return float(np.mean(np.all(predictions == self.course_targets, axis=1)))
+
+
+def train_course(train_pairs, validation_pairs, sequence_length, epochs, target, seed, check_every=50,
+                 jit_compile="auto"):
+    """Keras defaults (``jit_compile="auto"``: no XLA on a CPU-only machine) unless told otherwise."""
     keras.utils.set_random_seed(seed)
     x_train, y_train, _ = course_arrays(train_pairs, sequence_length)
-    x_val, _, val_targets = course_arrays(validation_pairs, sequence_length)
-    model = build_course_model(sequence_length, x_train[0].shape[-1])
-    forward = tf.function(lambda x: model(x, training=False))
-    clock = Clock()
-    history, best = [], None
-    for epoch in range(epochs):
-        model.fit(x_train, y_train, batch_size=100, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
-                  callbacks=[clock], shuffle=True)
-        predictions = np.stack([p.numpy() for p in forward(x_val)], axis=1).argmax(-1)
-        score = float(np.mean(np.all(predictions == val_targets, axis=1)))
-        row = {"epoch": epoch + 1, "val_exact_match": score, "wall_seconds": clock.wall, "cpu_seconds": clock.cpu}
-        history.append(row)
-        log(f"course epoch {epoch + 1}: val exact {score:.4f} train {clock.wall:.0f}s wall / {clock.cpu:.0f}s cpu")
-        if best is None or score > best["val_exact_match"]:
-            best = row
-        if score >= target:
-            break
-    return model, {"history": history, "best": best, "parameters": int(model.count_params())}
+    model = build_course_model(sequence_length, x_train[0].shape[-1], jit_compile=jit_compile)
+    exact = CourseExactMatch(validation_pairs, sequence_length, stop_at=target, every_steps=check_every)
+    model.fit(x_train, y_train, batch_size=100, epochs=epochs, verbose=0, callbacks=[exact], shuffle=True)
+    # Its best: the highest validation exact match, first reached (training stops at the target).
+    best = max(exact.checks, key=lambda c: (c["exact_match"], -c["step"]))
+    best = dict(best, val_exact_match=best["exact_match"])
+    steps_per_epoch = -(-len(train_pairs) // 100)
+    for check in sampled(exact.checks):
+        log(f"course step {check['step']}: val exact {check['exact_match']:.4f} "
+            f"train {check['wall_seconds']:.1f}s wall / {check['cpu_seconds']:.1f}s cpu")
+    log(f"course best {best}")
+    return model, {"checks": exact.checks, "best": best, "steps": exact.steps,
+                   "epochs": exact.steps / steps_per_epoch, "jit_compile": str(jit_compile),
+                   "parameters": int(model.count_params())}
 
 
 # ---------------------------------------------------------------------------
@@ -235,26 +236,35 @@ def throughput(saved_model_dirs, course_model, test_pairs, sequence_length, roun
 
 def markdown(results):
     lines = [SECTION, "", "`bench/date_translation.py` "
-             f"({results['command']}); measured {results['date']} on 2 CPU cores shared with other jobs, "
-             "so absolute times are noisy (CPU seconds of this process are given too).", ""]
+             f"({results['command']}); measured {results['date']} on 2 CPU cores shared with other jobs "
+             f"(load average {results.get('load_average', '?')}), so absolute times are noisy (CPU seconds of "
+             "this process are given too). Times are training only (XLA compilation and tracing included, "
+             f"validation scoring excluded); validation exact match is checked every {results.get('check_every', '?')} "
+             "steps for every model, the course model included.", ""]
     ours = results["ours"]
-    lines += ["| model | parameters | epochs | time to 99.9% val (wall / CPU s) | test exact match greedy | beam |",
+    lines += ["| model | parameters | steps (epochs) | time to 99.9% val (wall / CPU s) | test exact match greedy | beam |",
               "| --- | --- | --- | --- | --- | --- |"]
-    for kind, run in ours.items():
+    for name, run in ours.items():
         reached = run["reached"]
-        when = (f"{reached['wall_seconds']:.0f} / {reached['cpu_seconds']:.0f}" if reached
-                else f"not reached in {len(run['history'])} epochs")
-        lines.append(f"| {kind} | {run['parameters']:,} | {len(run['history'])} | {when} | "
+        when = (f"{reached['wall_seconds']:.1f} / {reached['cpu_seconds']:.1f}" if reached
+                else "not reached")
+        steps = (reached or {}).get("step", run.get("steps", 0))
+        steps_per_epoch = -(-results["train_size"] // run["config"]["batch_size"])
+        lines.append(f"| {name} | {run['parameters']:,} | {steps} ({steps / steps_per_epoch:.2f}) | {when} | "
                      f"{run['test']['test_exact_match']:.2%} | {run['test'].get('test_exact_match_beam', float('nan')):.2%} |")
+    courses = {k: v for k, v in (("course model", results.get("course")), ("course model, XLA", results.get("course_xla")))
+               if v}
+    for name, course in courses.items():
+        best = course["best"]
+        lines.append(f"| {name} | {course['parameters']:,} | {best['step']} ({best['step'] / -(-results['train_size'] // 100):.2f}) | best "
+                     f"{best['val_exact_match']:.2%} after {best['wall_seconds']:.1f} / {best['cpu_seconds']:.1f} | - | - |")
     course = results.get("course")
     if course:
         best = course["best"]
-        lines.append(f"| course model | {course['parameters']:,} | {len(course['history'])} | best "
-                     f"{best['val_exact_match']:.2%} after {best['wall_seconds']:.0f} / {best['cpu_seconds']:.0f} | - | - |")
         lines.append("")
-        for kind, run in ours.items():
+        for name, run in ours.items():
             if run["reached"]:
-                lines.append(f"- {kind}: time to 99.9% / course time to its best = "
+                lines.append(f"- {name}: time to 99.9% / course model's time to its best = "
                              f"{run['reached']['wall_seconds'] / best['wall_seconds']:.2f} (wall), "
                              f"{run['reached']['cpu_seconds'] / best['cpu_seconds']:.2f} (CPU); goal <= 0.5.")
     lines += ["", f"Test exact match by format family ({results['test_size']:,} held-out strings, greedy):", "",
@@ -287,15 +297,32 @@ def write_section(path, section):
     path.write_text(text)
 
 
+def parse_model_spec(spec, config):
+    """``kind[:field=value...]`` (e.g. ``transformer:model_dim=64``) -> (kind, config for it)."""
+    kind, *overrides = spec.split(":")
+    changes = {"model": kind}
+    for override in overrides:
+        field, value = override.split("=")
+        default = getattr(Config, field)
+        changes[field] = (value.lower() in ("1", "true")) if isinstance(default, bool) else type(default)(value)
+    return kind, config.replace(**changes)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="transformer,attention")
+    parser.add_argument("--models", default=f"{Config.model},{'transformer' if Config.model == 'attention' else 'attention'}",
+                        help="comma-separated kind[:field=value...], e.g. attention,transformer:model_dim=64")
     parser.add_argument("--train-size", type=int, default=Config.train_size)
     parser.add_argument("--test-size", type=int, default=10000)
     parser.add_argument("--target", type=float, default=0.999)
-    parser.add_argument("--max-epochs", type=int, default=Config.epochs)
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="epochs of every model (default: each model's config, the length of its schedule)")
+    parser.add_argument("--check-every", type=int, default=50,
+                        help="training steps between validation exact-match checks, for every model")
     parser.add_argument("--course-epochs", type=int, default=15)
-    parser.add_argument("--learning-rate-schedule", default=Config.learning_rate_schedule, choices=("constant", "cosine"))
+    parser.add_argument("--course-xla", action="store_true",
+                        help="also train the course model with jit_compile=True (for information; the reference "
+                             "keeps Keras's defaults)")
     parser.add_argument("--skip-course", action="store_true")
     parser.add_argument("--train-to-max", action="store_true",
                         help="keep training to --max-epochs after reaching --target (the time to target is "
@@ -304,14 +331,10 @@ def main(argv=None):
     parser.add_argument("--throughput-signatures", default="greedy,beam")
     parser.add_argument("--out", default="runs/bench_date_translation")
     parser.add_argument("--results", help="write the section into this markdown file")
-    parser.add_argument("--merge", default="",
-                        help="comma-separated --out directories of earlier runs (e.g. models trained in parallel "
-                             "processes): merge their results.json, train nothing, measure throughput")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = Config(train_size=args.train_size, test_size=args.test_size, validation_size=2000,
-                    epochs=args.max_epochs, learning_rate_schedule=args.learning_rate_schedule)
+    config = Config(train_size=args.train_size, test_size=args.test_size, validation_size=2000)
 
     log("generating data")
     train_pairs = dates.generate(config.train_size, "train", seed=config.seed)
@@ -319,36 +342,40 @@ def main(argv=None):
     test_pairs = dates.generate(config.test_size, "test", seed=config.seed)
     results = {"command": "python bench/date_translation.py " + " ".join(argv or sys.argv[1:]),
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "out": str(out),
-               "train_size": len(train_pairs), "test_size": len(test_pairs), "ours": {}}
+               "train_size": len(train_pairs), "test_size": len(test_pairs), "check_every": args.check_every,
+               "ours": {}}
+    loads = []
 
     def save():
+        loads.append(os.getloadavg()[0])
+        results["load_average"] = f"{min(loads):.1f}-{max(loads):.1f}"
         (out / "results.json").write_text(json.dumps(results, indent=2))
         if args.results:
             write_section(args.results, markdown(results))
 
-    if args.merge:
-        for directory in args.merge.split(","):
-            earlier = json.loads((Path(directory) / "results.json").read_text())
-            for kind, run in earlier["ours"].items():
-                run["out"] = str(Path(directory) / kind)
-                schedule = run["config"].get("learning_rate_schedule", "constant")
-                results["ours"][f"{kind} ({schedule} lr)"] = run
-            if "course" in earlier:
-                results["course"] = earlier["course"]
-        args.models, args.skip_course = "", True
-    for kind in [m for m in args.models.split(",") if m]:
-        results["ours"][kind] = train_ours(kind, config, train_pairs, validation_pairs, test_pairs,
-                                           out / kind, args.target, args.max_epochs, not args.train_to_max)
-        results["ours"][kind]["out"] = str(out / kind)
+    save()
+    for spec in [m for m in args.models.split(",") if m]:
+        kind, model_config = parse_model_spec(spec, config)
+        name = spec.replace(":", " ")
+        directory = out / spec.replace(":", "_").replace("=", "")
+        results["ours"][name] = train_ours(kind, model_config, train_pairs, validation_pairs, test_pairs,
+                                           directory, args.target, args.max_epochs, not args.train_to_max,
+                                           args.check_every)
+        results["ours"][name]["out"] = str(directory)
         save()
-    course_model = None
-    if not args.skip_course and "course" not in results:
-        course_model, results["course"] = train_course(
-            train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed)
-        save()
-    else:
+    if args.skip_course:
         # The forward pass costs the same whatever the weights are.
         course_model = build_course_model(config.sequence_length, len(dates.INPUT_CHARACTERS) + 2)
+    else:
+        course_model, results["course"] = train_course(
+            train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed,
+            args.check_every)
+        save()
+    if args.course_xla:
+        _, results["course_xla"] = train_course(
+            train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed,
+            args.check_every, jit_compile=True)
+        save()
     results["throughput"] = throughput({k: Path(r["out"]) / "saved_model" for k, r in results["ours"].items()},
                                        course_model,
                                        test_pairs, config.sequence_length, args.rounds,

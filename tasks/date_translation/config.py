@@ -9,29 +9,29 @@ from tasks.common.config import ConfigError, TrainConfig
 class Config(TrainConfig):
     """Train a date translation model (human-written date -> ISO 8601)."""
 
-    model: str = "attention"  # attention (Bi-LSTM + additive attention, as in the course) or transformer; attention trains and serves faster on CPU.
+    model: str = "attention"  # attention (Bi-LSTM + additive attention, as in the course) or transformer; attention serves 2.5x faster on CPU, the Transformer trains faster.
     train_size: int = 40000  # Distinct training strings (~1,700 per format family); one epoch stays short on 2 cores.
     validation_size: int = 2000  # Distinct validation strings, for val_loss and the exact-match stopping rule.
     test_size: int = 10000  # Distinct held-out strings; the issue's 10,000-date figure.
     sequence_length: int = 32  # Input characters; the longest normalised date is 27, longer inputs are cut (confidence 0).
-    epochs: int = 6  # Measured: attention passes 99.9% validation exact match in 4 epochs, the Transformer (cosine lr) in 3.
+    epochs: int = 3  # Length of the cosine schedule. Measured: attention passes 99.9% validation exact match in ~2.7 epochs; the Transformer (batch 128, lr 5e-3, 2 epochs) in ~1.6.
     stop_at_exact_match: float = 0.999  # Stop once greedy validation exact match reaches this (0 trains all epochs).
-    batch_size: int = 128  # Large enough for efficient CPU matmuls, small enough for many updates per epoch.
-    learning_rate: float = 2e-3  # Higher than Adam's default: small models, clean data, converges in few epochs.
-    learning_rate_schedule: str = "constant"  # constant, or cosine (decay to 5% over `epochs`; steadier last epochs).
-    warmup_steps: int = 0  # Cosine schedule only: steps of linear warmup from 0 to learning_rate (lets a high peak rate start stably).
-    exact_match_every_steps: int = 0  # Also check validation exact match every this many steps (0: at epoch ends only); stops training sooner.
+    batch_size: int = 256  # Measured on 2 cores: cost per example flat from 128 to 256; with the higher rate, fewer examples to 99.9%.
+    learning_rate: float = 8e-3  # Peak rate; high for Adam, fine with warmup: small models, clean data. 1e-2 over 2 epochs stalled at 97%.
+    learning_rate_schedule: str = "cosine"  # constant, or cosine (decay to 5% over `epochs`): the annealed rate gets the last 0.1% right sooner.
+    warmup_steps: int = 50  # Cosine schedule only: steps of linear warmup from 0 to learning_rate (lets a high peak rate start stably).
+    exact_match_every_steps: int = 25  # Also check validation exact match every this many steps (0: at epoch ends only); stops training sooner.
     jit_compile: bool = True  # Compile training steps and the serving decoder with XLA: on 2 CPU cores it fuses the many small ops of these small models.
     # attention model
     embedding_dim: int = 16  # Input and output characters number ~40 and 12; 16 dimensions are plenty.
-    encoder_units: int = 64  # Per direction of the bidirectional LSTM (the course used 32).
+    encoder_units: int = 32  # Per direction of the bidirectional LSTM, as in the course; 64 costs 2x to train and serve for no accuracy gain.
     decoder_units: int = 64  # Post-attention LSTM, as in the course.
-    attention_units: int = 32  # Width of the additive attention's hidden layer (the course used 10).
+    attention_units: int = 16  # Width of the additive attention's hidden layer (the course used 10).
     # transformer
-    model_dim: int = 64  # Embedding / residual width; small inputs need little.
-    num_heads: int = 4  # 16 dimensions per head.
-    intermediate_dim: int = 128  # Feed-forward width (2x model_dim).
-    encoder_layers: int = 2  # Two blocks resolve month names, ordinals and weekday words.
+    model_dim: int = 48  # Embedding / residual width; small inputs need little (32 stalled at 99.7%, 48 and 64 reach 99.9%).
+    num_heads: int = 4  # 12 dimensions per head.
+    intermediate_dim: int = 96  # Feed-forward width (2x model_dim).
+    encoder_layers: int = 1  # One block resolves month names, ordinals and weekday words (measured: 99.9% as with two, at half the cost).
     decoder_layers: int = 1  # The output is a fixed-format copy of resolved fields; one block suffices.
     dropout: float = 0.0  # The data are unlimited and clean; no overfitting to fight.
     # decoding and serving
