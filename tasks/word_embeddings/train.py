@@ -8,11 +8,13 @@ subsampling, dynamic windows and noise words; GloVe co-occurrence cells), then t
 runner calls (data, model, evaluate, export, demo).
 
 Design for 2 CPU cores. A Python loop over pairs would run at a few thousand words per second, so
-nothing here touches single pairs: the pipeline cuts the corpus into chunks of `batch_size` tokens and
-for each chunk draws, in vectorised TensorFlow ops inside a parallel `map`, the subsampling mask, every
-token's window and its noise words; the model then trains on the whole chunk with two batched matrix
+nothing here touches single pairs: the pipeline cuts the corpus into blocks of
+`batch_size * chunks_per_call` tokens and for each block draws, in vectorised TensorFlow ops inside a
+parallel `map`, the subsampling mask, every token's window and its noise words (from a unigram
+table); the model then trains on the block chunk by chunk inside one compiled XLA loop, with batched
 products and sparse row updates (see model.py). The pipeline runs on one core while the step runs on
-the other.
+the other. GloVe: the co-occurrence cells are counted once in NumPy, shuffled per epoch by one
+permutation, and trained by per-row AdaGrad in the same kind of compiled loop.
 """
 
 import dataclasses
@@ -90,10 +92,10 @@ def word2vec_dataset(ids, offsets, counts, config, seed=0):
     A block is what one compiled training call works through; the W blocks of an element are
     trained side by side (see `Word2Vec.train_step`). Every element is a dict of W stacked blocks:
     `ids` (W, B) the tokens that survived subsampling, zero-padded to the
-    block's raw length B so that every block has the same shapes; `count` () how many are real;
-    `context_mask` (B, 2w) uint8, 1 where the neighbour at that offset is inside the token's window,
+    block's raw length B so that every block has the same shapes; `count` (W,) how many are real;
+    `context_mask` (W, B, 2w) uint8, 1 where the neighbour at that offset is inside the token's window,
     its sentence and its chunk of `batch_size` surviving tokens (the unit of one SGD update);
-    `negatives` (B, k) noise ids; `raw_words` () tokens before subsampling (drives the learning rate).
+    `negatives` (W, B, k) noise ids; `raw_words` (W,) tokens before subsampling (drives the learning rate).
     Randomness is stateless, seeded per element from a `Dataset.random` stream that is re-drawn each
     epoch, so runs are reproducible and each epoch sees fresh subsampling, windows and noise.
     """
