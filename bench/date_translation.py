@@ -2,8 +2,8 @@
 
 One run, one process, the same data for everyone:
 
-1. data: ``--train-size`` training pairs, 2,000 validation pairs (for the
-   time-to-target curves), 10,000 held-out test pairs (every format family);
+1. data: ``--train-size`` training pairs, ``--validation-size`` (10,000)
+   validation pairs (for the time-to-target curves), 10,000 held-out test pairs (every format family);
 2. our models (``--models``: ``kind[:field=value...]``, default the config's
    model, then the other kind) train until greedy exact match on the
    validation set, checked every ``--check-every`` steps, reaches ``--target``
@@ -14,9 +14,9 @@ One run, one process, the same data for everyone:
    Dense(1, relu), post-attention LSTM 64, softmax; one-hot inputs; Adam
    lr 0.005, batch 100; no feedback of previous outputs; Keras's default
    ``jit_compile="auto"``, which is no XLA on a CPU-only machine) trains on
-   the same pairs for up to ``--course-epochs``, checked the same way and
-   stopped at the same target; its time to its best validation exact match
-   is the reference (``--course-xla`` also trains it with XLA, for
+   the same pairs for ``--course-epochs``, checked the same way; its time to
+   its best validation exact match is the reference (its time to the target
+   is reported too) (``--course-xla`` also trains it with XLA, for
    information);
 4. serving throughput, batch 2,000: our SavedModel (strings in, strings and
    confidences out, preprocessing and decoding included) against the course
@@ -163,22 +163,28 @@ class CourseExactMatch(ExactMatchCallback):
 
 
 def train_course(train_pairs, validation_pairs, sequence_length, epochs, target, seed, check_every=50,
-                 jit_compile="auto"):
-    """Keras defaults (``jit_compile="auto"``: no XLA on a CPU-only machine) unless told otherwise."""
+                 jit_compile="auto", stop_at_target=False):
+    """Keras defaults (``jit_compile="auto"``: no XLA on a CPU-only machine) unless told otherwise.
+
+    Trains all ``epochs`` (unless ``stop_at_target``) to find its best validation exact match; also
+    records when it first reached ``target``.
+    """
     keras.utils.set_random_seed(seed)
     x_train, y_train, _ = course_arrays(train_pairs, sequence_length)
     model = build_course_model(sequence_length, x_train[0].shape[-1], jit_compile=jit_compile)
-    exact = CourseExactMatch(validation_pairs, sequence_length, stop_at=target, every_steps=check_every)
+    exact = CourseExactMatch(validation_pairs, sequence_length, stop_at=target if stop_at_target else 0.0,
+                             every_steps=check_every)
     model.fit(x_train, y_train, batch_size=100, epochs=epochs, verbose=0, callbacks=[exact], shuffle=True)
-    # Its best: the highest validation exact match, first reached (training stops at the target).
+    # Its best: the highest validation exact match, when first reached.
     best = max(exact.checks, key=lambda c: (c["exact_match"], -c["step"]))
     best = dict(best, val_exact_match=best["exact_match"])
+    reached = next((c for c in exact.checks if c["exact_match"] >= target), None)
     steps_per_epoch = -(-len(train_pairs) // 100)
     for check in sampled(exact.checks):
         log(f"course step {check['step']}: val exact {check['exact_match']:.4f} "
             f"train {check['wall_seconds']:.1f}s wall / {check['cpu_seconds']:.1f}s cpu")
     log(f"course best {best}")
-    return model, {"checks": exact.checks, "best": best, "steps": exact.steps,
+    return model, {"checks": exact.checks, "best": best, "reached": reached, "steps": exact.steps,
                    "epochs": exact.steps / steps_per_epoch, "jit_compile": str(jit_compile),
                    "parameters": int(model.count_params())}
 
@@ -260,13 +266,22 @@ def markdown(results):
                      f"{best['val_exact_match']:.2%} after {best['wall_seconds']:.1f} / {best['cpu_seconds']:.1f} | - | - |")
     course = results.get("course")
     if course:
-        best = course["best"]
+        best, course_reached = course["best"], course.get("reached")
         lines.append("")
+        if course_reached:
+            lines.append(f"Course model: first at or above 99.9% after {course_reached['step']} steps, "
+                         f"{course_reached['wall_seconds']:.1f} s wall / {course_reached['cpu_seconds']:.1f} s CPU.")
+            lines.append("")
         for name, run in ours.items():
             if run["reached"]:
-                lines.append(f"- {name}: time to 99.9% / course model's time to its best = "
-                             f"{run['reached']['wall_seconds'] / best['wall_seconds']:.2f} (wall), "
-                             f"{run['reached']['cpu_seconds'] / best['cpu_seconds']:.2f} (CPU); goal <= 0.5.")
+                line = (f"- {name}: time to 99.9% / course model's time to its best = "
+                        f"{run['reached']['wall_seconds'] / best['wall_seconds']:.2f} (wall), "
+                        f"{run['reached']['cpu_seconds'] / best['cpu_seconds']:.2f} (CPU); goal <= 0.5")
+                if course_reached:
+                    line += (f"; / course model's time to 99.9% = "
+                             f"{run['reached']['wall_seconds'] / course_reached['wall_seconds']:.2f} (wall), "
+                             f"{run['reached']['cpu_seconds'] / course_reached['cpu_seconds']:.2f} (CPU)")
+                lines.append(line + ".")
     lines += ["", f"Test exact match by format family ({results['test_size']:,} held-out strings, greedy):", "",
               "| family | " + " | ".join(ours) + " |", "| --- |" + " --- |" * len(ours)]
     families = sorted({f for run in ours.values() for f in run["test"]["test_exact_match_by_family"]})
@@ -314,12 +329,18 @@ def main(argv=None):
                         help="comma-separated kind[:field=value...], e.g. attention,transformer:model_dim=64")
     parser.add_argument("--train-size", type=int, default=Config.train_size)
     parser.add_argument("--test-size", type=int, default=10000)
+    parser.add_argument("--validation-size", type=int, default=10000,
+                        help="held-out strings scored at every check (2,000 proved too few: models at 99.9%% there "
+                             "scored 99.74-99.77%% on the 10,000 test strings)")
     parser.add_argument("--target", type=float, default=0.999)
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="epochs of every model (default: each model's config, the length of its schedule)")
     parser.add_argument("--check-every", type=int, default=50,
                         help="training steps between validation exact-match checks, for every model")
-    parser.add_argument("--course-epochs", type=int, default=15)
+    parser.add_argument("--course-epochs", type=int, default=8)
+    parser.add_argument("--course-stop-at-target", action="store_true",
+                        help="stop the course model once it reaches --target (default: train --course-epochs to "
+                             "find its best)")
     parser.add_argument("--course-xla", action="store_true",
                         help="also train the course model with jit_compile=True (for information; the reference "
                              "keeps Keras's defaults)")
@@ -334,7 +355,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = Config(train_size=args.train_size, test_size=args.test_size, validation_size=2000)
+    config = Config(train_size=args.train_size, test_size=args.test_size, validation_size=args.validation_size)
 
     log("generating data")
     train_pairs = dates.generate(config.train_size, "train", seed=config.seed)
@@ -369,12 +390,12 @@ def main(argv=None):
     else:
         course_model, results["course"] = train_course(
             train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed,
-            args.check_every)
+            args.check_every, stop_at_target=args.course_stop_at_target)
         save()
     if args.course_xla:
         _, results["course_xla"] = train_course(
             train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed,
-            args.check_every, jit_compile=True)
+            args.check_every, jit_compile=True, stop_at_target=args.course_stop_at_target)
         save()
     results["throughput"] = throughput({k: Path(r["out"]) / "saved_model" for k, r in results["ours"].items()},
                                        course_model,
