@@ -23,23 +23,59 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CLASS_NAMES_FILE = os.path.join("assets.extra", "class_names.json")
 
 
-def export_saved_model(model, class_names, export_dir):
-    """Writes `export_dir` with the `serving_default` signature above."""
+def export_saved_model(model, class_names, export_dir, buckets=4):
+    """Writes `export_dir` with the `serving_default` signature above.
+
+    The token ids come padded to `sequence_length` (64), but most texts are far
+    shorter (Rotten Tomatoes: 22 tokens on average), and the CNN's cost grows
+    with the padded length. So the serving function sorts a batch by token
+    count, cuts it into `buckets` groups, and runs the model on each group's ids
+    cut to that group's longest text plus the widest convolution: every
+    position a convolution window of a real token sees is kept, and so is at
+    least one all-padding window, so each text gets exactly what the padded
+    model gives it (tested), at about half the cost for a batch of 1,000.
+    """
     import keras
     import tensorflow as tf
 
     from tasks.sentiment.model import probabilities_of
 
     names = tf.constant([str(name) for name in class_names], dtype=tf.string)
+    standardize, tokenize = model.get_layer("standardize"), model.get_layer("tokenize")
+    # The model from (standardised text, token ids) on: what runs per bucket.
+    body = keras.Model([standardize.output, tokenize.output], model.output, name=f"{model.name}_body")
+    margin = max([max(layer.kernel_size) for layer in model.layers if isinstance(layer, keras.layers.Conv1D)] or [0])
     archive = keras.export.ExportArchive()
     archive.track(model)
 
     def serve(text):
-        # One empty text is appended and its row dropped again: TensorFlow 2.21's CPU kernels fail on a
-        # zero-row batch in the CNN's layers, and an empty request must still get an (empty) answer.
         size = tf.shape(text)[0]
-        padded = tf.concat([text, tf.constant([""])], axis=0)  # (batch + 1,)
-        probabilities = tf.cast(probabilities_of(model(padded, training=False)), tf.float32)[:size]  # (batch, classes)
+        # One empty text is appended to the batch and to every bucket, and its rows are dropped again:
+        # TensorFlow 2.21's CPU kernels fail on a zero-row batch in the CNN's layers, and an empty
+        # request or bucket must still get an (empty) answer.
+        standardized = standardize(tf.concat([text, tf.constant([""])], axis=0))  # (batch + 1,)
+        token_ids = tokenize(standardized)  # (batch + 1, sequence_length), 0 = padding
+        lengths = tf.reduce_sum(tf.cast(token_ids != 0, tf.int32), axis=1)  # (batch + 1,)
+        order = tf.argsort(lengths[:size], stable=True)  # (batch,): shortest first
+
+        def in_buckets(count):
+            pieces = []
+            for bucket in range(count):
+                rows = order[size * bucket // count : size * (bucket + 1) // count]
+                rows = tf.concat([rows, [size]], axis=0)  # (bucket size + 1,): the empty text last
+                width = tf.minimum(tf.shape(token_ids)[1], tf.reduce_max(tf.gather(lengths, rows)) + margin)
+                outputs = body([tf.gather(standardized, rows), tf.gather(token_ids, rows)[:, :width]], training=False)
+                pieces.append(tf.cast(probabilities_of(outputs), tf.float32)[:-1])  # (bucket size, classes)
+            return tf.concat(pieces, axis=0)  # (batch, classes), shortest first
+
+        def whole():  # Small requests (a single text): one call of the padded model is quicker.
+            return tf.cast(probabilities_of(body([standardized, token_ids], training=False)), tf.float32)[:size]
+
+        def bucketed():
+            return tf.scatter_nd(order[:, None], in_buckets(buckets),
+                                 tf.stack([size, tf.shape(names)[0]]))  # (batch, classes), input order
+
+        probabilities = tf.cond(size >= 16 * buckets, bucketed, whole)  # (batch, classes)
         label = tf.gather(names, tf.argmax(probabilities, axis=-1))  # (batch,)
         return {"probabilities": probabilities, "label": label}
 

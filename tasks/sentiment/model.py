@@ -119,6 +119,11 @@ class StandardizeText(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def compute_output_spec(self, inputs):
+        # Strings out (the default spec would say float32), so a model cut at this
+        # layer's output (export.py) takes strings there.
+        return keras.KerasTensor(inputs.shape, dtype="string")
+
     def get_config(self):
         return {**super().get_config(), "max_chars": self.max_chars}
 
