@@ -186,8 +186,13 @@ def main():
     parser.add_argument("--glove-rounds", type=int, default=1, help="GloVe rounds (25 epochs each, no gensim counterpart)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS child processes")
     parser.add_argument("--write", action="store_true", help="replace the section in bench/RESULTS.md")
+    parser.add_argument("--xla-cache", default="", help="directory of TensorFlow's persistent XLA compilation cache "
+                        "(our runs then skip compiling once it is warm; off by default)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.xla_cache:
+        # Read when TensorFlow first compiles, so it must be set before; children inherit it.
+        os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={os.path.abspath(args.xla_cache)}"
     methods = [m for m in args.methods.split(",") if m]
     if args.child:
         return child(args.child, methods[0])
@@ -242,13 +247,17 @@ def main():
 
 
 def markdown(rows, rounds, load, started):
+    from tasks.word_embeddings.config import Config
+
+    defaults = Config()
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    cache = os.environ.get("TF_XLA_FLAGS", "")
     lines = [
         "## Word embeddings (bench/word_embeddings.py)",
         "",
         "Our word2vec (tasks/word_embeddings: tf.data blocks of subsampled tokens, windows and noise words; "
-        "one XLA program loops over 4,096-token chunks with hand-written gradients and sparse SGD; "
-        "2 blocks trained side by side, like gensim's 2 worker threads) against gensim 4 `Word2Vec` with "
+        f"one XLA program loops over the {defaults.chunks_per_call} chunks of {defaults.batch_size:,} tokens of a block "
+        f"with hand-written gradients and sparse SGD; {defaults.workers} block(s) at a time) against gensim 4 `Word2Vec` with "
         "2 workers, same corpus (gensim's Wikipedia sample, 453,267 tokens, 9,005-word vocabulary) and "
         "hyperparameters (100 dims, window 5, 5 negatives, min_count 5, sample 1e-3, 5 epochs), trained "
         f"alternately in one process ({rounds} rounds, medians). WordSim353 Spearman and questions-words "
@@ -261,7 +270,9 @@ def markdown(rows, rounds, load, started):
         "are not timed. words/s = in-vocabulary corpus tokens x epochs / training time.",
         "",
         f"Machine: `{cpu_name()}`, 2 cores, shared with other helpers' jobs while measuring "
-        f"(started {started}, load average {load[0]:.1f} at the start), so wall-clock speeds are noisy for both.",
+        f"(started {started}, load average {load[0]:.1f} at the start), so wall-clock speeds are noisy for both."
+        + (f" XLA persistent compilation cache on (`TF_XLA_FLAGS={cache}`), warmed by earlier runs." if "persistent_cache" in cache else
+           " No XLA compilation cache: our figures include compiling."),
         "",
         "| method | trainer | words/s | words per CPU s | WordSim353 | analogy acc. | peak RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- |",
