@@ -340,17 +340,18 @@ def test_debias_report_command(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_skipgram_on_wikipedia_sample_reaches_gensim_quality():
+@pytest.mark.parametrize("method", ["skipgram", "cbow"])
+def test_word2vec_on_wikipedia_sample_reaches_gensim_quality(method):
     """Full default training (5 epochs on 453k tokens), WordSim353 within 0.02 of gensim's figure."""
     from gensim.models import Word2Vec as GensimWord2Vec
 
     sentences = load_corpus()
-    config = Config()
+    config = Config(method=method)
     data = build_embedding_data(config, sentences)
     model = build_embedding_model(config, data)
     model.fit(data.train, epochs=config.epochs, verbose=0)
     ours = trained_vectors(model, data.vocabulary)
-    reference = GensimWord2Vec(sentences, vector_size=100, window=5, negative=5, min_count=5, epochs=5, workers=2, sg=1, seed=0)
+    reference = GensimWord2Vec(sentences, vector_size=100, window=5, negative=5, min_count=5, epochs=5, workers=2, sg=int(method == "skipgram"), seed=0)
     theirs = WordVectors(reference.wv.index_to_key, reference.wv.vectors)
     assert ours.evaluate_similarity(restrict_vocab=None)["spearman"] >= theirs.evaluate_similarity(restrict_vocab=None)["spearman"] - 0.02
     assert ours.evaluate_analogies(restrict_vocab=None)["accuracy"] >= theirs.evaluate_analogies(restrict_vocab=None)["accuracy"] - 0.02
