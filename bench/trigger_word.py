@@ -188,8 +188,9 @@ def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, c
         "## Trigger word",
         "",
         f"`python bench/trigger_word.py` on runs trained with `python -m tasks.trigger_word train "
-        f"--model course|streaming --num-train-clips {config.num_train_clips} --crop-seconds "
-        f"{config.crop_seconds:g} --epochs N` (same data, seed {config.seed}; N below). "
+        f"--model course|streaming` ({config.num_train_clips} training clips, "
+        f"{config.crop_seconds:g} s crops, near-miss weight {config.near_miss_weight:g}, same data "
+        f"and seed {config.seed} for both; epochs below; the commands are listed under the table). "
         f"Test: {len(data.test_clips)} clips / {sum(map(len, data.test_clips.events))} trigger words "
         f"from eSpeak voice variants unseen in training and validation; false accepts on "
         f"{data.test_negative.seconds / 3600:.2f} h of negative-only audio (near-misses included). "
