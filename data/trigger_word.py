@@ -702,8 +702,14 @@ def crop_start(rng: np.random.Generator, triggers, num_samples: int, crop_sample
 def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                  batch_size: int, shuffle: bool = False, seed: int = 0,
                  crop_seconds: float = 0.0, positive_fraction: float = 0.75,
-                 near_miss_weight: float = 1.0):
+                 near_miss_weight: float = 1.0, speed_perturbation: float = 0.0):
     """A batched ``tf.data.Dataset`` of (waveform float32 (samples,), labels (num_frames,)).
+
+    With ``speed_perturbation`` s > 0 (crops only) each crop is cut
+    ``f`` times longer from the clip, ``f`` uniform in ``[1 - s, 1 + s]``, and
+    linearly resampled to the crop length: pitch, formants and tempo all
+    scale by ``f``, as between a child's and an adult's vocal tract, which
+    widens the training voices; event times and labels follow the new time axis.
 
     With ``near_miss_weight`` != 1 the examples carry a third element, per-frame
     loss weights from :func:`near_miss_weights`.
@@ -747,13 +753,24 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
             if not crop_samples:
                 yield example(clips.waveform(index), labels[index], clips.negatives[index], 0.0)
                 continue
-            start = crop_start(rng, clips.events[index], num_samples, crop_samples, frame_samples,
-                               positive_fraction)
-            waveform = clips.waveforms[index, start:start + crop_samples].astype(np.float32) / 32767.0
+            factor = rng.uniform(1 - speed_perturbation, 1 + speed_perturbation) \
+                if speed_perturbation else 1.0
+            source_samples = min(num_samples, int(round(crop_samples * factor)))
+            start = crop_start(rng, clips.events[index], num_samples, source_samples,
+                               frame_samples, positive_fraction)
+            waveform = clips.waveforms[index, start:start + source_samples].astype(np.float32) / 32767.0
             events = crop_events(clips.events[index], start / clips.sample_rate,
-                                 crop_samples / clips.sample_rate)
+                                 source_samples / clips.sample_rate)
+            negatives = [(a - start / clips.sample_rate, b - start / clips.sample_rate, word)
+                         for a, b, word in clips.negatives[index]]
+            if source_samples != crop_samples:
+                ratio = source_samples / crop_samples
+                waveform = np.interp(np.arange(crop_samples) * ratio, np.arange(source_samples),
+                                     waveform).astype(np.float32)
+                events = [(a / ratio, b / ratio) for a, b in events]
+                negatives = [(a / ratio, b / ratio, word) for a, b, word in negatives]
             yield example(waveform, frame_labels(events, crop_frames, frame_seconds),
-                          clips.negatives[index], start / clips.sample_rate)
+                          negatives, 0.0)
 
     generate.epoch = 0
     example_samples, example_frames = (crop_samples, crop_frames) if crop_samples else (num_samples, num_frames)

@@ -180,6 +180,35 @@ def test_dataset_crops_hold_whole_triggers_with_aligned_labels(cache):
         tw.make_dataset(clips, 100, 0.04, 2, crop_seconds=5.0)
 
 
+def test_speed_perturbed_crops_keep_labels_on_the_resampled_words(cache):
+    clips = tw.make_trigger_word_clips("test", 6, clip_seconds=4.0, negative_words=FEW_NEGATIVES,
+                                       speakers_per_variant=1, cache_dir=cache)
+    # Each clip gets a synthetic "word": a 1 kHz tone where its first trigger is, silence elsewhere,
+    # so the resampled crop shows where the word went and the labels must follow it.
+    tones = np.zeros((6, 64000), np.int16)
+    for index, events in enumerate(clips.events):
+        for start, end in events[:1]:
+            span = np.arange(int(start * 16000), int(end * 16000))
+            tones[index, span] = (20000 * np.sin(2 * np.pi * 1000 * span / 16000)).astype(np.int16)
+    clips = tw.TriggerWordClips(tones, [e[:1] for e in clips.events], [[]] * 6, clips.speakers)
+    dataset = tw.make_dataset(clips, 100, 0.04, 6, shuffle=True, crop_seconds=2.0,
+                              positive_fraction=1.0, speed_perturbation=0.3)
+    checked = 0
+    for epoch in range(3):
+        (waveforms, labels), = list(dataset)
+        for waveform, label in zip(waveforms.numpy(), labels.numpy()):
+            loud = np.nonzero(np.abs(waveform) > 0.05)[0]
+            if not len(loud) or not label.any():
+                continue
+            word_end = (loud[-1] + 1) / 16000
+            first = int(np.argmax(label))
+            # Labels start at the first frame ending after the (resampled) word's end.
+            assert abs((first + 1) * 0.04 - word_end) <= 0.04 + 1e-6
+            assert 8 <= label.sum() <= 10  # 0.364 s in the crop's time, whatever the speed
+            checked += 1
+    assert checked >= 6
+
+
 def test_near_miss_weights_by_hand_and_in_the_dataset(cache):
     negatives = [(0.10, 0.30, "captivate"), (0.50, 0.70, "hello")]
     # Frames end at 0.04 k s; "captivate" covers frames ending in (0.10, 0.30 + 0.364]: 0.12..0.64.
