@@ -14,14 +14,14 @@ class Config(TrainConfig):
     validation_size: int = 2000  # Distinct validation strings, for val_loss and the exact-match stopping rule.
     test_size: int = 10000  # Distinct held-out strings; the 10,000-date figure.
     sequence_length: int = 32  # Input characters; the longest normalised date is 27, longer inputs are cut (confidence 0).
-    epochs: int = 3  # Length of the cosine schedule. Measured: attention passes 99.9% validation exact match in ~2.7 epochs; the Transformer (batch 128, lr 5e-3, 2 epochs) in ~1.6.
+    epochs: int = 4  # Length of the cosine schedule. Measured (bench): attention passes 99.9% on 10,000 validation strings after 2.2 epochs, 99.99% on test after 4.
     stop_at_exact_match: float = 0.999  # Stop once greedy validation exact match reaches this (0 trains all epochs).
     batch_size: int = 256  # Measured on 2 cores: cost per example flat from 128 to 256; with the higher rate, fewer examples to 99.9%.
-    learning_rate: float = 8e-3  # Peak rate; high for Adam, fine with warmup: small models, clean data. 1e-2 over 2 epochs stalled at 97%.
+    learning_rate: float = 8e-3  # Peak rate; high for Adam, fine with warmup: small models, clean data (1e-2 over 2 epochs stalled at 97%).
     learning_rate_schedule: str = "cosine"  # constant, or cosine (decay to 5% over `epochs`): the annealed rate gets the last 0.1% right sooner.
     warmup_steps: int = 50  # Cosine schedule only: steps of linear warmup from 0 to learning_rate (lets a high peak rate start stably).
     exact_match_every_steps: int = 25  # Also check validation exact match every this many steps (0: at epoch ends only); stops training sooner.
-    jit_compile: bool = True  # Compile training steps and the serving decoder with XLA: on 2 CPU cores it fuses the many small ops of these small models.
+    jit_compile: bool = True  # XLA for the training step and the exported decoder (measured: 15-25% faster steps, 2x faster serving). Keras drops it for training under --deterministic (its default); the bench trains without determinism.
     # attention model
     embedding_dim: int = 16  # Input and output characters number ~40 and 12; 16 dimensions are plenty.
     encoder_units: int = 32  # Per direction of the bidirectional LSTM, as in the course; 64 costs 2x to train and serve for no accuracy gain.
