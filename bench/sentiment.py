@@ -291,7 +291,7 @@ def main(argv=None):
     lines.append("\"From CPU time\" is 1000 / (process CPU seconds for the batch / cores): the rate the batch would "
                  "get with all cores to itself; only the wall-clock figure is measured directly. "
                  "\"vs TF-IDF LR\" is the median ratio of the reference's time to the model's, timed alternately on "
-                 "the same 1,000 texts. Load average (1 min) when each training started / ended: "
+                 "the same 1,000 texts. Load average (1/5/15 min) when each training started / ended: "
                  + ", ".join(f"`{r['kind']}` {r['load']}" for r in rows) + ".")
     for row in rows:
         if not row["members"]:
