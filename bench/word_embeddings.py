@@ -37,6 +37,7 @@ HYPERPARAMETERS = dict(vector_size=100, window=5, negative=5, min_count=5, epoch
 
 GLOVE_EPOCHS = 5  # The 5 epochs for every method; on this corpus GloVe overfits beyond a few (100 x 2 x 9k weights for 1.5M cells).
 GLOVE_LEARNING_RATE = 0.05  # glove.c's eta.
+WORKERS = {}  # --workers N: our word2vec blocks trained side by side (the config's default otherwise).
 
 
 def rss_mb(field="VmRSS"):
@@ -75,7 +76,7 @@ def train_ours(method, sentences, seed=0, stages=None):
     from tasks.word_embeddings.train import build_embedding_data, build_embedding_model, trained_vectors
 
     epochs = GLOVE_EPOCHS if method == "glove" else HYPERPARAMETERS["epochs"]
-    overrides = {"epochs": epochs, "learning_rate": GLOVE_LEARNING_RATE} if method == "glove" else {}
+    overrides = {"epochs": epochs, "learning_rate": GLOVE_LEARNING_RATE} if method == "glove" else dict(WORKERS)
     config = Config(method=method, seed=seed, **{**HYPERPARAMETERS, **overrides})
     counting = time.time()
     data = build_embedding_data(config, sentences)
@@ -189,8 +190,11 @@ def main():
     parser.add_argument("--glove-rounds", type=int, default=1, help="GloVe rounds (25 epochs each, no gensim counterpart)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS child processes")
     parser.add_argument("--write", action="store_true", help="replace the section in bench/RESULTS.md")
+    parser.add_argument("--workers", type=int, default=0, help="our word2vec blocks side by side (default: the config's)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workers:
+        WORKERS["workers"] = args.workers
 
     methods = [m for m in args.methods.split(",") if m]
     if args.child:
@@ -255,7 +259,7 @@ def markdown(rows, rounds, load, started):
         "",
         "Our word2vec (tasks/word_embeddings: tf.data blocks of subsampled tokens, windows and noise words; "
         f"one XLA program loops over the {defaults.chunks_per_call} chunks of {defaults.batch_size:,} tokens of a block "
-        f"with hand-written gradients and sparse SGD; {defaults.workers} block(s) at a time) against gensim 4 `Word2Vec` with "
+        f"with hand-written gradients and sparse SGD; {WORKERS.get('workers', defaults.workers)} block(s) at a time) against gensim 4 `Word2Vec` with "
         "2 workers, same corpus (gensim's Wikipedia sample, 453,267 tokens, 9,005-word vocabulary) and "
         "hyperparameters (100 dims, window 5, 5 negatives, min_count 5, sample 1e-3, 5 epochs), trained "
         f"alternately in one process ({rounds} rounds, medians). WordSim353 Spearman and questions-words "
