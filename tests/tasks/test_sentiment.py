@@ -335,6 +335,9 @@ def test_serving_function_answers_any_input(serving_function, texts):
     assert np.all(np.isfinite(probabilities))
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
     assert {label.decode() for label in out["label"].numpy()} <= set(CLASSES)
+    # Repeated into a batch of at least 64, the same texts go through the length buckets: same answers.
+    repeated = serving_function(text=tf.constant(batch * (64 // len(batch) + 1), dtype=tf.string))
+    np.testing.assert_allclose(repeated["probabilities"].numpy()[: len(batch)], probabilities, atol=1e-5)
 
 
 def test_serving_an_empty_batch(serving_function):
