@@ -85,7 +85,7 @@ def train_ours(kind, config, train_pairs, validation_pairs, test_pairs, out, tar
     train_ds = make_dataset(train_pairs, config, shuffle=True)
     # Greedy validation exact match every `check_every` steps, outside the training clock.
     exact = ExactMatchCallback(validation_pairs, config.sequence_length, stop_at=target if stop_at_target else 0.0,
-                               every_steps=check_every, jit_compile=config.jit_compile)
+                               every_steps=check_every, jit_compile=config.serving_jit_compile)
     logs = model.fit(train_ds, epochs=config.epochs, verbose=0, callbacks=[exact]).history
     history = [{k: float(v[epoch]) for k, v in logs.items()} for epoch in range(len(logs["loss"]))]
     reached = exact.reached

@@ -157,7 +157,7 @@ class DateTranslator(tf.Module):
 
 def export_model(model, config, export_dir):
     translator = DateTranslator(model, config.sequence_length, config.beam_width, config.serving_beam_width,
-                                jit_compile=config.jit_compile)
+                                jit_compile=config.serving_jit_compile)
     tf.saved_model.save(
         translator,
         str(export_dir),

@@ -216,7 +216,7 @@ class DateTranslationTask(Task):
 
     def callbacks(self, config, data, out_dir):
         return [ExactMatchCallback(data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,
-                                   every_steps=config.exact_match_every_steps, jit_compile=config.jit_compile)]
+                                   every_steps=config.exact_match_every_steps, jit_compile=config.serving_jit_compile)]
 
     def evaluate(self, model, data, config, out_dir):
         from tasks.date_translation.evaluate import evaluate_model
