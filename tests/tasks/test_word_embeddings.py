@@ -235,7 +235,7 @@ def test_training_separates_topics(method):
     epochs = {"skipgram": 3, "cbow": 5, "glove": 20}[method]
     batch = 1024 if method != "glove" else 256
     config = Config(method=method, vector_size=16, min_count=1, epochs=epochs, batch_size=batch, glove_batch_size=batch, glove_chunk_size=32,
-                    sample=0.0, learning_rate=0.025 if method != "glove" else 0.1)
+                    sample=0.0, learning_rate=0.025 if method != "glove" else 0.2)
     data = build_embedding_data(config, sentences)
     model = build_embedding_model(config, data)
     before = topic_margin(trained_vectors(model, data.vocabulary))
@@ -243,8 +243,9 @@ def test_training_separates_topics(method):
     assert history["loss"][-1] < history["loss"][0]
     after = topic_margin(trained_vectors(model, data.vocabulary))
     # GloVe's w + w̃ share a large common component (they also fit log counts and biases), so their
-    # topic margin is smaller (about 0.13 after 20 epochs, from -0.06 before), but clearly positive.
-    required = 0.1 if method == "glove" else 0.3
+    # topic margin is smaller: 0.21-0.32 after 20 epochs at learning rate 0.2 over seeds 0-3 (from -0.03 to
+    # -0.07 before). At 0.1 it was 0.10-0.13, too close to a floor for a test that must not flake.
+    required = 0.15 if method == "glove" else 0.3
     assert after > required and after > before + required, (before, after)
 
 
