@@ -87,7 +87,8 @@ def add_config_arguments(parser, config_class, defaults=None):
             default = field.default_factory()
         kind = _base_type(hints.get(field.name, str))
         option = "--" + field.name.replace("_", "-")
-        help_text = f"{helps.get(field.name, '')} (default: {default!r})"
+        # argparse %-formats help strings: a comment such as "decay to 5% over the run" must be escaped.
+        help_text = f"{helps.get(field.name, '')} (default: {default!r})".replace("%", "%%")
         if kind is bool:
             group.add_argument(
                 option, dest=field.name, action=argparse.BooleanOptionalAction,

@@ -218,3 +218,20 @@ def test_demo_table_quotes_the_task_headline_metric():
     assert _headline(metrics, "test_exact_match") == "test_exact_match=0.957"
     # Without a named headline, a test metric is preferred over anything else.
     assert _headline({"loss": 0.5, "test_mse": 0.25}) == "test_mse=0.25"
+
+
+@pytest.mark.parametrize("task", ["date_translation", "sentiment", "text_generation", "trigger_word", "word_embeddings"])
+def test_every_task_prints_its_help(task, capsys):
+    """`train --help` must print every field's comment; a '%' in a comment once crashed argparse."""
+    import importlib
+
+    from tasks.common.config import field_help, parse_config
+
+    config_class = importlib.import_module(f"tasks.{task}.config").Config
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(config_class, ["--help"], prog=f"python -m tasks.{task} train")
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, comment in field_help(config_class).items():
+        assert "--" + name.replace("_", "-") in text
+        assert " ".join(comment.split())[:30] in text
