@@ -31,6 +31,7 @@ class TrainConfig:
     early_stopping_patience: int = 0  # Epochs without val_loss improvement before stopping; 0 disables it.
     deterministic: bool = True  # Enable TensorFlow op determinism so the same seed gives the same metrics.json.
     verbose: int = 2  # Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
+    resume_changed: bool = False  # Continue --out's checkpoint although options other than --epochs changed (fine-tuning); otherwise that is an error.
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

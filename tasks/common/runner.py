@@ -226,6 +226,27 @@ class RunState:
         )
 
 
+# Options that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = ("out", "epochs", "verbose", "resume_changed", "strategy", "logical_cpus",
+                     "early_stopping_patience")
+
+
+def changed_options(out, config):
+    """{field: (checkpointed value, new value)} for options that differ from the run in ``out``.
+
+    Empty when ``out`` holds no checkpoint. Resuming a checkpoint with other
+    options would silently mix two trainings, so the caller refuses (or, for
+    ``demo``, starts over) unless ``--resume-changed`` says it is meant.
+    """
+    out = Path(out)
+    if not (out / CHECKPOINT_DIR / STATE_FILE).exists() or not (out / "config.json").exists():
+        return {}
+    previous = json.loads((out / "config.json").read_text())
+    current = json.loads(json.dumps(config.to_dict(), default=_json_default))
+    return {name: (previous.get(name), value) for name, value in current.items()
+            if name not in RESUMABLE_CHANGES and previous.get(name) != value}
+
+
 def _save_weights_atomically(model, directory, name):
     tmp = directory / f".tmp-{os.getpid()}-{name}"
     model.save_weights(str(tmp))
@@ -436,7 +457,7 @@ def plot_history(path, history, title):
 # The train command.
 
 
-def train(task, config):
+def train(task, config, restart_on_change=False):
     """Runs data, model, fit (resumable), evaluate, save, export; returns metrics."""
     started = time.time()
     out = Path(config.out or os.path.join("runs", task.name))
@@ -452,6 +473,20 @@ def train(task, config):
     import keras
     import numpy as np
     import tensorflow as tf
+
+    changes = changed_options(out, config)
+    if changes:
+        listed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in sorted(changes.items()))
+        if restart_on_change:
+            log(task.name, f"options changed since the checkpoint in {out} ({listed}); starting over")
+            if is_chief:
+                shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+        elif config.resume_changed:
+            log(task.name, f"resuming {out} with changed options ({listed})")
+        else:
+            raise ConfigError(f"{out} holds a checkpoint trained with other options ({listed}). Run the same "
+                              f"command to resume it, add --resume-changed to continue it with the new options, "
+                              f"or choose another --out.")
 
     seed_everything(config)
     strategy = make_strategy(config)
@@ -602,7 +637,8 @@ def main(task, argv=None):
             defaults = task.demo_overrides if command == "demo" else None
             config = parse_config(task.config_class, rest, prog=f"python -m tasks.{task.name} {command}",
                                   defaults=defaults)
-            train(task, config)
+            # A demo is disposable: when its settings changed (a newer checkout), it starts over.
+            train(task, config, restart_on_change=command == "demo")
             return 0
         commands = task.commands()
         if command not in commands:

@@ -235,3 +235,29 @@ def test_every_task_prints_its_help(task, capsys):
     for name, comment in field_help(config_class).items():
         assert "--" + name.replace("_", "-") in text
         assert " ".join(comment.split())[:30] in text
+
+
+def test_resuming_with_changed_options_is_refused_unless_asked(tmp_path):
+    out = tmp_path / "run"
+    _run(["train", "--out", str(out), "--epochs", "1", "--verbose", "0"])
+    # More epochs is how a finished run is extended: allowed.
+    extended = _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
+    assert "resumed after epoch 1" in extended.stdout
+    # Another learning rate would mix two trainings: exit 2, one line naming the option, no traceback.
+    refused = _run(["train", "--out", str(out), "--epochs", "3", "--learning-rate", "0.05", "--verbose", "0"],
+                   check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "learning_rate" in refused.stderr and "--resume-changed" in refused.stderr
+    assert json.loads((out / "config.json").read_text())["learning_rate"] != 0.05
+    resumed = _run(["train", "--out", str(out), "--epochs", "3", "--learning-rate", "0.05", "--resume-changed",
+                    "--verbose", "0"])
+    assert "resumed after epoch 2" in resumed.stdout and "changed options" in resumed.stdout
+    assert _metrics(out)["epochs_trained"] == 3
+
+
+def test_demo_starts_over_when_its_settings_changed(tmp_path):
+    out = tmp_path / "demo"
+    _run(["demo", "--out", str(out), "--verbose", "0"])
+    again = _run(["demo", "--out", str(out), "--batch-size", "16", "--verbose", "0"])
+    assert "starting over" in again.stdout and "resumed" not in again.stdout
+    assert len(_metrics(out)["history"]["loss"]) == 2
