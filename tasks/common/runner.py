@@ -49,6 +49,8 @@ class Task:
     demo_overrides = {}
     # The metric that the demo table and the README quote.
     headline_metric = None
+    # Config fields (beyond --epochs and the like) that may change when a run is resumed.
+    resumable_options = ()
 
     def build_data(self, config):
         """Returns an object with ``.train`` and ``.validation`` batched datasets."""
@@ -231,7 +233,7 @@ RESUMABLE_CHANGES = ("out", "epochs", "verbose", "resume_changed", "strategy", "
                      "early_stopping_patience")
 
 
-def changed_options(out, config):
+def changed_options(out, config, resumable=()):
     """{field: (checkpointed value, new value)} for options that differ from the run in ``out``.
 
     Empty when ``out`` holds no checkpoint. Resuming a checkpoint with other
@@ -244,7 +246,7 @@ def changed_options(out, config):
     previous = json.loads((out / "config.json").read_text())
     current = json.loads(json.dumps(config.to_dict(), default=_json_default))
     return {name: (previous.get(name), value) for name, value in current.items()
-            if name not in RESUMABLE_CHANGES and previous.get(name) != value}
+            if name not in RESUMABLE_CHANGES and name not in resumable and previous.get(name) != value}
 
 
 def _save_weights_atomically(model, directory, name):
@@ -474,7 +476,7 @@ def train(task, config, restart_on_change=False):
     import numpy as np
     import tensorflow as tf
 
-    changes = changed_options(out, config)
+    changes = changed_options(out, config, task.resumable_options)
     if changes:
         listed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in sorted(changes.items()))
         if restart_on_change:

@@ -77,7 +77,10 @@ def test_matches_the_course_one_step_attention():
     Tx, n_a2, n_s = 30, 64, 64
     model, densor1, densor2 = _course_one_step_attention(Tx, n_a2, n_s)
     # Energies are relu'd, so make sure some are positive and the test can
-    # tell weights apart: a positive bias on densor2.
+    # tell weights apart: a positive bias on densor2. All weights come from the
+    # seeded generator (Keras's unseeded initialiser once gave a row whose
+    # energies were all clipped to 0, i.e. uniform attention).
+    densor1.set_weights([0.3 * _normal(rng, n_a2 + n_s, 10), _normal(rng, 10)])
     densor2.set_weights([_normal(rng, 10, 1), np.array([0.3], "float32")])
     a, s_prev = _normal(rng, 4, Tx, n_a2), _normal(rng, 4, n_s)
     expected_context, expected_alphas = [ops.convert_to_numpy(x) for x in model([a, s_prev])]

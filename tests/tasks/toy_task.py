@@ -39,6 +39,7 @@ class ToyTask(Task):
     config_class = ToyConfig
     demo_overrides = {"epochs": 2}
     headline_metric = "test_mse"
+    resumable_options = ("epoch_delay",)  # a kill test slows the run down, then resumes it at full speed
 
     def build_data(self, config):
         import tensorflow as tf
