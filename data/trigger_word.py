@@ -735,11 +735,10 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
 
     weighted = near_miss_weight != 1.0
 
-    def example(waveform, label, negatives, start_seconds):
+    def example(waveform, label, negatives):  # negatives in the example's own time
         if not weighted:
             return waveform, label
-        shifted = [(a - start_seconds, b - start_seconds, word) for a, b, word in negatives]
-        return waveform, label, near_miss_weights(shifted, len(label), frame_seconds,
+        return waveform, label, near_miss_weights(negatives, len(label), frame_seconds,
                                                   near_miss_weight)
 
     def generate():
@@ -751,7 +750,7 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
         for index in order:
             index = int(index)
             if not crop_samples:
-                yield example(clips.waveform(index), labels[index], clips.negatives[index], 0.0)
+                yield example(clips.waveform(index), labels[index], clips.negatives[index])
                 continue
             factor = rng.uniform(1 - speed_perturbation, 1 + speed_perturbation) \
                 if speed_perturbation else 1.0
@@ -769,8 +768,7 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                                      waveform).astype(np.float32)
                 events = [(a / ratio, b / ratio) for a, b in events]
                 negatives = [(a / ratio, b / ratio, word) for a, b, word in negatives]
-            yield example(waveform, frame_labels(events, crop_frames, frame_seconds),
-                          negatives, 0.0)
+            yield example(waveform, frame_labels(events, crop_frames, frame_seconds), negatives)
 
     generate.epoch = 0
     example_samples, example_frames = (crop_samples, crop_frames) if crop_samples else (num_samples, num_frames)
