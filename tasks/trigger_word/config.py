@@ -19,6 +19,7 @@ class Config(TrainConfig):
     negative_words: tuple = ()  # Empty means data.trigger_word.NEGATIVE_WORDS (20 near-misses + 26 others).
     clip_seconds: float = 10.0  # The course's clip length.
     speakers_per_variant: int = 2  # Two accent/pitch/rate draws per eSpeak voice variant (~210 speakers).
+    synthetic_voices: int = 0  # Extra training speakers with generated eSpeak variants (random formants, breath, tone); training only.
     cache_dir: str = ""  # Clip cache; empty means ~/.cache/seqmodels/trigger_word.
     dropout: float = 0.3  # Between the course's 0.8 keep-heavy dropout and none; the data is plentiful.
     target_false_accepts_per_hour: float = 0.5  # Threshold = lowest with at most this FA/hour on validation.
@@ -53,6 +54,9 @@ class Config(TrainConfig):
         if not 0 <= self.speed_perturbation < 0.5:
             raise ConfigError(f"Invalid value for --speed-perturbation. Expected [0, 0.5). "
                               f"Received: {self.speed_perturbation}")
+        if self.synthetic_voices < 0:
+            raise ConfigError(f"Invalid value for --synthetic-voices. Expected a non-negative integer. "
+                              f"Received: {self.synthetic_voices}")
         if self.near_miss_weight <= 0:
             raise ConfigError(f"Invalid value for --near-miss-weight. Expected a positive number. "
                               f"Received: {self.near_miss_weight}")

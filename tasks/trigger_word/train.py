@@ -39,7 +39,7 @@ def make_clips(config, split, num_clips, negative_only=False):
         split, num_clips, seed=config.seed, word=config.word, clip_seconds=config.clip_seconds,
         negative_only=negative_only, speakers_per_variant=config.speakers_per_variant,
         cache_dir=config.cache_dir or None, negative_words=config.negative_words or NEGATIVE_WORDS,
-        verbose=True)
+        synthetic_voices=config.synthetic_voices if split == "train" else 0, verbose=True)
 
 
 def clips_for_minutes(minutes, clip_seconds):
