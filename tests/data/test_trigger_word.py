@@ -56,6 +56,71 @@ def test_speakers_split_by_variant_and_deterministic():
     assert speakers != tw.make_speakers(speakers_per_variant=2, seed=1)
 
 
+def test_unknown_variant_is_an_error_not_espeaks_silent_fallback():
+    with pytest.raises(ValueError, match="no voice variant 'nosuch'"):
+        tw.ESpeak.get().synthesize("hello", tw.Speaker("en-us", "nosuch", 50, 50, 175))
+    # A synthetic variant needs the data directory that holds it.
+    with pytest.raises(ValueError, match="voice_data_with_variants"):
+        tw.ESpeak.get().synthesize("hello", tw.Speaker("en-us", "seqmodels-0-0", 50, 50, 175))
+
+
+def test_synthetic_voices_join_training_only_and_leave_other_splits_unchanged():
+    plain = tw.make_speakers(speakers_per_variant=2, seed=0)
+    more = tw.make_speakers(speakers_per_variant=2, seed=0, synthetic_voices=5)
+    assert more["validation"] == plain["validation"] and more["test"] == plain["test"]
+    assert more["train"][:len(plain["train"])] == plain["train"]
+    extra = more["train"][len(plain["train"]):]
+    assert [s.variant for s in extra] == [f"seqmodels-0-{i}" for i in range(5)]
+    with pytest.raises(ValueError, match="training only"):
+        tw.load_word_bank("test", synthetic_voices=3)
+    with pytest.raises(ValueError, match=">= 0"):
+        tw.make_trigger_word_clips("train", 1, synthetic_voices=-1)
+
+
+def test_random_variants_are_valid_varied_and_deterministic():
+    texts = [tw.random_variant(np.random.default_rng([0, 105, i]), f"v{i}") for i in range(200)]
+    assert texts[7] == tw.random_variant(np.random.default_rng([0, 105, 7]), "v7")
+    assert len(set(t.split("\n", 2)[2] for t in texts)) == 200
+    for text in texts:
+        lines = text.strip().split("\n")
+        assert lines[0] == "language variant"
+        keys = [line.split()[0] for line in lines]
+        assert keys.count("formant") == 9 and "pitch" in keys and "voicing" in keys
+        low, high = map(int, dict(line.split(None, 1) for line in lines)["pitch"].split())
+        assert 60 <= low < high
+    # Some whisper (breath noise with little voicing), some Klatt, some plain.
+    assert sum("breathw" in t for t in texts) > 10
+    assert sum("klatt" in t for t in texts) > 10
+    assert sum("breath" not in t for t in texts) > 50
+
+
+def test_synthetic_variants_change_the_voice(tmp_path):
+    data_path = tw.voice_data_with_variants(seed=0, synthetic_voices=3, cache_dir=tmp_path)
+    speakers = [tw.Speaker("en-us", f"seqmodels-0-{i}", 50, 50, 175) for i in range(3)]
+    speakers.append(tw.Speaker("en-us", "m3", 50, 50, 175))
+    bank = tw._build_word_bank_in_fresh_process("activate", speakers, ("banana",), 0, data_path)
+    takes = [bank.triggers[s][0] for s in range(4)]
+    for audio in takes:
+        assert 0.25 * tw.SAMPLE_RATE < len(audio) < 1.5 * tw.SAMPLE_RATE
+        assert np.sqrt(np.mean(audio ** 2)) > 1e-3
+    # Each variant has its own timbre (average log spectrum), unlike the same
+    # variant at another rate and pitch take (rms distance ~0.07; between
+    # variants 0.5-1.0).
+    def log_spectrum(audio):
+        frames = audio[: len(audio) // 400 * 400].reshape(-1, 400) * np.hanning(400)
+        spectrum = np.log(np.abs(np.fft.rfft(frames, axis=1)).mean(0) + 1e-6)
+        return spectrum - spectrum.mean()
+
+    spectra = [log_spectrum(audio) for audio in takes]
+    for i in range(4):
+        for j in range(i):
+            assert np.sqrt(np.mean((spectra[i] - spectra[j]) ** 2)) > 0.3, (i, j)
+    same = [log_spectrum(take) for take in bank.triggers[0]]
+    assert np.sqrt(np.mean((same[0] - same[1]) ** 2)) < 0.3
+    # The copy is made once and reused; variant files are rewritten from the seed.
+    assert tw.voice_data_with_variants(seed=0, synthetic_voices=3, cache_dir=tmp_path) == data_path
+
+
 def test_frame_labels_by_hand():
     # A trigger ending at 1.0 s labels frames whose end (t + 1) * 0.04 s lies in
     # (1.0, 1.0 + 0.3636]: t + 1 = 26..34, i.e. frames 25..33.
