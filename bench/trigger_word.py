@@ -195,6 +195,7 @@ def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, c
         "",
         f"`python bench/trigger_word.py` on runs trained with `python -m tasks.trigger_word train "
         f"--model course|streaming` ({config.num_train_clips} training clips, "
+        f"{config.synthetic_voices} synthetic training voices, "
         f"{config.crop_seconds:g} s crops, near-miss weight {config.near_miss_weight:g}, same data "
         f"and seed {config.seed} for both; epochs below; the commands are listed under the table). "
         f"Test: {len(data.test_clips)} clips / {sum(map(len, data.test_clips.events))} trigger words "
@@ -230,7 +231,7 @@ def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, c
         f"TFLite {cpu_rtf[0]:.4f}, TensorFlow {cpu_rtf[1]:.4f} (ratio {cpu_rtf[0] / cpu_rtf[1]:.2f}). "
         f"TFLite detections (same "
         f"rule) equal the SavedModel's `detections` on {agree}/{count} test clips. Load average "
-        f"during the bench: {load} (2 cores shared with other helpers' training jobs).",
+        f"during the bench: {load} (2 cores).",
         "",
     ]
     path = Path(path)

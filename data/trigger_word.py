@@ -811,13 +811,15 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         # Write to temporary names then rename, so a killed run leaves no half cache.
-        temporary = directory / "waveforms.tmp.npy"
+        # (Names per process: two runs may fill the same cache entry at once.)
+        temporary = directory / f"waveforms.tmp-{os.getpid()}.npy"
         np.save(temporary, waveforms)
         os.replace(temporary, directory / "waveforms.npy")
         meta = dict(key_fields, events=events, negatives=negatives,
                     speakers=[dataclasses.asdict(s) for s in bank.speakers])
-        (directory / "events.tmp.json").write_text(json.dumps(meta))
-        os.replace(directory / "events.tmp.json", directory / "events.json")
+        temporary = directory / f"events.tmp-{os.getpid()}.json"
+        temporary.write_text(json.dumps(meta))
+        os.replace(temporary, directory / "events.json")
     return clips
 
 
