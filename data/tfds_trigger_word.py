@@ -9,7 +9,8 @@
 
 Nothing is downloaded: ``_split_generators`` synthesises the clips with
 :func:`data.trigger_word.make_trigger_word_clips` (eSpeak NG + numpy
-backgrounds), with the splits' voices disjoint as there. Custom words or sizes
+backgrounds), with the splits' voices disjoint as there; the training split
+also holds speakers with generated voice variants (``synthetic_voices``). Custom words or sizes
 are new :class:`TriggerWordConfig` objects.
 """
 
@@ -35,6 +36,7 @@ class TriggerWordConfig(tfds.core.BuilderConfig):
     negative_test_clips: int = 360  # one hour of negative-only audio of the test voices
     clip_seconds: float = tw.CLIP_SECONDS
     speakers_per_variant: int = 2
+    synthetic_voices: int = 1000  # training speakers with generated eSpeak variants (train split only)
     negative_words: tuple = tw.NEGATIVE_WORDS
     seed: int = 0
 
@@ -42,13 +44,16 @@ class TriggerWordConfig(tfds.core.BuilderConfig):
 class TriggerWord(tfds.core.GeneratorBasedBuilder):
     """Synthetic 10 s clips with trigger words, negatives and labelled frames."""
 
-    VERSION = tfds.core.Version(f"1.0.{tw.GENERATOR_VERSION}")
+    VERSION = tfds.core.Version(f"1.1.{tw.GENERATOR_VERSION}")
+    RELEASE_NOTES = {
+        f"1.1.{tw.GENERATOR_VERSION}": "Training split adds speakers with generated voice variants.",
+    }
     BUILDER_CONFIGS = [
         TriggerWordConfig(name="activate", description="The course's trigger word."),
         TriggerWordConfig(name="tiny", description="A few short clips, for tests.",
                           num_train_clips=4, num_validation_clips=2, num_test_clips=2,
                           negative_test_clips=2, clip_seconds=3.0, speakers_per_variant=1,
-                          negative_words=("activity", "captivate", "banana")),
+                          synthetic_voices=2, negative_words=("activity", "captivate", "banana")),
     ]
 
     def _info(self):
@@ -83,7 +88,8 @@ class TriggerWord(tfds.core.GeneratorBasedBuilder):
         clips = tw.make_trigger_word_clips(
             split, num_clips, seed=config.seed, word=config.word, clip_seconds=config.clip_seconds,
             negative_only=negative_only, speakers_per_variant=config.speakers_per_variant,
-            negative_words=tuple(config.negative_words))
+            negative_words=tuple(config.negative_words),
+            synthetic_voices=config.synthetic_voices if split == "train" else 0)
         num_frames = int(np.ceil(config.clip_seconds / LABEL_FRAME_SECONDS))
         for index in range(len(clips)):
             events = clips.events[index]
