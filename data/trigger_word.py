@@ -8,7 +8,12 @@ from a seed, the way the course's trigger-word exercise assembles its clips:
    ``klatt2``, ``Andy``, ...; about a hundred ship with ``espeakng-loader``), a
    pitch, a pitch range and a speaking rate. Speakers are split into
    train / validation / test **by variant**, so the test split only holds voice
-   variants the model never heard.
+   variants the model never heard. Training can add speakers with *generated*
+   variants (``synthetic_voices``, :func:`random_variant`: random vocal-tract
+   length, formants, breathiness up to a whisper, roughness, spectral tilt,
+   echo, Klatt synthesis): about 70 shipped timbres are too few to learn a word
+   apart from the voice saying it, and the generated ones never touch the
+   validation or test voices.
 2. **Word bank.** Every speaker says the trigger word a few times (with jittered
    rate and pitch) and every negative word once. Negatives include near-misses
    ("activity", "captivate", "vacation", ...). The bank is cached on disk.
