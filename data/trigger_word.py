@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import zlib
 import threading
 from pathlib import Path
@@ -350,20 +351,17 @@ def random_variant(rng: np.random.Generator, name: str) -> str:
 def voice_data_with_variants(seed: int, synthetic_voices: int, cache_dir=None) -> str:
     """A copy of eSpeak NG's data directory holding the synthetic variants of ``seed``.
 
-    The bundled data (about 20 MB) is copied once into the cache (or a
-    temporary directory when caching is off); variant files are written from
-    their seed every time, so the copy can never hold stale ones.
+    The bundled data (about 20 MB) is copied once into ``cache_dir`` (default
+    the trigger-word cache); variant files are written from their seed every
+    time, so the copy can never hold stale ones.
     """
     import shutil
-    import tempfile
 
     import espeakng_loader
 
     source = Path(espeakng_loader.get_data_path())
-    if cache_dir is False:
-        root = Path(tempfile.mkdtemp(prefix="seqmodels-espeak-"))
-    else:
-        root = Path(cache_dir) if cache_dir else default_cache_dir()
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
     target = root / "espeak-ng-data"
     if not (target / "phontab").exists():
         staging = root / f"espeak-ng-data.tmp-{os.getpid()}"
@@ -742,10 +740,13 @@ def load_word_bank(split: str, seed: int = 0, word: str = DEFAULT_WORD,
     else:
         speakers = make_speakers(speakers_per_variant, seed,
                                  synthetic_voices=synthetic_voices)[split]
-        data_path = (voice_data_with_variants(seed, synthetic_voices, cache_dir)
-                     if synthetic_voices else None)
-        bank = _build_word_bank_in_fresh_process(word, speakers, tuple(negative_words),
-                                                 seed + SPLITS.index(split), data_path)
+        with tempfile.TemporaryDirectory(prefix="seqmodels-espeak-") as temporary:
+            data_path = None
+            if synthetic_voices:  # (a temporary copy of eSpeak's data when caching is off)
+                data_path = voice_data_with_variants(
+                    seed, synthetic_voices, temporary if cache_dir is False else cache_dir)
+            bank = _build_word_bank_in_fresh_process(word, speakers, tuple(negative_words),
+                                                     seed + SPLITS.index(split), data_path)
         if path is not None:
             _save_bank(bank, path, key_fields)
     _BANK_MEMO[memo_key] = bank
