@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import dataclasses
@@ -375,10 +376,19 @@ def voice_data_with_variants(seed: int, synthetic_voices: int, cache_dir=None) -
         text = random_variant(np.random.default_rng([seed, 105, index]), name)
         path = target / SYNTHETIC_VARIANT_DIR / name[len(SYNTHETIC_VARIANT_PREFIX):]
         if not path.exists() or path.read_text() != text:
-            temporary = path.with_name(f"{name}.tmp-{os.getpid()}")
-            temporary.write_text(text)
-            os.replace(temporary, path)
+            _write_atomically(path, lambda temporary: temporary.write_text(text))
     return str(target)
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(temporary)`` then rename onto ``path``: a killed run leaves no half file.
+
+    The temporary name is per process (two runs may fill one cache entry at
+    once) and keeps the suffix (``np.save`` would append ``.npy`` otherwise).
+    """
+    temporary = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    write(temporary)
+    os.replace(temporary, path)
 
 
 # --------------------------------------------------------------------------- word bank
@@ -428,7 +438,6 @@ def _build_word_bank_in_fresh_process(word, speakers, negative_words, seed,
     """
     import subprocess
     import sys
-    import tempfile
 
     request = dict(word=word, speakers=[dataclasses.asdict(s) for s in speakers],
                    negative_words=list(negative_words), seed=int(seed), data_path=data_path)
@@ -465,10 +474,9 @@ def _save_bank(bank: WordBank, path: Path, extra_meta: dict):
                 trigger_takes=len(bank.triggers[0]) if bank.triggers else 0,
                 speakers=[dataclasses.asdict(s) for s in bank.speakers])
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.stem + f".tmp-{os.getpid()}.npz")
-    np.savez(temporary, audio=np.concatenate(pieces).astype(np.float16), offsets=offsets,
-             meta=np.array(json.dumps(meta)))
-    os.replace(temporary, path)
+    _write_atomically(path, lambda temporary: np.savez(
+        temporary, audio=np.concatenate(pieces).astype(np.float16), offsets=offsets,
+        meta=np.array(json.dumps(meta))))
 
 
 def _load_bank(path: Path) -> WordBank:
@@ -740,11 +748,12 @@ def load_word_bank(split: str, seed: int = 0, word: str = DEFAULT_WORD,
     else:
         speakers = make_speakers(speakers_per_variant, seed,
                                  synthetic_voices=synthetic_voices)[split]
-        with tempfile.TemporaryDirectory(prefix="seqmodels-espeak-") as temporary:
-            data_path = None
-            if synthetic_voices:  # (a temporary copy of eSpeak's data when caching is off)
-                data_path = voice_data_with_variants(
-                    seed, synthetic_voices, temporary if cache_dir is False else cache_dir)
+        # Generated voices need a copy of eSpeak's data: in the cache, or a
+        # temporary directory (removed after synthesis) when caching is off.
+        data_root = (tempfile.TemporaryDirectory(prefix="seqmodels-espeak-")
+                     if synthetic_voices and cache_dir is False else contextlib.nullcontext(cache_dir))
+        with data_root as root:
+            data_path = voice_data_with_variants(seed, synthetic_voices, root) if synthetic_voices else None
             bank = _build_word_bank_in_fresh_process(word, speakers, tuple(negative_words),
                                                      seed + SPLITS.index(split), data_path)
         if path is not None:
@@ -816,16 +825,12 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
     clips = TriggerWordClips(waveforms, events, negatives, bank.speakers)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        # Write to temporary names then rename, so a killed run leaves no half cache.
-        # (Names per process: two runs may fill the same cache entry at once.)
-        temporary = directory / f"waveforms.tmp-{os.getpid()}.npy"
-        np.save(temporary, waveforms)
-        os.replace(temporary, directory / "waveforms.npy")
+        # events.json last: its presence marks a complete entry.
+        _write_atomically(directory / "waveforms.npy", lambda temporary: np.save(temporary, waveforms))
         meta = dict(key_fields, events=events, negatives=negatives,
                     speakers=[dataclasses.asdict(s) for s in bank.speakers])
-        temporary = directory / f"events.tmp-{os.getpid()}.json"
-        temporary.write_text(json.dumps(meta))
-        os.replace(temporary, directory / "events.json")
+        _write_atomically(directory / "events.json",
+                          lambda temporary: temporary.write_text(json.dumps(meta)))
     return clips
 
 
