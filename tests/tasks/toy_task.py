@@ -14,19 +14,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tasks.common.config import TrainConfig  # noqa: E402
+from tasks.common.config import TrainConfig, option  # noqa: E402
 from tasks.common.runner import Task, main  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
 class ToyConfig(TrainConfig):
-    epochs: int = 6  # Enough epochs to interrupt in the middle.
-    batch_size: int = 32  # Divides the training set, so every replica gets whole batches.
-    num_examples: int = 256  # Small enough to train in a second per epoch.
-    epoch_delay: float = 0.0  # Seconds to sleep after each epoch, to give tests time to kill the run.
-    learning_rate: float = 0.01  # Large enough that the loss moves visibly in six epochs.
-    dropout: float = 0.1  # Random noise in training that the seed must control.
-    shuffle: bool = True  # Reshuffle every epoch: resume must replay the order.
+    epochs: int = option(6, "Enough epochs to interrupt in the middle.")
+    batch_size: int = option(32, "Divides the training set, so every replica gets whole batches.")
+    num_examples: int = option(256, "Small enough to train in a second per epoch.")
+    epoch_delay: float = option(0.0, "Seconds to sleep after each epoch, to give tests time to kill the run.")
+    learning_rate: float = option(0.01, "Large enough that the loss moves visibly in six epochs.")
+    dropout: float = option(0.1, "Random noise in training that the seed must control.")
+    shuffle: bool = option(True, "Reshuffle every epoch: resume must replay the order.")
 
 
 class _Data:
