@@ -28,7 +28,7 @@ class Config(TrainConfig):
     cell: str = option("lstm", "simple_rnn, gru or lstm from layers/; the LSTM keeps gradients alive over a whole "
                                "name and line.")
     num_layers: int = option(1, "One layer already reaches the names' perplexity floor; two help on Hamlet.")
-    units: int = option(128, "Enough state for ~11-letter names; more mostly memorises the training names.")
+    units: int = option(128, "Enough state for a whole name; more mostly memorises the training names.")
     embedding_dim: int = option(32, "28 characters need few dimensions, since an embedding is a learned one-hot "
                                     "projection.")
     dropout: float = option(0.1, "Light input dropout in each cell, since the few thousand training names "
