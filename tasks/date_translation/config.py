@@ -2,15 +2,8 @@
 
 import dataclasses
 
-from tasks.common.config import (
-    ConfigError,
-    TrainConfig,
-    option,
-    require_choice,
-    require_in_interval,
-    require_non_negative,
-    require_positive,
-)
+from tasks.common.config import (ConfigError, TrainConfig, option, require_choice, require_in_interval,
+                                 require_non_negative, require_positive)
 
 MODELS = ("attention", "transformer")
 

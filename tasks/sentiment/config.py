@@ -5,14 +5,8 @@ The measurements behind the defaults are in the Sentiment section of bench/RESUL
 
 import dataclasses
 
-from tasks.common.config import (
-    ConfigError,
-    TrainConfig,
-    option,
-    require_choice,
-    require_in_interval,
-    require_positive,
-)
+from tasks.common.config import (ConfigError, TrainConfig, option, require_choice, require_in_interval,
+                                 require_positive)
 
 MODELS = ("average", "lstm", "transformer", "cnn", "ensemble")
 DATASETS = ("rt", "imdb", "sst2")
@@ -74,7 +68,8 @@ class Config(TrainConfig):
                               f"({self.char_ngram_min}). Received: {self.char_ngram_max}")
         widths = tuple(int(w) for w in self.filter_widths)
         if not widths or min(widths) < 1:
-            raise ConfigError(f"Invalid value for --filter-widths. Expected positive integers. Received: {self.filter_widths}")
+            raise ConfigError(f"Invalid value for --filter-widths. Expected positive integers. "
+                              f"Received: {self.filter_widths}")
         object.__setattr__(self, "filter_widths", widths)
         members = tuple(str(m) for m in self.ensemble_members)
         if set(members) - set(ENSEMBLE_MEMBERS):

@@ -5,15 +5,8 @@ The measurements behind the defaults are in the Trigger word section of bench/RE
 
 import dataclasses
 
-from tasks.common.config import (
-    ConfigError,
-    TrainConfig,
-    option,
-    require_choice,
-    require_in_interval,
-    require_non_negative,
-    require_positive,
-)
+from tasks.common.config import (ConfigError, TrainConfig, option, require_choice, require_in_interval,
+                                 require_non_negative, require_positive)
 
 MODELS = ("course", "streaming")
 

@@ -7,14 +7,8 @@ The measurements behind the other defaults are in the Word embeddings section of
 
 import dataclasses
 
-from tasks.common.config import (
-    TrainConfig,
-    option,
-    require_choice,
-    require_in_interval,
-    require_non_negative,
-    require_positive,
-)
+from tasks.common.config import (TrainConfig, option, require_choice, require_in_interval, require_non_negative,
+                                 require_positive)
 
 METHODS = ("skipgram", "cbow", "glove")
 WORD2VEC = ("skipgram", "cbow")
