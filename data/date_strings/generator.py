@@ -81,7 +81,7 @@ def _order(rng):
     return rng.choices(tuple(ORDER_WEIGHTS), weights=tuple(ORDER_WEIGHTS.values()))[0]
 
 
-def make_example(rng, family, split, order=None):
+def make_example(rng, family, split, order=None, noise_rate=NOISE_RATE):
     """One example of ``family`` in ``split`` (redrawn until its answer falls in the split)."""
     for _ in range(10_000):
         example_order = check_order(order) if order is not None else _order(rng)
@@ -90,15 +90,20 @@ def make_example(rng, family, split, order=None):
         else:
             date = _date_in_split(rng, split)
             text, answer = grammar.FAMILIES[family].write(rng, date, times.random_time(rng), example_order)
-        if rng.random() < NOISE_RATE:
+        if rng.random() < noise_rate:
             text = noise.add_noise(rng, text)
         if split_of_answer(answer, text) == split:
             return Example(text, example_order, answer, family)
     raise RuntimeError(f"Family {family} drew no string of split {split} in 10,000 tries")
 
 
-def generate(n, split="train", seed=0, families=ALL_FAMILIES, order=None):
-    """``n`` examples of ``split``, deterministic in ``seed``; ``order`` fixes every example's order."""
+def generate(n, split="train", seed=0, families=ALL_FAMILIES, order=None, noise_rate=NOISE_RATE):
+    """``n`` examples of ``split``, deterministic in ``seed``.
+
+    ``order`` fixes every example's order (else drawn); ``noise_rate`` is the
+    share of strings given surface noise (0 for the clean strings the tests
+    check against strptime and email.utils).
+    """
     if split not in SPLITS:
         raise ValueError(f"Invalid value for argument split. Expected one of {SPLITS}. Received: split={split!r}")
     if n < 0:
@@ -112,5 +117,5 @@ def generate(n, split="train", seed=0, families=ALL_FAMILIES, order=None):
         block = list(families)
         rng.shuffle(block)
         for family in block[: n - len(examples)]:
-            examples.append(make_example(rng, family, split, order))
+            examples.append(make_example(rng, family, split, order, noise_rate))
     return examples

@@ -142,8 +142,8 @@ def version(rng):
     while True:
         count = rng.choice((2, 3, 3, 3, 4))
         fields = [str(rng.choice((0, rng.randint(0, 9), rng.randint(10, 40), rng.randint(41, 200)))) for _ in range(count)]
-        # Two numbers never make a full date, four are no date shape.
-        if count == 3 and _is_date_shaped(fields):
+        # Two numbers never make a full date; of three or four, no three may make one.
+        if any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3)):
             continue
         text = ".".join(fields)
         draw = rng.random()

@@ -72,7 +72,7 @@ def year_spellings(year, hyphen="-"):
     century, rest = divmod(year, 100)
     spellings = []
     full = cardinal(year, hyphen)
-    if 2000 <= year <= 2009 or rest == 0 and year % 1000 == 0:
+    if year % 1000 < 10:
         spellings.append(full)
         spellings.append(full.replace(" and ", " "))
         if year % 1000 != 0:
