@@ -67,12 +67,15 @@ def _random_date(rng, low, high):
     return low + datetime.timedelta(days=rng.randrange((high - low).days + 1))
 
 
+def _draw_date(rng):
+    if rng.random() < 0.5:
+        return _random_date(rng, MIN_DATE, MAX_DATE)
+    return _random_date(rng, COMMON_MIN_DATE, COMMON_MAX_DATE)
+
+
 def _date_in_split(rng, split):
     while True:
-        if rng.random() < 0.5:
-            date = _random_date(rng, MIN_DATE, MAX_DATE)
-        else:
-            date = _random_date(rng, COMMON_MIN_DATE, COMMON_MAX_DATE)
+        date = _draw_date(rng)
         if split_of_key(date.isoformat(), SPLIT_SHARES) == split:
             return date
 
@@ -88,8 +91,10 @@ def make_example(rng, family, split, order=None, noise_rate=NOISE_RATE):
         if family in not_dates.FAMILIES:
             text, answer = not_dates.FAMILIES[family](rng), NOT_A_DATE
         else:
-            date = _date_in_split(rng, split)
-            text, answer = grammar.FAMILIES[family].write(rng, date, times.random_time(rng), example_order)
+            writer = grammar.FAMILIES[family]
+            # A month-only answer is split on its month, so its day need not be in the split.
+            date = _draw_date(rng) if writer.month_only else _date_in_split(rng, split)
+            text, answer = writer.write(rng, date, times.random_time(rng), example_order)
         if rng.random() < noise_rate:
             text = noise.add_noise(rng, text)
         if split_of_answer(answer, text) == split:
@@ -119,3 +124,19 @@ def generate(n, split="train", seed=0, families=ALL_FAMILIES, order=None, noise_
         for family in block[: n - len(examples)]:
             examples.append(make_example(rng, family, split, order, noise_rate))
     return examples
+
+
+def as_dataset(examples):
+    """A ``tf.data.Dataset`` of string dicts: ``text``, ``order``, ``date``, ``time``, ``utc_offset``, ``iso``, ``family``."""
+    import tensorflow as tf
+
+    columns = {
+        "text": [e.text for e in examples],
+        "order": [e.order for e in examples],
+        "date": [e.answer.date for e in examples],
+        "time": [e.answer.time for e in examples],
+        "utc_offset": [e.answer.utc_offset for e in examples],
+        "iso": [e.answer.iso for e in examples],
+        "family": [e.family for e in examples],
+    }
+    return tf.data.Dataset.from_tensor_slices({name: tf.constant(values, tf.string) for name, values in columns.items()})

@@ -9,9 +9,10 @@ so ``05/03/1979`` written day first is 1979-05-03 under ``MDY``: the string,
 not the date that was drawn, decides. Month and weekday names are fixed English
 lists (not the process locale), weekdays always agree with their date.
 
-``FAMILIES`` maps each family name to its function and to whether it prints a
-two-digit year (then the date is drawn inside the POSIX pivot window,
-1969-2068). The families follow the list of what a date reader must read:
+``FAMILIES`` maps each family name to its function and to what its answers
+carry. A family that prints a two-digit year does so only for dates inside the
+POSIX pivot window (1969-2068) and prints four digits otherwise, so every
+string has one answer. The families follow the list of what a date reader must read:
 ISO 8601, what programs write, what people write, dates in words, other
 English locales (Babel / CLDR), reduced precision and ambiguous numeric dates.
 """
@@ -38,11 +39,11 @@ BABEL_WIDTHS = ("short", "medium", "long", "full")
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """One format family: its writer and whether it prints a two-digit year."""
+    """One format family: its writer, whether its answers carry a time, and whether they are a month only."""
 
     write: object
-    two_digit_year: bool = False
     has_time: bool = False
+    month_only: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -407,9 +408,6 @@ def the_of(rng, date, time, order):
     return f"{month} the {day}{comma} {date.year}", answer_for(date)
 
 
-_PEOPLE_DATES = None  # filled below: the date-only families a time is attached to
-
-
 def date_with_time(rng, date, time, order):
     """A person's date with a time before or after: ``25 Sep 2003 at 2:57 p.m.``, ``10h11 on 25/09/2003``."""
     date_text, answer = rng.choice(_PEOPLE_DATES)(rng, date, time, order)
@@ -425,7 +423,7 @@ def date_with_time(rng, date, time, order):
 
 def zone_name(rng, date, time, order):
     """A date and time with a zone name or offset: ``Sep 25, 2003 2:57 pm PDT``, ``25/09/2003 14:09 UTC+5:30``."""
-    date_text, answer = rng.choice(_PEOPLE_DATES + (numeric_date,))(rng, date, time, order)
+    date_text, answer = rng.choice(_PEOPLE_DATES)(rng, date, time, order)
     time_text, shown = times.write_time(rng, time)
     if rng.random() < 0.75:
         zone = rng.choice(times.SHORT_ZONE_NAMES)
@@ -532,6 +530,7 @@ def month_year(rng, date, time, order):
     return text, month_answer(date.year, date.month)
 
 
+# The date-only families that date_with_time and zone_name attach a time to.
 _PEOPLE_DATES = (month_name, ap_style, weekday, ordinal, the_of, numeric_date, year_first, iso_date, in_words)
 
 FAMILIES = {
@@ -564,5 +563,5 @@ FAMILIES = {
     "babel_long": Family(_babel_date("long")),
     "babel_full": Family(_babel_date("full")),
     "babel_datetime": Family(babel_datetime, has_time=True),
-    "month_year": Family(month_year),
+    "month_year": Family(month_year, month_only=True),
 }

@@ -158,6 +158,9 @@ def test_generator_is_deterministic_and_covers_every_family():
     assert [e.text for e in generator.generate(150, "validation", seed=5)] != [e.text for e in first]
     sample = generator.generate(len(generator.ALL_FAMILIES), "validation", seed=2)
     assert sorted(e.family for e in sample) == sorted(generator.ALL_FAMILIES)
+    rows = list(generator.as_dataset(sample).as_numpy_iterator())
+    assert [row["text"].decode() for row in rows] == [e.text for e in sample]
+    assert [row["iso"].decode() for row in rows] == [e.answer.iso for e in sample]
     # The families the task must read are all there.
     for family in ("iso_datetime", "rfc2822", "ctime", "date_command", "web_log", "dd_mon_yy", "spreadsheet",
                    "ap_style", "in_words", "babel_short", "babel_datetime", "month_year", "zone_name",
