@@ -518,3 +518,29 @@ def test_writers_set_is_written_by_other_software():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("data") for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("data")}
     assert imported <= {"data.date_strings.targets", "ORDERS", "answer_for", "answer_from_datetime", "month_answer"}, imported
+
+
+def test_bench_scores_and_reference_adapters():
+    from bench import date_parsing
+
+    examples = [
+        ("2003-09-25T10:49:41+05:30", "MDY", Answer("2003-09-25", "10:49:41", "+05:30"), "a"),
+        ("May 2014", "MDY", Answer("2014-05"), "a"),
+        ("05/03/1979", "DMY", Answer("1979-03-05"), "b"),
+        ("10:49", "MDY", NOT_A_DATE, "c"),
+        ("31 feb 2020", "MDY", NOT_A_DATE, "c"),
+    ]
+    # The dateutil adapter tells given fields from its defaults and impossible dates from real ones.
+    dateutil_reference = date_parsing.dateutil_parser()
+    assert [dateutil_reference(text, order) for text, order, _, _ in examples] == [e[2] for e in examples]
+    # A parser that says 1979-03-05 for everything, with a confidence of 0.9 on the first input only.
+    constant = Answer("1979-03-05")
+    predictions = [(constant, 0.9)] + [(constant, 0.1)] * 4
+    totals, families = date_parsing.score(examples, predictions, seconds=1.0, threshold=0.5)
+    assert (totals["n"], totals["date"], totals["all"]) == (5, 1, 1)
+    assert (totals["not_date"], totals["not_date_found"], totals["said_not_date"]) == (2, 0, 0)
+    assert (totals["with_confidence"], totals["confident_wrong"]) == (5, 1)
+    assert (totals["with_time"], totals["time"], totals["with_offset"]) == (1, 0, 1)
+    assert families["b"]["date"] == 1 and families["a"]["date"] == 0
+    table = date_parsing.markdown({"toy": examples}, {"toy": {"constant": (totals, families)}}, 0.5)
+    assert "| toy | constant | 5 | 20.0% | 20.0% | 0.0% | 0.0% | 0.0% | - | 20.0% | 5 |" in table
