@@ -17,7 +17,8 @@ Ambiguous numeric dates are decided by an ``order`` the caller gives: ``MDY``
 (the default, as ``dateutil``), ``DMY`` or ``YMD``. The rule, applied to the
 numbers of a date in the order they are written:
 
-1. A field of three or four digits is a year; so is one of two digits above 31.
+1. A field of four digits is a year, and so is one of two digits above 31; a
+   field of three digits makes no date (years run 1000-9999).
 2. Three numbers (``05/03/1979``, ``79.05.03``): the layout named by ``order``
    is taken if it gives a real calendar date, else the first of ``MDY``,
    ``DMY``, ``YMD`` that does. None gives one: not a date.
@@ -29,6 +30,12 @@ numbers of a date in the order they are written:
 
 Unambiguous dates (``25/09/2003``, ``13.03.2014``, ``2003-09-25``) therefore
 read the same under every order.
+
+A year alone (``1984``) and a relative date (``next friday``) are not a date:
+the format has no year-only answer, and a relative date needs a today the
+reader is not given. A day and month without a year (``Sept. 25``) has no
+answer in this format either; the generator writes none, as a date or as not
+one, and leaves the choice open.
 """
 
 import dataclasses

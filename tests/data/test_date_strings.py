@@ -4,7 +4,6 @@ import ast
 import collections
 import datetime
 import email.utils
-import itertools
 import random
 import re
 import sys
