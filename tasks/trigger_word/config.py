@@ -26,7 +26,6 @@ class Config(TrainConfig):
     refractory_seconds: float = 0.5  # Triggers can follow 0.1 s apart (next detection >= 0.55 s later); a 0.36 s plateau fires once.
     crop_seconds: float = 3.0  # Train on random 3 s crops of the clips (0 = whole clips): a third of the recurrent steps per word heard.
     near_miss_weight: float = 4.0  # Loss weight of the frames from a near-miss word's start to 0.36 s after it (1 = none); false accepts are near-misses.
-    speed_perturbation: float = 0.0  # Resample crops by a factor in [1 - s, 1 + s] (pitch, formants, tempo) for more voices; 0 = off.
     positive_crop_fraction: float = 0.75  # Crops holding a whole trigger word and its label window; the rest start anywhere.
     epochs: int = 40  # Validation loss still falls slowly at 40 epochs of 8000 crops (30 min per model, both trained at once on 2 cores).
     batch_size: int = 32  # 32 crops x 75 frames per step trains stably with Adam.
@@ -51,9 +50,6 @@ class Config(TrainConfig):
         if not 0 <= self.positive_crop_fraction <= 1:
             raise ConfigError(f"Invalid value for --positive-crop-fraction. Expected [0, 1]. "
                               f"Received: {self.positive_crop_fraction}")
-        if not 0 <= self.speed_perturbation < 0.5:
-            raise ConfigError(f"Invalid value for --speed-perturbation. Expected [0, 0.5). "
-                              f"Received: {self.speed_perturbation}")
         if self.synthetic_voices < 0:
             raise ConfigError(f"Invalid value for --synthetic-voices. Expected a non-negative integer. "
                               f"Received: {self.synthetic_voices}")
