@@ -89,31 +89,25 @@ def make_speakers(speakers_per_variant: int = 2, seed: int = 0,
         "validation": order[num_train:num_train + num_validation],
         "test": order[num_train + num_validation:],
     }
-    speakers = {}
-    for split, indices in groups.items():
-        speakers[split] = [
-            Speaker(
-                accent=ACCENTS[rng.integers(len(ACCENTS))],
-                variant=variants[index],
-                pitch=int(rng.integers(20, 81)),
-                pitch_range=int(rng.integers(20, 91)),
-                rate=int(rng.integers(120, 231)),
-            )
-            for index in sorted(indices)
-            for _ in range(speakers_per_variant)
-        ]
+    speakers = {
+        split: [_draw_speaker(rng, variants[index], (20, 81), (20, 91), (120, 231))
+                for index in sorted(indices) for _ in range(speakers_per_variant)]
+        for split, indices in groups.items()
+    }
+    # Their own random stream: the shipped voices are the same whatever their number.
     synthetic_rng = np.random.default_rng([seed, 104])
     speakers["train"] += [
-        Speaker(
-            accent=ACCENTS[synthetic_rng.integers(len(ACCENTS))],
-            variant=synthetic_variant_name(seed, index),
-            pitch=int(synthetic_rng.integers(10, 91)),
-            pitch_range=int(synthetic_rng.integers(10, 96)),
-            rate=int(synthetic_rng.integers(110, 251)),
-        )
+        _draw_speaker(synthetic_rng, synthetic_variant_name(seed, index), (10, 91), (10, 96), (110, 251))
         for index in range(synthetic_voices)
     ]
     return speakers
+
+
+def _draw_speaker(rng: np.random.Generator, variant: str, pitch, pitch_range, rate) -> Speaker:
+    """A speaker of ``variant`` with a random accent and prosody drawn from the half-open ranges."""
+    return Speaker(accent=ACCENTS[rng.integers(len(ACCENTS))], variant=variant,
+                   pitch=int(rng.integers(*pitch)), pitch_range=int(rng.integers(*pitch_range)),
+                   rate=int(rng.integers(*rate)))
 
 
 def synthetic_variant_name(seed: int, index: int) -> str:

@@ -55,11 +55,6 @@ def test_word_banks_are_deterministic_whatever_ran_before(engine):
             np.testing.assert_array_equal(x, y)
 
 
-def test_unknown_voice_is_a_clear_error(engine):
-    with pytest.raises(ValueError, match="no voice"):
-        engine.synthesize("hello", tw.Speaker("xx-nowhere", "m3", 50, 50, 175))
-
-
 def test_speakers_split_by_variant_and_deterministic():
     speakers = tw.make_speakers(speakers_per_variant=2, seed=0)
     variants = {split: {s.variant for s in group} for split, group in speakers.items()}
@@ -71,7 +66,9 @@ def test_speakers_split_by_variant_and_deterministic():
     assert speakers != tw.make_speakers(speakers_per_variant=2, seed=1)
 
 
-def test_unknown_variant_is_an_error_not_espeaks_silent_fallback(engine):
+def test_unknown_voices_and_variants_are_errors_not_espeaks_silent_fallback(engine):
+    with pytest.raises(ValueError, match="no voice 'xx-nowhere"):
+        engine.synthesize("hello", tw.Speaker("xx-nowhere", "m3", 50, 50, 175))
     with pytest.raises(ValueError, match="no voice variant 'nosuch'"):
         engine.synthesize("hello", tw.Speaker("en-us", "nosuch", 50, 50, 175))
     # A synthetic variant needs the data directory that holds it.
