@@ -9,6 +9,8 @@ from data.trigger_word.audio import CLIP_SECONDS, SAMPLE_RATE
 from data.trigger_word.word_bank import WordBank
 
 BACKGROUND_KINDS = ("white", "pink", "brown", "blue", "hum", "babble", "silence", "mixture")
+# Power spectral density ~ f ** exponent of the coloured noises.
+NOISE_EXPONENTS = {"white": 0.0, "pink": -1.0, "brown": -2.0, "blue": 1.0}
 
 
 def coloured_noise(rng: np.random.Generator, num_samples: int, exponent: float) -> np.ndarray:
@@ -63,14 +65,8 @@ def babble(rng: np.random.Generator, num_samples: int, bank: WordBank) -> np.nda
 def make_background(rng: np.random.Generator, kind: str, num_samples: int,
                     bank: WordBank) -> np.ndarray:
     """A background of the given kind at a random level (peak-normalised RMS in dBFS)."""
-    if kind == "white":
-        noise = coloured_noise(rng, num_samples, 0.0)
-    elif kind == "pink":
-        noise = coloured_noise(rng, num_samples, -1.0)
-    elif kind == "brown":
-        noise = coloured_noise(rng, num_samples, -2.0)
-    elif kind == "blue":
-        noise = coloured_noise(rng, num_samples, 1.0)
+    if kind in NOISE_EXPONENTS:
+        noise = coloured_noise(rng, num_samples, NOISE_EXPONENTS[kind])
     elif kind == "hum":
         noise = mains_hum(rng, num_samples)
     elif kind == "babble":
