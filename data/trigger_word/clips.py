@@ -21,79 +21,6 @@ from data.trigger_word.word_bank import (
 )
 
 
-def _place(rng, occupied, length, num_samples, gap):
-    """Finds a random start for a segment that overlaps none in ``occupied``."""
-    for _ in range(50):
-        start = int(rng.integers(0, num_samples - length))
-        end = start + length
-        if all(end + gap <= s or start >= e + gap for s, e in occupied):
-            occupied.append((start, end))
-            return start
-    return None
-
-
-def make_clip(rng: np.random.Generator, bank: WordBank, num_samples: int,
-              max_triggers: int = 4, max_negatives: int = 4,
-              negative_only: bool = False):
-    """One clip: background + non-overlapping triggers and negatives.
-
-    Returns:
-        (waveform float32 (num_samples,), triggers [(start_s, end_s)], negatives
-        [(start_s, end_s, word)]).
-    """
-    kind = str(rng.choice(BACKGROUND_KINDS))
-    background = make_background(rng, kind, num_samples, bank)
-    clip = background.copy()
-    background_rms = float(np.sqrt(np.mean(background ** 2))) + 1e-7
-    occupied: list = []
-    gap = int(0.1 * SAMPLE_RATE)
-    # Speech level: a signal-to-noise ratio against the background, clamped so
-    # near-silent backgrounds still get audible speech.
-    def insert(audio):
-        snr_db = rng.uniform(0, 30)
-        speech_rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-7
-        target = max(background_rms * 10 ** (snr_db / 20), 10 ** (rng.uniform(-35, -15) / 20))
-        start = _place(rng, occupied, len(audio), num_samples, gap)
-        if start is None:
-            return None
-        clip[start:start + len(audio)] += audio * (target / speech_rms)
-        return start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
-
-    triggers = []
-    if not negative_only:
-        num_triggers = int(rng.choice(max_triggers + 1, p=_trigger_count_probabilities(max_triggers)))
-        for _ in range(num_triggers):
-            speaker = rng.integers(len(bank.speakers))
-            takes = bank.triggers[speaker]
-            span = insert(takes[rng.integers(len(takes))])
-            if span is not None:
-                triggers.append(span)
-    negatives = []
-    num_negatives = int(rng.integers(0 if not negative_only else 2, max_negatives + 1))
-    num_near = sum(w in NEAR_MISS_WORDS for w in bank.negative_words)
-    for _ in range(num_negatives):
-        # Half the negatives are near-misses: they are what the detector confuses.
-        if num_near and rng.random() < 0.5:
-            index = int(rng.integers(num_near))
-        else:
-            index = int(rng.integers(len(bank.negative_words)))
-        speaker = rng.integers(len(bank.speakers))
-        span = insert(bank.negatives[speaker][index])
-        if span is not None:
-            negatives.append((span[0], span[1], bank.negative_words[index]))
-    # Random overall gain, avoiding clipping.
-    peak = float(np.max(np.abs(clip))) + 1e-7
-    clip *= min(10 ** (rng.uniform(-20, -1) / 20) / peak, 0.99 / peak)
-    triggers.sort()
-    negatives.sort()
-    return clip.astype(np.float32), triggers, negatives
-
-
-def _trigger_count_probabilities(max_triggers):
-    weights = np.array([1.0, 1.4, 1.0, 0.6, 0.3, 0.2, 0.1][: max_triggers + 1])
-    return weights / weights.sum()
-
-
 @dataclasses.dataclass
 class TriggerWordClips:
     """A split's clips: int16 waveforms (num_clips, samples) and events per clip."""
@@ -195,3 +122,76 @@ def synthesize_clips(options: ClipOptions, bank: WordBank, verbose: bool = False
         if verbose and (index + 1) % 500 == 0:
             print(f"  {split}: {index + 1}/{options.num_clips} clips", flush=True)
     return TriggerWordClips(waveforms, events, negatives, bank.speakers)
+
+
+def make_clip(rng: np.random.Generator, bank: WordBank, num_samples: int,
+              max_triggers: int = 4, max_negatives: int = 4,
+              negative_only: bool = False):
+    """One clip: background + non-overlapping triggers and negatives.
+
+    Returns:
+        (waveform float32 (num_samples,), triggers [(start_s, end_s)], negatives
+        [(start_s, end_s, word)]).
+    """
+    kind = str(rng.choice(BACKGROUND_KINDS))
+    background = make_background(rng, kind, num_samples, bank)
+    clip = background.copy()
+    background_rms = float(np.sqrt(np.mean(background ** 2))) + 1e-7
+    occupied: list = []
+    gap = int(0.1 * SAMPLE_RATE)
+    # Speech level: a signal-to-noise ratio against the background, clamped so
+    # near-silent backgrounds still get audible speech.
+    def insert(audio):
+        snr_db = rng.uniform(0, 30)
+        speech_rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-7
+        target = max(background_rms * 10 ** (snr_db / 20), 10 ** (rng.uniform(-35, -15) / 20))
+        start = _place(rng, occupied, len(audio), num_samples, gap)
+        if start is None:
+            return None
+        clip[start:start + len(audio)] += audio * (target / speech_rms)
+        return start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
+
+    triggers = []
+    if not negative_only:
+        num_triggers = int(rng.choice(max_triggers + 1, p=_trigger_count_probabilities(max_triggers)))
+        for _ in range(num_triggers):
+            speaker = rng.integers(len(bank.speakers))
+            takes = bank.triggers[speaker]
+            span = insert(takes[rng.integers(len(takes))])
+            if span is not None:
+                triggers.append(span)
+    negatives = []
+    num_negatives = int(rng.integers(0 if not negative_only else 2, max_negatives + 1))
+    num_near = sum(w in NEAR_MISS_WORDS for w in bank.negative_words)
+    for _ in range(num_negatives):
+        # Half the negatives are near-misses: they are what the detector confuses.
+        if num_near and rng.random() < 0.5:
+            index = int(rng.integers(num_near))
+        else:
+            index = int(rng.integers(len(bank.negative_words)))
+        speaker = rng.integers(len(bank.speakers))
+        span = insert(bank.negatives[speaker][index])
+        if span is not None:
+            negatives.append((span[0], span[1], bank.negative_words[index]))
+    # Random overall gain, avoiding clipping.
+    peak = float(np.max(np.abs(clip))) + 1e-7
+    clip *= min(10 ** (rng.uniform(-20, -1) / 20) / peak, 0.99 / peak)
+    triggers.sort()
+    negatives.sort()
+    return clip.astype(np.float32), triggers, negatives
+
+
+def _place(rng, occupied, length, num_samples, gap):
+    """Finds a random start for a segment that overlaps none in ``occupied``."""
+    for _ in range(50):
+        start = int(rng.integers(0, num_samples - length))
+        end = start + length
+        if all(end + gap <= s or start >= e + gap for s, e in occupied):
+            occupied.append((start, end))
+            return start
+    return None
+
+
+def _trigger_count_probabilities(max_triggers):
+    weights = np.array([1.0, 1.4, 1.0, 0.6, 0.3, 0.2, 0.1][: max_triggers + 1])
+    return weights / weights.sum()
