@@ -1,4 +1,4 @@
-"""The sample rate and clip length every part of the data shares, and the engine's resampling and trimming."""
+"""The sample rate and clip length every part shares; the resampling and trimming of speech."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Backgrounds made with numpy: coloured noise, mains hum, babble of the split's own words, near-silence, mixtures."""
+"""Backgrounds made with numpy: coloured noise, mains hum, babble, near-silence, mixtures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clips: a background with trigger and negative words inserted without overlap, and their cache entries."""
+"""Clips: a background with trigger and negative words inserted without overlap; their cache entries."""
 
 from __future__ import annotations
 
@@ -44,7 +44,10 @@ class TriggerWordClips:
 
 @dataclasses.dataclass(frozen=True)
 class ClipOptions:
-    """Everything that decides a set of clips, and so its cache entry: the word bank's options and the clips' own."""
+    """Everything that decides a set of clips, and so its cache entry.
+
+    Holds the word bank's options, so a clip key changes whenever its bank's does.
+    """
 
     bank: WordBankOptions
     num_clips: int
@@ -110,7 +113,8 @@ def synthesize_clips(options: ClipOptions, bank: WordBank, verbose: bool = False
     """The clips of ``options`` made from the word bank of ``options.bank``, deterministically."""
     split = options.bank.split
     num_samples = int(round(options.clip_seconds * SAMPLE_RATE))
-    rng = np.random.default_rng([options.bank.seed, SPLITS.index(split), int(options.negative_only), 303])
+    rng = np.random.default_rng(
+        [options.bank.seed, SPLITS.index(split), int(options.negative_only), 303])
     waveforms = np.zeros((options.num_clips, num_samples), np.int16)
     events, negatives = [], []
     for index in range(options.num_clips):

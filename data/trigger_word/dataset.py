@@ -84,7 +84,7 @@ def crop_start(rng: np.random.Generator, triggers, num_samples: int, crop_sample
 
 
 class _ClipExamples:
-    """The generator behind :func:`make_dataset`: each call is one epoch, with its own order and crops."""
+    """The generator behind :func:`make_dataset`: each call is one epoch, with its order and crops."""
 
     def __init__(self, clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                  shuffle: bool, seed: int, crop_frames: int, positive_fraction: float,
@@ -159,7 +159,8 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                          f"({num_samples / clips.sample_rate} s); received {crop_seconds}")
     examples = _ClipExamples(clips, num_frames, frame_seconds, shuffle, seed, crop_frames,
                              positive_fraction, near_miss_weight)
-    example_samples, example_frames = (crop_samples, crop_frames) if crop_samples else (num_samples, num_frames)
+    example_samples, example_frames = ((crop_samples, crop_frames) if crop_samples
+                                       else (num_samples, num_frames))
     signature = (tf.TensorSpec((example_samples,), tf.float32),
                  tf.TensorSpec((example_frames,), tf.float32))
     if examples.weighted:

@@ -98,7 +98,7 @@ class EspeakEngine:
         return f"{speaker.accent}+{variant}"
 
     def synthesize(self, text: str, speaker) -> np.ndarray:
-        """Speaks ``text`` as ``speaker`` (a :class:`Speaker`); float32 audio at 16 kHz, silence trimmed."""
+        """Speaks ``text`` as ``speaker`` (a :class:`Speaker`): float32 16 kHz audio, silence trimmed."""
         with self._lock:
             self._chunks = []
             if self._lib.espeak_SetVoiceByName(self._voice_name(speaker).encode()) != 0:

@@ -153,9 +153,9 @@ def build_word_bank_in_fresh_process(word, speakers, negative_words, seed,
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "bank.npz"
         result = subprocess.run(
-            [sys.executable, "-c", "from data.trigger_word.word_bank import _bank_worker; _bank_worker()",
-             str(path)], input=json.dumps(request), text=True, capture_output=True,
-            env=environment, cwd=root)
+            [sys.executable, "-c",
+             "from data.trigger_word.word_bank import _bank_worker; _bank_worker()", str(path)],
+            input=json.dumps(request), text=True, capture_output=True, env=environment, cwd=root)
         if result.returncode != 0:
             raise RuntimeError(f"Word bank synthesis failed:\n{result.stderr[-2000:]}")
         return WordBank.load(path)
@@ -172,7 +172,7 @@ def _bank_worker():
 
 
 def load_word_bank(options: WordBankOptions, cache: ClipCache | None = None) -> WordBank:
-    """The word bank of ``options``, from ``cache``'s memory, its directory, or eSpeak NG (in that order)."""
+    """The word bank of ``options``: from ``cache``'s memory, its directory, or eSpeak NG (in order)."""
     cache = ClipCache() if cache is None else cache
     if options in cache.word_banks:
         return cache.word_banks[options]

@@ -247,26 +247,29 @@ def test_cache_keys_still_find_the_entries_written_by_earlier_versions():
     assert tw.cache_key(tw.WordBankOptions(**generated)) == reference(**generated)
 
 
-def test_cache_entries_are_named_by_the_cache_key_and_banks_are_made_once_per_cache(tmp_path):
+def test_cache_entries_are_named_by_the_cache_key_and_banks_are_made_once_per_cache(cache, tmp_path):
     kwargs = dict(clip_seconds=3.0, negative_words=FEW_NEGATIVES, speakers_per_variant=1)
-    cache = tw.ClipCache(tmp_path)
-    clips = tw.make_trigger_word_clips("validation", 2, cache=cache, **kwargs)
-    tw.make_trigger_word_clips("validation", 2, negative_only=True, cache=cache, **kwargs)
-    # Both calls share one bank, synthesised once and kept in the cache object.
-    assert len(cache.word_banks) == 1
     bank_options = tw.WordBankOptions("validation", negative_words=FEW_NEGATIVES,
                                       speakers_per_variant=1)
-    options = tw.ClipOptions(bank_options, 2, 3.0)
+    # The bank, from (or synthesised into) the module's cache directory under its key.
+    bank = tw.load_word_bank(bank_options, tw.ClipCache(cache))
+    assert (cache / f"bank-validation-activate-{tw.cache_key(bank_options)}.npz").exists()
+    clip_cache = tw.ClipCache(tmp_path)
+    clip_cache.word_banks[bank_options] = bank
+    clips = tw.make_trigger_word_clips("validation", 2, cache=clip_cache, **kwargs)
+    tw.make_trigger_word_clips("validation", 2, negative_only=True, cache=clip_cache, **kwargs)
+    # Both calls used the bank the cache object holds (so it was neither read nor written again).
+    assert list(clip_cache.word_banks.values()) == [bank]
     names = {p.name for p in tmp_path.iterdir()}
-    assert f"bank-validation-activate-{tw.cache_key(bank_options)}.npz" in names
-    assert f"validation-activate-{tw.cache_key(options)}" in names
-    assert len(names) == 3  # the bank and two clip entries, no temporary files left
+    entries = [tw.ClipOptions(bank_options, 2, 3.0, negative_only) for negative_only in (False, True)]
+    # Only the two clip entries, named by their keys: no temporary files are left.
+    assert names == {f"validation-activate-{tw.cache_key(options)}" for options in entries}
     # Another cache object reads the same entries back, bit for bit.
     reread = tw.make_trigger_word_clips("validation", 2, cache_dir=tmp_path, **kwargs)
     assert isinstance(reread.waveforms, np.memmap)
     np.testing.assert_array_equal(reread.waveforms, clips.waveforms)
     with pytest.raises(ValueError, match="not both"):
-        tw.make_trigger_word_clips("validation", 2, cache=cache, cache_dir=tmp_path, **kwargs)
+        tw.make_trigger_word_clips("validation", 2, cache=clip_cache, cache_dir=tmp_path, **kwargs)
 
 
 def test_negative_only_clips_and_any_word(cache, engine):
