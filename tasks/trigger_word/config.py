@@ -45,8 +45,6 @@ class Config(TrainConfig):
                                       "the recurrent steps per word heard.")
     near_miss_weight: float = option(4.0, "Loss weight of the frames from a near-miss word's start to 0.36 s after "
                                           "it (1 = none), because false accepts are near-misses.")
-    speed_perturbation: float = option(0.0, "Resample crops by a factor in [1 - s, 1 + s] (0 = off); off because "
-                                            "it made both models worse on validation.")
     positive_crop_fraction: float = option(0.75, "Crops holding a whole trigger word and its label window, so "
                                                  "most steps see the word; the rest start anywhere.")
     epochs: int = option(40, "Validation loss still falls slowly at 40 epochs, so more would buy little for "
@@ -67,7 +65,6 @@ class Config(TrainConfig):
             raise ConfigError(f"Invalid value for --crop-seconds. Expected 0 (whole clips) or "
                               f"1 to {self.clip_seconds} seconds. Received: {self.crop_seconds}")
         require_in_interval(self, "positive_crop_fraction", "[0, 1]")
-        require_in_interval(self, "speed_perturbation", "[0, 0.5)")
         require_non_negative(self, "synthetic_voices")
         require_positive(self, "near_miss_weight")
         require_in_interval(self, "dropout", "[0, 1)")

@@ -277,7 +277,7 @@ def test_require_in_interval_honours_open_and_closed_ends(interval, inside, outs
     ("text_generation", {"holdout_fraction": 0.5}, "--holdout-fraction. Expected a number in (0, 0.5)"),
     ("text_generation", {"clipvalue": -1.0}, "--clipvalue. Expected a non-negative number"),
     ("trigger_word", {"near_miss_weight": 0.0}, "--near-miss-weight. Expected a positive number"),
-    ("trigger_word", {"speed_perturbation": 0.5}, "--speed-perturbation. Expected a number in [0, 0.5)"),
+    ("trigger_word", {"positive_crop_fraction": 1.5}, "--positive-crop-fraction. Expected a number in [0, 1]"),
     ("word_embeddings", {"sample": 1.0}, "--sample. Expected a number in [0, 1)"),
     ("word_embeddings", {"min_learning_rate": -1e-4}, "--min-learning-rate. Expected a non-negative number"),
 ])
