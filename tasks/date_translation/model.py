@@ -65,8 +65,11 @@ class DateTranslationModel(keras.Model):
 
     Subclasses define ``encode(encoder_ids) -> (memory, state)``,
     ``decode_step(memory, state, token_ids, step) -> (logits, state)`` and
-    ``teacher_forced(encoder_ids, decoder_ids, return_attention=False)``.
+    ``teacher_forced(encoder_ids, decoder_ids, return_attention=False)``,
+    and say in ``attention_description`` what their attention weights are.
     """
+
+    attention_description = ""
 
     def call(self, inputs, training=None):
         """``(encoder_ids (batch, T_x), decoder_ids (batch, 10))`` -> logits ``(batch, 10, 11)``."""
@@ -111,12 +114,22 @@ class DateTranslationModel(keras.Model):
 class AttentionDateModel(DateTranslationModel):
     """Bi-LSTM encoder, additive attention, post-attention LSTM (the course's model, with output feedback).
 
+    Example:
+
+    >>> model = AttentionDateModel(encoder_units=8, decoder_units=8)
+    >>> memory, state = model.encode(np.array([[5, 6, 7]], "int32"))
+    >>> logits, state = model.decode_step(memory, state, np.array([START_ID], "int32"), 0)
+    >>> tuple(logits.shape)
+    (1, 11)
+
     Args:
         embedding_dim: width of the input and output character embeddings.
         encoder_units: LSTM units per direction of the encoder.
         decoder_units: units of the post-attention LSTM (s<t>).
         attention_units: width of the additive attention's hidden layer.
     """
+
+    attention_description = "additive attention"
 
     def __init__(self, embedding_dim=16, encoder_units=32, decoder_units=64, attention_units=16,
                  name="date_attention", **kwargs):
@@ -192,6 +205,8 @@ class TransformerDateModel(DateTranslationModel):
         encoder_layers, decoder_layers: number of blocks.
         dropout: dropout of every block.
     """
+
+    attention_description = "cross-attention, last block, mean of heads"
 
     def __init__(self, sequence_length=32, model_dim=48, num_heads=4, intermediate_dim=96, encoder_layers=1,
                  decoder_layers=1, dropout=0.0, name="date_transformer", **kwargs):
@@ -304,4 +319,15 @@ def build_model(config):
     else:
         raise ValueError(f"Unknown model {config.model!r}. Expected one of {MODELS}")
     model((keras.Input((None,), dtype="int32"), keras.Input((OUTPUT_LENGTH,), dtype="int32")))
+    return model
+
+
+def load_model(path):
+    """A date model saved with ``model.save(path)``, with a clear error for runs saved before these classes."""
+    model = keras.models.load_model(str(path))
+    if not isinstance(model, DateTranslationModel):
+        raise ValueError(
+            f"{path} holds a {type(model).__name__} named {model.name!r}, not a date translation model "
+            f"({', '.join(c.__name__ for c in DateTranslationModel.__subclasses__())}); runs saved before the "
+            "date models became their own classes do not load: train the run again.")
     return model
