@@ -20,7 +20,7 @@ from data import dates
 from tasks.common.runner import Task
 from tasks.date_translation import DESCRIPTION
 from tasks.date_translation.config import Config
-from tasks.date_translation.model import Decoder, build_model, decoder_inputs
+from tasks.date_translation.model import build_model, decoder_inputs
 
 
 @dataclasses.dataclass
@@ -149,8 +149,7 @@ class ExactMatchCallback(keras.callbacks.Callback):
     def score(self):
         """Greedy exact match of the model on the held-out pairs."""
         if self._decode is None:
-            decoder = Decoder(self.model)
-            self._decode = tf.function(lambda x: decoder.decode(x, 1), jit_compile=self.jit_compile,
+            self._decode = tf.function(lambda x: self.model.decode(x, 1), jit_compile=self.jit_compile,
                                        reduce_retracing=True)
         return exact_match(decoded_ids(self._decode, self.inputs), self.targets)
 
@@ -182,7 +181,7 @@ class ExactMatchCallback(keras.callbacks.Callback):
 
 
 def decoded_ids(decode, inputs, batch_size=2000):
-    """``decode`` (a compiled ``Decoder.decode``) over ``inputs`` in batches -> ids (n, 10)."""
+    """``decode`` (a compiled ``model.decode``) over ``inputs`` in batches -> ids (n, 10)."""
     ids = [decode(tf.constant(inputs[start:start + batch_size]))[0].numpy()
            for start in range(0, len(inputs), batch_size)]
     return np.concatenate(ids) if ids else np.zeros((0, dates.OUTPUT_LENGTH), "int32")
