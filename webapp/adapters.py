@@ -218,25 +218,43 @@ def read_audio(data: bytes, max_seconds: float):
         raise BadInput(f"The audio is {waveform.shape[0] / rate:.1f} s long; the limit is {max_seconds:.0f} s.")
     waveform = waveform.mean(axis=1)
     if rate != SAMPLE_RATE:
-        import librosa
+        from math import gcd
 
-        waveform = librosa.resample(waveform, orig_sr=rate, target_sr=SAMPLE_RATE)
+        from scipy.signal import resample_poly
+
+        common = gcd(int(rate), SAMPLE_RATE)
+        waveform = resample_poly(waveform, SAMPLE_RATE // common, int(rate) // common)
     return np.clip(np.nan_to_num(waveform), -1.0, 1.0).astype(np.float32)
 
 
-def log_mel_spectrogram(waveform, bins=40, max_frames=500):
-    """(frames, bins) log-mel power for drawing, 25 ms windows every 10 ms, pooled to <= max_frames."""
-    import librosa
+def _mel_filters(bins, fft_length):
+    """(fft_length // 2 + 1, bins) triangular HTK mel filters from 20 Hz to 8 kHz."""
+    mel = lambda hertz: 2595.0 * np.log10(1.0 + hertz / 700.0)  # noqa: E731
+    edges = 700.0 * (10 ** (np.linspace(mel(20.0), mel(SAMPLE_RATE / 2), bins + 2) / 2595.0) - 1.0)
+    frequencies = np.linspace(0, SAMPLE_RATE / 2, fft_length // 2 + 1)
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (frequencies[:, None] - lower) / (centre - lower)
+    falling = (upper - frequencies[:, None]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling))
 
-    power = librosa.feature.melspectrogram(y=waveform, sr=SAMPLE_RATE, n_fft=512, win_length=400,
-                                           hop_length=160, n_mels=bins, center=False) if len(waveform) >= 512 \
-        else np.zeros((bins, 1), np.float32)
-    log_power = np.log10(power.T + 1e-10)  # (frames, bins)
+
+def log_mel_spectrogram(waveform, bins=40, max_frames=500):
+    """(frames, bins) log10 mel power for drawing: 25 ms windows every 10 ms, max-pooled to <= max_frames rows.
+
+    Returns the rows and the seconds each row covers. Plain numpy: it is a picture, not a model input.
+    """
+    window, hop, fft_length = 400, 160, 512
+    if len(waveform) < window:
+        return np.zeros((1, bins), np.float32), len(waveform) / SAMPLE_RATE
+    count = 1 + (len(waveform) - window) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(waveform, window)[::hop][:count] * np.hanning(window)
+    power = np.abs(np.fft.rfft(frames, fft_length)) ** 2  # (frames, fft_length // 2 + 1)
+    log_power = np.log10(power @ _mel_filters(bins, fft_length) + 1e-10)  # (frames, bins)
     pool = max(1, math.ceil(len(log_power) / max_frames))
     if pool > 1:
         usable = len(log_power) // pool * pool
         log_power = log_power[:usable].reshape(-1, pool, bins).max(axis=1)
-    return log_power, 0.01 * pool
+    return log_power.astype(np.float32), hop * pool / SAMPLE_RATE
 
 
 class TriggerWordAdapter:

@@ -1,0 +1,64 @@
+"""Untrained runs of every task (built once per test session, shared by xdist workers) and the app over them."""
+
+import fcntl
+import threading
+
+import pytest
+
+from webapp.untrained import build_runs, spoken_clip
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory):
+    # Under xdist every worker has its own basetemp; their parent is shared, so the
+    # first worker builds the runs and the other waits on the lock and reuses them.
+    root = tmp_path_factory.getbasetemp().parent
+    runs = root / "webapp-runs"
+    with open(root / "webapp-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (runs / "complete").exists():
+            build_runs(runs)
+            (runs / "complete").write_text("ok")
+    return runs
+
+
+@pytest.fixture(scope="session")
+def clip():
+    """(waveform, word start s, word end s): the clip the trigger-word run was tuned to fire on."""
+    return spoken_clip()
+
+
+@pytest.fixture(scope="session")
+def app(runs_dir):
+    from webapp.app import create_app
+
+    return create_app(runs_dir, warmup=False)
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The same app on a real loopback socket (for the browser), in a thread of this process."""
+    import socket
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
