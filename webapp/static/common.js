@@ -48,8 +48,9 @@ function drawHeatmap(canvas, weights, rowLabels, columnLabels) {
   const g = canvas.getContext("2d");
   g.fillStyle = "#fff"; g.fillRect(0, 0, canvas.width, canvas.height);
   g.font = "14px monospace"; g.textAlign = "center"; g.textBaseline = "middle";
+  const top1 = Math.max(1e-9, ...weights.flat());  // the strongest weight is the darkest cell
   weights.forEach((row, i) => row.forEach((w, j) => {
-    g.fillStyle = colour(w); g.fillRect(left + j * cell, top + i * cell, cell - 1, cell - 1);
+    g.fillStyle = colour(w / top1); g.fillRect(left + j * cell, top + i * cell, cell - 1, cell - 1);
   }));
   g.fillStyle = "#222";
   columnLabels.forEach((c, j) => g.fillText(c === " " ? "\u2423" : c, left + j * cell + cell / 2, top / 2));
