@@ -4,7 +4,9 @@
     python bench/serve.py --runs runs/demo     # the runs `make demo` wrote
 
 The server runs in its own process (``python -m webapp``), as a user starts
-it; the clients are asyncio tasks in this process, each sending one request,
+it; the clients are threads of this process (the standard library's http.client:
+an asyncio httpx client spent more CPU than the server), each with one
+keep-alive connection, sending one request,
 waiting for the answer, and sending the next, until the phase's time is up
 (or ``--max-requests`` each, so a loop is always bounded). Latency is
 measured per request at the client. An untrained model has the same
@@ -13,11 +15,13 @@ figures hold for trained runs too.
 """
 
 import argparse
-import asyncio
+import http.client
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -42,31 +46,39 @@ def start_server(runs):
     raise SystemExit("the server did not start")
 
 
-async def phase(base, path, bodies, clients, seconds, max_requests):
-    import httpx
-
+def phase(base, path, bodies, clients, seconds, max_requests):
+    """``clients`` threads, each with one keep-alive connection, posting until the time is up."""
+    host, port = base.split("//")[1].split(":")
     latencies, errors = [], []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
-        deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds
 
-        async def client(index):
-            for n in range(max_requests):
-                if time.perf_counter() >= deadline:
-                    return
-                body = bodies[(index + n) % len(bodies)]
-                started = time.perf_counter()
-                try:
-                    response = await http.post(path, json=body)
-                    if response.status_code != 200:
-                        errors.append(f"{response.status_code} {response.text[:100]}")
-                except httpx.HTTPError as error:
-                    errors.append(repr(error))
-                latencies.append(time.perf_counter() - started)
+    def client(index):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        encoded = [json.dumps(body) for body in bodies]
+        for n in range(max_requests):
+            if time.perf_counter() >= deadline:
+                break
+            started = time.perf_counter()
+            try:
+                connection.request("POST", path, encoded[(index + n) % len(encoded)],
+                                   {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                text = response.read()
+                if response.status != 200:
+                    errors.append(f"{response.status} {text[:100]!r}")
+            except (OSError, http.client.HTTPException) as error:
+                errors.append(repr(error))
+                connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            latencies.append(time.perf_counter() - started)
+        connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*[client(i) for i in range(clients)])
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
     latencies = np.array(latencies) * 1000
     return {"requests": len(latencies), "errors": len(errors), "first_errors": errors[:3],
             "rps": len(latencies) / elapsed, "p50": float(np.percentile(latencies, 50)),
@@ -91,19 +103,14 @@ def main():
         runs = build_runs(temporary.name, ["date_translation", "sentiment"], full_size=True)
     server, base = start_server(runs)
     try:
-        import httpx
-
-        single = []
-        for i in range(200):  # one client alone, for reference
-            started = time.perf_counter()
-            httpx.post(base + "/api/date_translation", json={"text": DATE_TEXTS[i % len(DATE_TEXTS)]}).raise_for_status()
-            single.append((time.perf_counter() - started) * 1000)
-        print(f"dates, one client alone: p50 {np.percentile(single, 50):.1f} ms, p95 {np.percentile(single, 95):.1f} ms")
+        alone = phase(base, "/api/date_translation", [{"text": t} for t in DATE_TEXTS], 1, 5.0, 500)
+        print(f"dates, one client alone for 5 s: {alone['requests']} requests, p50 {alone['p50']:.1f} ms, "
+              f"p95 {alone['p95']:.1f} ms")
         load = os.getloadavg()
         results = {}
         for name, path, bodies in (("dates", "/api/date_translation", [{"text": t} for t in DATE_TEXTS]),
                                    ("sentiment", "/api/sentiment", [{"text": t, "explain": False} for t in REVIEW_TEXTS])):
-            results[name] = asyncio.run(phase(base, path, bodies, args.clients, args.seconds, args.max_requests))
+            results[name] = phase(base, path, bodies, args.clients, args.seconds, args.max_requests)
             r = results[name]
             print(f"{name}: {args.clients} clients x {r['seconds']:.0f} s: {r['requests']} requests, {r['errors']} errors, "
                   f"{r['rps']:.0f} requests/s, p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms {r['first_errors']}",

@@ -28,6 +28,7 @@ def main(argv=None):
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(2048)  # connections made before uvicorn's loop starts wait in the backlog
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"seqmodels web app on http://{shown}:{port}/  (API docs at /api/docs; Ctrl-C stops)", flush=True)
