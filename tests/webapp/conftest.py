@@ -1,6 +1,7 @@
 """Untrained runs of every task (built once per test session, shared by xdist workers) and the app over them."""
 
 import fcntl
+import os
 import threading
 
 import pytest
@@ -10,9 +11,11 @@ from webapp.untrained import build_runs, spoken_clip
 
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory):
-    # Under xdist every worker has its own basetemp; their parent is shared, so the
+    # Under xdist every worker has its own basetemp inside the session's; there the
     # first worker builds the runs and the other waits on the lock and reuses them.
-    root = tmp_path_factory.getbasetemp().parent
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
     runs = root / "webapp-runs"
     with open(root / "webapp-runs.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
