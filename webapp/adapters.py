@@ -47,9 +47,9 @@ def _saved_model_dir(task, run_dir):
 
 
 def _load(task, run_dir):
+    export_dir = _saved_model_dir(task, run_dir)  # before importing TensorFlow: a missing run costs nothing
     import tensorflow as tf
 
-    export_dir = _saved_model_dir(task, run_dir)
     try:
         return tf.saved_model.load(str(export_dir))
     except Exception as error:  # A broken or half-written export: say so and how to remake it.
@@ -106,8 +106,6 @@ class DateAdapter:
     task = "date_translation"
 
     def __init__(self, run_dir):
-        import tensorflow as tf
-
         self.run_dir = Path(run_dir)
         self.loaded = _load(self.task, run_dir)
         self.translate_fn = _signature(self.task, run_dir, self.loaded, "serving_default")
@@ -121,6 +119,7 @@ class DateAdapter:
         if keras_file.is_file():
             try:
                 import keras
+                import tensorflow as tf
 
                 import layers  # noqa: F401  (registers the project's layers for loading)
                 from tasks.date_translation.model import Decoder

@@ -46,9 +46,8 @@ def client(app):
         yield test_client
 
 
-@pytest.fixture(scope="session")
-def live_server(app):
-    """The same app on a real loopback socket (for the browser), in a thread of this process."""
+def serve_in_thread(app):
+    """Runs ``app`` on a free loopback port in a thread of this process; returns (url, stop)."""
     import socket
     import time
 
@@ -62,6 +61,17 @@ def live_server(app):
     deadline = time.time() + 30
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+
+    def stop():
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The same app on a real loopback socket (for the browser)."""
+    url, stop = serve_in_thread(app)
+    yield url
+    stop()

@@ -79,6 +79,30 @@ def test_index_lists_every_task(browser, live_server, tmp_path):
     page.finish("index")
 
 
+def test_a_missing_run_turns_its_page_off_with_the_command(browser, app, tmp_path):
+    from tests.webapp.conftest import serve_in_thread
+    from webapp.app import create_app
+    from webapp.adapters import RunUnavailable, SentimentAdapter
+
+    with pytest.raises(RunUnavailable) as missing:
+        SentimentAdapter(tmp_path / "sentiment")
+    adapters = {"sentiment": str(missing.value), "word_embeddings": app.state.adapters["word_embeddings"]}
+    url, stop = serve_in_thread(create_app(tmp_path, adapters=adapters, warmup=False))
+    try:
+        page = Page(browser, url + "/task/sentiment", tmp_path)
+        page.page.wait_for_selector("#off:not(.hidden)")
+        assert f"python -m tasks.sentiment demo --out {tmp_path / 'sentiment'}" in page.page.inner_text("#off")
+        assert page.page.locator("#content").is_hidden()
+        assert "(off)" in page.page.inner_text("header")
+        page.finish("sentiment_off")
+        other = Page(browser, url + "/task/word_embeddings", tmp_path)
+        other.page.click("#neighbours-button")
+        other.page.wait_for_selector("#neighbours tr")
+        other.finish("word_embeddings_on")
+    finally:
+        stop()
+
+
 def test_dates_page(browser, live_server, client, tmp_path):
     page = Page(browser, live_server + "/task/date_translation", tmp_path)
     text = "3rd of march 1979"
