@@ -167,8 +167,6 @@ class SentimentAdapter:
         self.classify_fn = _signature(self.task, run_dir, self.loaded, "serving_default")
         names_file = _saved_model_dir(self.task, run_dir) / "assets.extra" / "class_names.json"
         self.class_names = json.loads(names_file.read_text()) if names_file.is_file() else None
-        # A SavedModel with its own explanation signature is used as it is; otherwise occlusion.
-        self.explain_fn = self.loaded.signatures.get("explain") if hasattr(self.loaded.signatures, "get") else None
 
     def classify(self, texts):
         """Texts -> probabilities (n, classes) float32 in one SavedModel call."""
@@ -180,21 +178,24 @@ class SentimentAdapter:
             self.class_names = [str(i) for i in range(probabilities.shape[1])]
         return probabilities
 
-    def word_pushes(self, text, probabilities, classify=None, max_words=200):
+    @staticmethod
+    def occlusion_variants(text, max_words=200):
+        """The text's words (the first ``max_words``) and the texts with one of them left out."""
+        words = text.split()[:max_words]
+        return words, [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+
+    @staticmethod
+    def word_pushes(words, probabilities, occluded):
         """Occlusion: for each word, P(label | text) - P(label | text without that word).
 
-        Positive values pushed towards the predicted label, negative ones away from it.
-        ``classify`` (default :meth:`classify`) lets the server batch these texts too.
+        The SavedModel has no explanation signature, so the pushes come from the
+        SavedModel itself: positive values pushed towards the predicted label,
+        negative ones away from it. ``occluded`` holds the probabilities of
+        :meth:`occlusion_variants`' texts (the server batches them with other requests).
         """
-        words = text.split()
-        if not words:
-            return []
-        words = words[:max_words]
         label = int(np.argmax(probabilities))
-        variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
-        occluded = np.asarray((classify or self.classify)(variants))
         return [{"word": word, "push": round(float(probabilities[label] - row[label]), 4)}
-                for word, row in zip(words, occluded)]
+                for word, row in zip(words, np.asarray(occluded).reshape(len(words), -1))]
 
 
 # ---------------------------------------------------------------------------

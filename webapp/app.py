@@ -303,15 +303,9 @@ def create_app(runs_dir, adapters=None, warmup=True):
         response = {"label": names[label], "probability": round(float(probabilities[label]), 4),
                     "probabilities": {n: round(float(p), 4) for n, p in zip(names, probabilities)}}
         if body.explain:
-            rows = {}
-
-            def batched(variants):
-                return rows["occluded"]
-
-            variants_words = text.split()[:200]
-            variants = [" ".join(variants_words[:i] + variants_words[i + 1:]) for i in range(len(variants_words))]
-            rows["occluded"] = await batchers["sentiment"].submit(variants) if variants else []
-            response["words"] = sentiment.word_pushes(text, probabilities, classify=batched)
+            words, variants = sentiment.occlusion_variants(text)
+            occluded = await batchers["sentiment"].submit(variants) if variants else []
+            response["words"] = sentiment.word_pushes(words, probabilities, occluded)
             response["explanation"] = "occlusion: P(label) minus P(label) with the word left out"
         return response
 
