@@ -99,7 +99,12 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="run every task's quickstart")
     demo.add_argument("--only", default="", help="comma-separated task names (default: all)")
     demo.add_argument("--out", default="runs/demo", help="root directory of the demo runs")
+    sub.add_parser("serve", add_help=False, help="the web app over the runs' SavedModels: serve --runs DIR [--port N]")
     args, extra = parser.parse_known_args(argv)
+    if args.command == "serve":
+        from webapp.__main__ import main as serve
+
+        return serve(extra)
     if args.command in (None, "list"):
         list_tasks(tasks)
         return 0
