@@ -230,14 +230,15 @@ class RunDir:
     def save_model(self, model):
         """Writes ``model.keras``; returns the model that evaluation and export should use.
 
-        Under ``multi_worker`` that is a fresh copy loaded from the file:
-        evaluation and export run on the chief alone, and a model still bound to
-        the multi-worker strategy would wait for the other workers' collectives.
+        Under a distributed strategy that is a fresh copy loaded from the file,
+        outside the strategy: evaluation and export run on one device of the
+        chief, and a model still bound to ``multi_worker`` would wait for the
+        other workers' collectives.
         """
         tmp = self.dir / f".tmp-{os.getpid()}-{MODEL_FILE}"
         model.save(str(tmp))
         os.replace(tmp, self.model_path)
-        if self.config is not None and self.config.strategy == "multi_worker":
+        if self.config is not None and self.config.strategy != "default":
             import keras
 
             return keras.models.load_model(str(self.model_path))

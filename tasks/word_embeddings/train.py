@@ -279,6 +279,7 @@ def train(config, restart_on_change=False):
     data = build_embedding_data(config)
     with run.strategy.scope():
         model = build_embedding_model(config, data)
+    run.log(f"model {model.name}: {len(data.vocabulary):,} words of {config.vector_size} dimensions")
     model = fit_resumable(model, run, data.train, data.validation)
     model = run.save_model(model)
 

@@ -53,7 +53,7 @@ def task_arguments(task, tmp_path):
         return common + ["--model", "attention", "--train-size", "256", "--validation-size", "64",
                          "--test-size", "32", "--batch-size", "64", "--beam-width", "2",
                          "--embedding-dim", "8", "--encoder-units", "8", "--decoder-units", "8",
-                         "--attention-units", "8", "--stop-at-exact-match", "0"]
+                         "--attention-units", "8", "--stop-at-exact-match", "0", "--no-serving-jit-compile"]
     if task == "sentiment":
         return common + ["--data", str(_sentiment_csv(tmp_path / "texts.csv")), "--model", "cnn",
                          "--batch-size", "16", "--filters", "8", "--glove-words", "500",
