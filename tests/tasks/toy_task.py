@@ -11,7 +11,6 @@ import dataclasses
 import json
 import time
 
-import keras
 import numpy as np
 
 from tasks.common.config import TrainConfig
@@ -55,6 +54,8 @@ def build_data(config):
 
 
 def build_model(config):
+    import keras
+
     inputs = keras.Input((4,), name="features")
     hidden = keras.layers.Dense(16, activation="relu")(inputs)
     hidden = keras.layers.Dropout(config.dropout)(hidden)
@@ -64,45 +65,54 @@ def build_model(config):
     return model
 
 
-class LifecycleCallback(keras.callbacks.Callback):
-    """Adds a task metric to the epoch logs and records how often each callback hook ran."""
+def lifecycle_callback(config, record_path):
+    """A callback that adds a task metric to the epoch logs and records how often each hook ran.
 
-    HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
-             "on_test_begin", "on_test_end", "on_epoch_end", "on_train_end")
+    Keras is imported here, not at the top, so that `--help` and bad arguments answer at once.
+    """
+    import keras
 
-    def __init__(self, config, record_path):
-        super().__init__()
-        self.config = config
-        self.record_path = record_path
-        self.calls = dict.fromkeys(self.HOOKS, 0)
+    class LifecycleCallback(keras.callbacks.Callback):
+        """Adds a task metric to the epoch logs and records how often each callback hook ran."""
 
-    def on_train_begin(self, logs=None):
-        self.calls["on_train_begin"] += 1
+        HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
+                 "on_test_begin", "on_test_end", "on_epoch_end", "on_train_end")
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.calls["on_epoch_begin"] += 1
+        def __init__(self, config, record_path):
+            super().__init__()
+            self.config = config
+            self.record_path = record_path
+            self.calls = dict.fromkeys(self.HOOKS, 0)
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self.calls["on_train_batch_begin"] += 1
+        def on_train_begin(self, logs=None):
+            self.calls["on_train_begin"] += 1
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.calls["on_train_batch_end"] += 1
+        def on_epoch_begin(self, epoch, logs=None):
+            self.calls["on_epoch_begin"] += 1
 
-    def on_test_begin(self, logs=None):
-        self.calls["on_test_begin"] += 1
+        def on_train_batch_begin(self, batch, logs=None):
+            self.calls["on_train_batch_begin"] += 1
 
-    def on_test_end(self, logs=None):
-        self.calls["on_test_end"] += 1
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls["on_train_batch_end"] += 1
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.calls["on_epoch_end"] += 1
-        # A task metric added to the epoch logs must reach the history.
-        logs["double_loss"] = 2.0 * logs["loss"]
-        time.sleep(self.config.epoch_delay)
+        def on_test_begin(self, logs=None):
+            self.calls["on_test_begin"] += 1
 
-    def on_train_end(self, logs=None):
-        self.calls["on_train_end"] += 1
-        self.record_path.write_text(json.dumps(self.calls))
+        def on_test_end(self, logs=None):
+            self.calls["on_test_end"] += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.calls["on_epoch_end"] += 1
+            # A task metric added to the epoch logs must reach the history.
+            logs["double_loss"] = 2.0 * logs["loss"]
+            time.sleep(self.config.epoch_delay)
+
+        def on_train_end(self, logs=None):
+            self.calls["on_train_end"] += 1
+            self.record_path.write_text(json.dumps(self.calls))
+
+    return LifecycleCallback(config, record_path)
 
 
 def train(config, restart_on_change=False):
@@ -112,7 +122,7 @@ def train(config, restart_on_change=False):
     with run.strategy.scope():
         model = build_model(config)
     run.log(f"model {model.name}: {model.count_params():,} parameters")
-    callbacks = [LifecycleCallback(config, run.work_dir / "callbacks.json")]
+    callbacks = [lifecycle_callback(config, run.work_dir / "callbacks.json")]
     model = fit_resumable(model, run, data.train, data.validation, callbacks)
     if not run.is_chief:
         return run.finish_worker()
