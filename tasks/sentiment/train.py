@@ -120,6 +120,13 @@ DEMO_INPUTS = [
 ]
 
 
+# Keras 3's fit under MirroredStrategy averages the first distributed input batch across replicas to
+# build the model, which fails for string inputs; the multi-worker loop (tasks/common/fit.py) has no such step.
+STRATEGIES = ("default", "multi_worker")
+STRATEGY_REASON = ("Keras 3's fit averages a distributed input batch across replicas under MirroredStrategy, "
+                   "which fails for raw-string inputs; --strategy multi_worker trains it")
+
+
 def query_saved_model(loaded, texts):
     return [f"{label} ({probability:.2f})" for label, probability in exporting.predict(loaded, texts)]
 
@@ -128,7 +135,8 @@ def train(config, restart_on_change=False):
     """Trains, evaluates and exports a sentiment classifier into ``config.out``; returns the metrics."""
     from tasks.sentiment import model as models
 
-    run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change)
+    run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change,
+                         strategies_supported=STRATEGIES, strategy_reason=STRATEGY_REASON)
     run.log("building data")
     data = build_data(config)
     with run.strategy.scope():

@@ -6,7 +6,8 @@ distributed runs must reach the one-device training loss within
 ``LOSS_TOLERANCE``, run the task's callbacks through the whole lifecycle
 (date translation's exact-match callback needs ``on_train_begin``) and leave
 TensorBoard events from the chief. A task that cannot train under a strategy
-must refuse it at start with a message.
+must refuse it at start with a message: word embeddings (their own sparse updates)
+refuse both, sentiment refuses mirrored (Keras 3 cannot distribute its string inputs in fit).
 
 The training runs take minutes, so they carry the ``strategies`` marker and
 run only when asked: ``pytest -m strategies tests/tasks/test_strategies.py``.
@@ -57,7 +58,7 @@ def task_arguments(task, tmp_path):
     if task == "sentiment":
         return common + ["--data", str(_sentiment_csv(tmp_path / "texts.csv")), "--model", "cnn",
                          "--batch-size", "16", "--filters", "8", "--glove-words", "500",
-                         "--sequence-length", "16", "--early-stopping-patience", "0"]
+                         "--sequence-length", "16", "--early-stopping-patience", "0", "--dropout", "0"]
     if task == "text_generation":
         return common + ["--units", "16", "--embedding-dim", "8", "--num-samples", "4",
                          "--early-stopping-patience", "0", "--batch-size", "256"]
@@ -70,7 +71,11 @@ def task_arguments(task, tmp_path):
     raise ValueError(task)
 
 
-TRAINABLE = ("date_translation", "sentiment", "text_generation", "trigger_word")
+# (task, strategy) pairs that train; the others are refused at start (see the last test).
+TRAINABLE = [(task, strategy) for task in ("date_translation", "sentiment", "text_generation", "trigger_word")
+             for strategy in ("mirrored", "multi_worker") if (task, strategy) != ("sentiment", "mirrored")]
+REFUSED = [("sentiment", "mirrored", "raw-string inputs"), ("word_embeddings", "mirrored", "sparse SGD"),
+           ("word_embeddings", "multi_worker", "sparse SGD")]
 
 
 def _env(**extra):
@@ -138,8 +143,7 @@ def only_when_asked(request):
 
 
 @pytest.mark.strategies
-@pytest.mark.parametrize("strategy", ["mirrored", "multi_worker"])
-@pytest.mark.parametrize("task", TRAINABLE)
+@pytest.mark.parametrize("task, strategy", TRAINABLE)
 def test_distributed_training_reaches_the_single_device_loss(task, strategy, single_device_runs,
                                                              only_when_asked):
     reference, directory, arguments = single_device_runs(task)
@@ -158,15 +162,15 @@ def test_distributed_training_reaches_the_single_device_loss(task, strategy, sin
         assert not (out / "workers" / "worker-1" / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("strategy", ["mirrored", "multi_worker"])
-def test_word_embeddings_refuses_distributed_strategies_at_start(strategy, tmp_path):
+@pytest.mark.parametrize("task, strategy, reason", REFUSED)
+def test_unsupported_strategies_are_refused_at_start(task, strategy, reason, tmp_path):
     out = tmp_path / "run"
     env = _env(TF_CONFIG=json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
                                      "task": {"type": "worker", "index": 0}}))
-    result = subprocess.run([sys.executable, "-m", "tasks.word_embeddings", "train", "--out", str(out),
+    result = subprocess.run([sys.executable, "-m", f"tasks.{task}", "train", "--out", str(out),
                              "--strategy", strategy], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert f"word_embeddings cannot train with --strategy {strategy}" in result.stderr
+    assert f"{task} cannot train with --strategy {strategy}" in result.stderr and reason in result.stderr
     assert "Supported strategies: default" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()  # refused before anything was written
