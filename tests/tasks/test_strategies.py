@@ -75,10 +75,10 @@ def task_arguments(task, tmp_path):
 # (task, strategy) pairs that train; the others are refused at start (see the last test).
 TRAINABLE = [(task, strategy) for task in ("date_translation", "sentiment", "text_generation", "trigger_word")
              for strategy in ("mirrored", "multi_worker") if (task, strategy) != ("sentiment", "mirrored")]
-# Mirrored trigger-word runs see other training clips than one device: with dropout off their first
-# epoch's loss already differs (2.07 vs 2.28), so the pipeline's random draws differ in the distributed
-# copy of the dataset. Those runs are checked to complete and learn, not to match the loss.
-OTHER_DATA = {("trigger_word", "mirrored")}
+# Distributed trigger-word runs see other training clips than one device: with dropout off the mirrored
+# run's first-epoch loss already differs (2.07 vs 2.28), so the pipeline's random draws differ in the
+# distributed copies of the dataset. Those runs are checked to complete and learn, not to match the loss.
+OTHER_DATA = {("trigger_word", "mirrored"), ("trigger_word", "multi_worker")}
 REFUSED = [("sentiment", "mirrored", "raw-string inputs"), ("word_embeddings", "mirrored", "sparse SGD"),
            ("word_embeddings", "multi_worker", "sparse SGD")]
 
