@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from tasks.common.runner import quiet_tensorflow_logs
+
 TASKS_DIR = Path(__file__).resolve().parent
 
 
@@ -62,7 +64,6 @@ def run_demo(tasks, out_root, extra_args):
     out_root = Path(out_root)
     rows, failures = [], []
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for index, name in enumerate(tasks, 1):
         out = out_root / name
         command = [sys.executable, "-m", f"tasks.{name}", "demo", "--out", str(out)] + extra_args
@@ -92,6 +93,7 @@ def run_demo(tasks, out_root, extra_args):
 
 
 def main(argv=None):
+    quiet_tensorflow_logs()  # the demo's task processes inherit it
     tasks = discover_tasks()
     parser = argparse.ArgumentParser(prog="python -m tasks", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from data import dates
+from tasks.common.run_dir import RunDir
 
 ATTENTION_PLOT = "attention.png"
 
@@ -102,23 +103,14 @@ def evaluate_model(model, pairs, config, out_dir):
 
 
 def _saved_model_dir(model_dir):
-    model_dir = Path(model_dir)
-    if (model_dir / "saved_model.pb").exists():
-        return model_dir
-    if (model_dir / "saved_model" / "saved_model.pb").exists():
-        return model_dir / "saved_model"
-    raise SystemExit(f"error: no SavedModel in {model_dir} (expected {model_dir}/saved_model)")
+    return RunDir.open(model_dir, "date_translation").saved_model_dir
 
 
 def _run_config(model_dir):
     """Config of the run that wrote ``model_dir`` (defaults when absent)."""
     from tasks.date_translation.config import Config
 
-    for candidate in (Path(model_dir) / "config.json", Path(model_dir).parent / "config.json"):
-        if candidate.exists():
-            saved = json.loads(candidate.read_text())
-            return Config(**{k: v for k, v in saved.items() if k in Config.__dataclass_fields__})
-    return Config()
+    return RunDir.open(model_dir, "date_translation", needs=()).read_config(Config)
 
 
 def _query(model_dir, texts, signature="serving_default", batch_size=2000):
@@ -161,11 +153,7 @@ def translate_command(argv):
         flag = f"\t# low confidence {confidence:.2f}: probably not a date" if confidence < threshold else ""
         print(f"{answer}{flag}")
     if args.attention_plot:
-        keras_path = Path(args.model) / "model.keras"
-        if not keras_path.exists():
-            keras_path = Path(args.model).parent / "model.keras"
-        if not keras_path.exists():
-            parser.error(f"--attention-plot needs the Keras model next to the SavedModel ({keras_path})")
+        keras_path = RunDir.open(args.model, "date_translation", needs=("model.keras",)).model_path
         from tasks.date_translation.model import load_model
 
         model = load_model(keras_path)
