@@ -213,11 +213,10 @@ def test_config_from_namespace_counts_only_the_names_argparse_set():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_each_task_demo_parses_for_its_own_model_and_every_other(task):
-    train = importlib.import_module(f"tasks.{task}.train")
-    task_object = next(value for value in vars(train).values()
-                       if isinstance(value, type) and getattr(value, "config_class", None) is _config_class(task)
-                       and "demo_overrides" in vars(value))
+    task_object = importlib.import_module(f"tasks.{task}.train").TASK
+    assert task_object.config_class is _config_class(task)
     config_class, demo = task_object.config_class, task_object.demo_overrides
+    assert demo, f"{task} has no demo settings"
     config = parse_config(config_class, [], defaults=demo)
     assert all(getattr(config, name) == value for name, value in demo.items())
     for variant in _variants(config_class):
