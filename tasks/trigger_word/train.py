@@ -155,8 +155,9 @@ class TriggerWordTask(Task):
 
     def commands(self):
         from tasks.trigger_word.detect import detect_command
+        from tasks.trigger_word.listen import listen_command
 
-        return {"detect": detect_command}
+        return {"detect": detect_command, "listen": listen_command}
 
 
 TASK = TriggerWordTask()
