@@ -255,8 +255,8 @@ class ChimeWriter:
     """Writes the heard audio to a 16 kHz WAV file with a chime added at each detection.
 
     Audio is held until the listener has processed it (a detection can only
-    fall in audio already processed), then written; the file is as long as
-    the audio heard.
+    fall in audio already processed), then written; the file is the audio
+    heard, and then the rest of a chime that rang at its very end.
     """
 
     def __init__(self, path):
@@ -292,6 +292,8 @@ class ChimeWriter:
 
     def close(self):
         self.flush(self.position + len(self.pending))
+        if len(self.overlay):
+            self.file.write(np.clip(self.overlay, -1, 1))
         self.file.close()
 
 
