@@ -223,12 +223,12 @@ def listen_audio(run_dir, seconds):
 
 
 def listen_loop_figures(listener, audio):
-    """(real-time factor, median frame delay s, detection times) of ``listener`` over ``audio``.
+    """(real-time factor, from CPU time, median frame delay s, detection times) of ``listener``.
 
     Audio arrives in 20 ms blocks; a frame's delay is the audio after it that
     its chunk waits for plus the wall time the feed that completed the chunk took.
     """
-    delays, times, started = [], [], time.perf_counter()
+    delays, times, started, cpu_started = [], [], time.perf_counter(), time.process_time()
     frame_samples = listener.frame_samples
     for start in range(0, len(audio), LISTEN_BLOCK_SAMPLES):
         frames_before = listener.frames
@@ -239,8 +239,9 @@ def listen_loop_figures(listener, audio):
         for frame in range(frames_before, listener.frames):
             delays.append((heard - (frame + 1) * frame_samples) / 16000 + took)
     times += [d.time for d in listener.finish()]
-    real_time_factor = (time.perf_counter() - started) / (len(audio) / 16000)
-    return real_time_factor, float(np.median(delays)), times
+    seconds = len(audio) / 16000
+    return ((time.perf_counter() - started) / seconds, (time.process_time() - cpu_started) / seconds,
+            float(np.median(delays)), times)
 
 
 def listen_bench(args):
@@ -263,11 +264,13 @@ def listen_bench(args):
         figures = [listen_loop_figures(Listener(detector, chunk_frames, tflite), audio)
                    for _ in range(max(1, args.repeats // 2))]
         real_time_factor = float(np.median([f[0] for f in figures]))
-        delay = float(np.median([f[1] for f in figures]))
-        equal = all(len(f[2]) == len(expected) and np.allclose(f[2], expected, atol=1e-4)
+        cpu_factor = float(np.median([f[1] for f in figures]))
+        delay = float(np.median([f[2] for f in figures]))
+        equal = all(len(f[3]) == len(expected) and np.allclose(f[3], expected, atol=1e-4)
                     for f in figures)
-        rows.append((engine, chunk_frames * 40, real_time_factor, delay, equal))
-        print(f"listen {engine} {chunk_frames * 40} ms chunks: real-time factor {real_time_factor:.4f}, "
+        rows.append((engine, chunk_frames * 40, real_time_factor, cpu_factor, delay, equal))
+        print(f"listen {engine} {chunk_frames * 40} ms chunks: real-time factor {real_time_factor:.4f} "
+              f"(CPU time {cpu_factor:.4f}), "
               f"median delay {delay:.3f} s, detections equal to whole-audio: {equal} "
               f"({len(expected)} detections)", flush=True)
     write_listen_results(args, rows, source, len(audio) / 16000, len(expected))
@@ -276,22 +279,24 @@ def listen_bench(args):
 
 def write_listen_results(args, rows, source, seconds, detections):
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    weights = ("" if (Path(args.streaming_run) / "metrics.json").exists() else
+               " (the run has no metrics.json: untrained weights, which cost the same as trained ones)")
     lines = [
         "## Live listening (trigger word)",
         "",
         f"`python bench/trigger_word.py --listen-only --streaming-run {args.streaming_run} "
         f"--listen-seconds {args.listen_seconds:g} --repeats {args.repeats}`: the `listen` "
         f"command's loop (streaming step + decision rule with carried state) on one thread over "
-        f"{seconds:g} s of {source} fed in 20 ms blocks. Delay: a frame's probability is known "
+        f"{seconds:g} s of {source} fed in 20 ms blocks{weights}. Delay: a frame's probability is known "
         f"after the rest of its chunk has arrived plus the time the chunk took. Detections equal "
         f"to the SavedModel's on the whole audio at once ({detections} detections). Load average "
         f"during the bench: {load} (2 cores).",
         "",
-        "| engine | chunk (ms) | real-time factor | median delay (s) | detections equal |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| engine | chunk (ms) | real-time factor | from CPU time | median delay (s) | detections equal |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    lines += [f"| {engine} | {chunk} | {rtf:.4f} | {delay:.3f} | {'yes' if equal else 'no'} |"
-              for engine, chunk, rtf, delay, equal in rows]
+    lines += [f"| {engine} | {chunk} | {rtf:.4f} | {cpu:.4f} | {delay:.3f} | {'yes' if equal else 'no'} |"
+              for engine, chunk, rtf, cpu, delay, equal in rows]
     path = Path(args.results)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     title = lines[0]

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import keras
-
 from tasks.trigger_word import evaluate as ev
 from tasks.trigger_word.model import FRAME_SAMPLES, build_model
 from tests.tasks.test_trigger_word import TINY, speech_like, tiny_streaming_model
