@@ -15,6 +15,17 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("near_miss_cache")
 
 
+# --------------------------------------------------------------------------- phonemes
+
+
+def test_espeak_phonemes_of_words_and_clauses():
+    activate, clauses = nm.phonemize_in_fresh_process(["activate", "Hello, world."])
+    # eSpeak NG's en-us IPA (stress marks dropped): /ˈæktᵻvˌeɪt/.
+    assert activate == ["æ", "k", "t", "ᵻ", "v", "eɪ", "t"]
+    # Every clause is read, not only the first one before the comma.
+    assert clauses[:4] == ["h", "ə", "l", "oʊ"] and clauses[-2:] == ["l", "d"]
+
+
 # --------------------------------------------------------------------------- distance
 
 
