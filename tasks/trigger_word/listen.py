@@ -158,8 +158,8 @@ class Listener:
         while len(self._pending) >= self.chunk_samples:
             chunk, self._pending = (self._pending[:self.chunk_samples],
                                     self._pending[self.chunk_samples:])
-            chunk_end = (self.frames * self.frame_samples + self.chunk_samples) / SAMPLE_RATE
-            found += self._run(chunk, arrival, chunk_end)
+            # All the audio fed so far had arrived by ``arrival``: a frame's delay counts from there.
+            found += self._run(chunk, arrival, self.samples / SAMPLE_RATE)
         return found
 
     def finish(self, arrival=None):
