@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -85,13 +84,9 @@ class Detector:
     def __init__(self, model_dir, threshold=None):
         import tensorflow as tf
 
-        model_dir = Path(model_dir)
-        if (model_dir / "saved_model").is_dir():
-            model_dir = model_dir / "saved_model"
-        if not (model_dir / "saved_model.pb").exists():
-            raise AudioError(f"{model_dir} holds no SavedModel (expected a run directory "
-                             f"or its saved_model/)")
-        self.loaded = tf.saved_model.load(str(model_dir))
+        from tasks.common.run_dir import RunDir
+
+        self.loaded = tf.saved_model.load(str(RunDir.open(model_dir, "trigger_word").saved_model_dir))
         self.threshold = float(self.loaded.threshold.numpy() if threshold is None else threshold)
         self.refractory_seconds = float(self.loaded.refractory_seconds.numpy())
         # SavedModels written before smoothing and persistence existed used neither.
@@ -239,7 +234,6 @@ def _output_path(template, source, many):
 
 def detect_command(argv):
     """find the trigger word in audio files (times in seconds; --json, --chime, --plot)"""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(prog="python -m tasks.trigger_word detect",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, ...)")
