@@ -73,6 +73,8 @@ def test_harness_precomputed_cache():
         {"query": _normal(rng, 2, 1, 4), "value": _normal(rng, 2, 1, 4), "cache": _normal(rng, 2, 2, 5, 2, 3)},
         expected_output_shape=((2, 1, 4), (2, 2, 5, 2, 3)),
         expected_num_trainable_weights=8,
+        # The cache stands in for this call's keys and values.
+        weights_without_gradient=["key/kernel", "key/bias", "value/kernel", "value/bias"],
     )
 
 
