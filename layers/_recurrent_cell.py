@@ -119,6 +119,14 @@ class RecurrentCell(keras.layers.Layer):
         if self.recurrent_dropout > 0:
             self._recurrent_dropout_mask = self._mask((batch_size, self.units), self.recurrent_dropout)
 
+    def _apply_dropout(self, inputs, previous_output, training):
+        """`x<t>` and the state for the recurrent products, with this sequence's masks in training."""
+        if training and self.dropout > 0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        if training and self.recurrent_dropout > 0:
+            previous_output = previous_output * self.get_recurrent_dropout_mask(previous_output)
+        return inputs, previous_output
+
     def reset_dropout_masks(self):
         """Forgets the masks, so that the next steps draw their own."""
         self._dropout_mask = None

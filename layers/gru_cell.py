@@ -95,11 +95,8 @@ class GRUCell(RecurrentCell):
     def call(self, inputs, states, training=False):
         nested = isinstance(states, (list, tuple))
         previous = states[0] if nested else states
-        if training and self.dropout > 0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        recurrent_input = previous
-        if training and self.recurrent_dropout > 0:
-            recurrent_input = previous * self.get_recurrent_dropout_mask(previous)
+        # The update still mixes the undropped c<t-1> in.
+        inputs, recurrent_input = self._apply_dropout(inputs, previous, training)
 
         # The input side of all three gates in one product: (batch, 3 * units).
         projected_inputs = ops.matmul(inputs, self.kernel)

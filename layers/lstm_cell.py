@@ -97,10 +97,7 @@ class LSTMCell(RecurrentCell):
 
     def call(self, inputs, states, training=False):
         previous_output, previous_memory = states[0], states[1]
-        if training and self.dropout > 0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        if training and self.recurrent_dropout > 0:
-            previous_output = previous_output * self.get_recurrent_dropout_mask(previous_output)
+        inputs, previous_output = self._apply_dropout(inputs, previous_output, training)
 
         # All four gate pre-activations from two matrix products.
         z = ops.matmul(inputs, self.kernel) + ops.matmul(previous_output, self.recurrent_kernel)

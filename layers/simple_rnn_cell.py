@@ -63,10 +63,7 @@ class SimpleRNNCell(RecurrentCell):
     def call(self, inputs, states, training=False):
         nested = isinstance(states, (list, tuple))
         previous = states[0] if nested else states
-        if training and self.dropout > 0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        if training and self.recurrent_dropout > 0:
-            previous = previous * self.get_recurrent_dropout_mask(previous)
+        inputs, previous = self._apply_dropout(inputs, previous, training)
 
         pre_activation = ops.matmul(inputs, self.kernel) + ops.matmul(previous, self.recurrent_kernel)
         if self.use_bias:
