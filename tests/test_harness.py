@@ -149,7 +149,7 @@ class _NotPersisted(keras.layers.Dense):
         self.offset = np.random.default_rng().normal(size=(self.units,)).astype("float32")
 
     def call(self, inputs):
-        return super().call(inputs) + self.offset
+        return super().call(inputs) + ops.convert_to_tensor(self.offset)
 
 
 def test_catches_outputs_that_change_after_reload():
