@@ -276,6 +276,7 @@ def run_layer_test(
 
 
 def _named_in(path, names):
+    names = [names] if isinstance(names, str) else names
     return any(path == name or path.endswith("/" + name) for name in names)
 
 
