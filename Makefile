@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 JOBS ?= 2
 PYTEST_FLAGS ?=
 
-.PHONY: demo test test-slow test-tf test-jax test-torch bench clean-venv help
+.PHONY: demo serve test test-slow test-tf test-jax test-torch bench clean-venv help
 
 help:
 	@echo "make demo       train, evaluate, export and query every task at a small size"
+	@echo "make serve      a local web app over the runs' SavedModels (after make demo)"
 	@echo "make test       the default test suite (TensorFlow backend, then layers under JAX)"
 	@echo "make test-torch the layer tests under PyTorch (installs torch's CPU build on first use)"
 	@echo "make test-slow  tests that train to an accuracy figure"
@@ -32,6 +33,11 @@ $(STAMP): requirements.txt requirements-data.txt
 
 demo: $(STAMP)
 	$(PY) -m tasks demo
+
+# The web app over the demo's runs (`make serve RUNS=runs` for trained ones), on 127.0.0.1:8000.
+RUNS ?= runs/demo
+serve: $(STAMP)
+	$(PY) -m tasks serve --runs $(RUNS)
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory test-tf

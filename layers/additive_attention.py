@@ -36,6 +36,11 @@ class AdditiveAttention(keras.layers.Layer):
     weights. The concatenation is never materialised: the kernel is split
     and each part applied once.
 
+    Step-by-step decoding. ``W_k a<t'> + b`` does not depend on the query,
+    so a decoder that calls the layer once per output step computes it once
+    per input sequence with ``project_keys(values)`` and passes it as
+    ``projected_keys`` to every step; the result is the same as without.
+
     Args:
         units: size of the hidden layer ``f`` (the course uses 10).
         score_mode: ``"additive"`` (separate ``query_kernel`` and
@@ -55,6 +60,9 @@ class AdditiveAttention(keras.layers.Layer):
         values: ``(batch, T_x, d_a)``.
         mask: optional boolean ``(batch, T_x)`` (``False`` = padded value),
             or ``(batch, T_q, T_x)``.
+        projected_keys: optional ``(batch, T_x, units)``, what
+            ``project_keys(values)`` returns; when given, the values are not
+            projected again.
 
     Returns:
         ``(context, weights)``: ``(batch, d_a)`` and ``(batch, T_x)`` for one
@@ -67,6 +75,8 @@ class AdditiveAttention(keras.layers.Layer):
     >>> context, weights = layer(s, a)
     >>> context.shape, weights.shape
     ((2, 64), (2, 30))
+    >>> keys = layer.project_keys(a)  # once per input sequence
+    >>> context, weights = layer(s, a, projected_keys=keys)
 
     Reference: Bahdanau, Cho and Bengio, "Neural Machine Translation by
     Jointly Learning to Align and Translate", 2015.
@@ -150,11 +160,33 @@ class AdditiveAttention(keras.layers.Layer):
                 shape=(1,), initializer=self.bias_initializer, name="score_bias"
             )
 
-    def call(self, query, values, mask=None):
+    def _kernels(self):
+        """``(W_k, W_q)``, the two halves of the kernel in ``"concat"`` mode."""
+        if self.score_mode == "concat":
+            return self.kernel[: self._values_dim], self.kernel[self._values_dim :]
+        return self.values_kernel, self.query_kernel
+
+    def project_keys(self, values):
+        """``W_k a<t'> + b`` of every value: ``(batch, T_x, units)``, for ``projected_keys``."""
+        if not self.built:
+            raise ValueError(
+                "project_keys needs the layer's weights: call or build the layer first "
+                "(build(query_shape, values_shape))."
+            )
+        values_kernel, _ = self._kernels()
+        projected_values = ops.matmul(values, values_kernel)  # (batch, T_x, units)
+        if self.bias is not None:
+            projected_values = projected_values + self.bias
+        return projected_values
+
+    def call(self, query, values, mask=None, projected_keys=None):
         for name, tensor, expected in (
             ("query", query, self._query_dim),
             ("values", values, self._values_dim),
+            ("projected_keys", projected_keys, self.units),
         ):
+            if tensor is None:
+                continue
             if tensor.shape[-1] is not None and tensor.shape[-1] != expected:
                 raise ValueError(
                     f"The feature size of {name} does not match the one the "
@@ -165,19 +197,13 @@ class AdditiveAttention(keras.layers.Layer):
         if one_step:
             query = ops.expand_dims(query, 1)  # (batch, 1, d_q)
 
-        if self.score_mode == "concat":
-            values_kernel = self.kernel[: self._values_dim]
-            query_kernel = self.kernel[self._values_dim :]
-        else:
-            values_kernel, query_kernel = self.values_kernel, self.query_kernel
-
         # Hidden layer: f(W_q s + W_k a + b), each projection computed once.
+        _, query_kernel = self._kernels()
         projected_query = ops.matmul(query, query_kernel)  # (batch, T_q, units)
-        projected_values = ops.matmul(values, values_kernel)  # (batch, T_x, units)
-        if self.bias is not None:
-            projected_values = projected_values + self.bias
+        if projected_keys is None:
+            projected_keys = self.project_keys(values)  # (batch, T_x, units)
         hidden = self.activation(
-            ops.expand_dims(projected_query, 2) + ops.expand_dims(projected_values, 1)
+            ops.expand_dims(projected_query, 2) + ops.expand_dims(projected_keys, 1)
         )  # (batch, T_q, T_x, units)
 
         # Energies e<t,t'> and weights alpha<t,t'>.
@@ -195,6 +221,14 @@ class AdditiveAttention(keras.layers.Layer):
         if one_step:
             return ops.squeeze(context, 1), ops.squeeze(weights, 1)
         return context, weights
+
+    def compute_output_shape(self, query_shape, values_shape, mask_shape=None, projected_keys_shape=None):
+        if len(query_shape) == 2:
+            return (query_shape[0], values_shape[-1]), (query_shape[0], values_shape[1])
+        return (
+            (query_shape[0], query_shape[1], values_shape[-1]),
+            (query_shape[0], query_shape[1], values_shape[1]),
+        )
 
     def compute_mask(self, inputs, previous_mask=None):
         return None

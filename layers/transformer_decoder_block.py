@@ -9,6 +9,16 @@ from layers.transformer_encoder_block import _head_size
 from layers.transformer_encoder_block import _merge_padding_and_attention_mask
 
 
+def _split_attention_results(results, with_cache, with_scores):
+    """`(output, cache or None, scores or None)` from what `MultiHeadAttention` returns."""
+    if not with_cache and not with_scores:
+        return results, None, None
+    output, *rest = results
+    cache = rest.pop(0) if with_cache else None
+    scores = rest.pop(0) if with_scores else None
+    return output, cache, scores
+
+
 @keras.saving.register_keras_serializable(package="seqmodels")
 class TransformerDecoderBlock(keras.layers.Layer):
     """A Transformer decoder block (Vaswani et al., 2017).
@@ -36,8 +46,15 @@ class TransformerDecoderBlock(keras.layers.Layer):
     position of the first step of `inputs`. The block writes the keys and
     values of `inputs` at that position, attends over the cache (causally)
     and returns `(outputs, cache)`. Feeding a sequence one step at a time
-    this way gives the same outputs as the whole sequence at once. The
-    cross-attention keys are recomputed from `encoder_outputs` each call.
+    this way gives the same outputs as the whole sequence at once.
+
+    The cross-attention's keys and values depend on the encoder outputs
+    only, so a decoder that runs one step at a time computes them once per
+    input with `compute_cross_attention_cache(encoder_outputs)` and passes
+    the result as `cross_attention_cache` to every step (same layout,
+    `(batch, 2, encoder_length, num_heads, d / num_heads)`) along with
+    `encoder_outputs` (as KerasHub's `TransformerDecoder` takes them); the
+    block then does not project `encoder_outputs` again.
 
     Args:
         num_heads: int, number of attention heads.
@@ -68,12 +85,21 @@ class TransformerDecoderBlock(keras.layers.Layer):
         cache: optional self-attention key/value cache, see above.
         cache_update_index: int or scalar int tensor, where `inputs` is
             written into `cache`.
+        cross_attention_cache: optional precomputed cross-attention keys and
+            values, see above; read, never written.
+        return_attention_scores: bool, also return the attention weights:
+            the cross-attention's `(batch, num_heads, length, encoder_length)`
+            in an encoder-decoder block, the self-attention's
+            `(batch, num_heads, length, length or max_length)` in a
+            decoder-only block. Defaults to `False`.
         training: bool, whether dropout is active.
         mask, inputs_mask, encoder_outputs_mask: the implicit Keras masks,
             filled in by Keras; not meant to be passed by hand.
 
     Returns:
-        `(batch, length, d)`, or `(outputs, cache)` when a cache is given.
+        `(batch, length, d)`; `(outputs, cache)` when a cache is given;
+        `(outputs, scores)` with `return_attention_scores`, and
+        `(outputs, cache, scores)` with both.
 
     Example:
 
@@ -83,7 +109,10 @@ class TransformerDecoderBlock(keras.layers.Layer):
     >>> tuple(block(x, encoder_outputs=np.zeros((3, 7, 8), "float32")).shape)
     (3, 5, 8)
     >>> cache = np.zeros((3, 2, 5, 2, 4), "float32")
-    >>> step, cache = block(x[:, :1], np.zeros((3, 7, 8), "float32"), cache=cache, cache_update_index=0)
+    >>> memory = np.zeros((3, 7, 8), "float32")
+    >>> cross_cache = block.compute_cross_attention_cache(memory)  # once per input
+    >>> step, cache = block(x[:, :1], memory, cache=cache, cache_update_index=0,
+    ...                     cross_attention_cache=cross_cache)
 
     Reference:
         Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
@@ -189,17 +218,19 @@ class TransformerDecoderBlock(keras.layers.Layer):
         use_causal_mask=True,
         cache=None,
         cache_update_index=None,
+        cross_attention_cache=None,
+        return_attention_scores=False,
         training=None,
         mask=None,
         inputs_mask=None,
         encoder_outputs_mask=None,
     ):
         has_cross_attention = self.cross_attention_layer is not None
-        if encoder_outputs is not None and not has_cross_attention:
+        if (encoder_outputs is not None or cross_attention_cache is not None) and not has_cross_attention:
             raise ValueError(
                 "This TransformerDecoderBlock was built without cross-attention "
                 "(first called without encoder_outputs), so it cannot take "
-                "encoder_outputs now."
+                "encoder_outputs or a cross_attention_cache now."
             )
         if encoder_outputs is None and has_cross_attention:
             raise ValueError(
@@ -219,27 +250,23 @@ class TransformerDecoderBlock(keras.layers.Layer):
         # attention layer, which knows the cache offset.
         self_attention_mask = _merge_padding_and_attention_mask(decoder_padding_mask, None)
 
+        # Scores come from the cross-attention when there is one.
+        return_self_scores = return_attention_scores and not has_cross_attention
+
         # Causal self-attention sub-layer.
         residual = inputs
         x = self.self_attention_layer_norm(inputs) if self.norm_first else inputs
-        if cache is None:
-            x = self.self_attention_layer(
-                query=x,
-                value=x,
-                attention_mask=self_attention_mask,
-                use_causal_mask=use_causal_mask,
-                training=training,
-            )
-        else:
-            x, cache = self.self_attention_layer(
-                query=x,
-                value=x,
-                attention_mask=self_attention_mask,
-                use_causal_mask=use_causal_mask,
-                training=training,
-                cache=cache,
-                cache_update_index=cache_update_index,
-            )
+        results = self.self_attention_layer(
+            query=x,
+            value=x,
+            attention_mask=self_attention_mask,
+            use_causal_mask=use_causal_mask,
+            return_attention_scores=return_self_scores,
+            training=training,
+            cache=cache,
+            cache_update_index=cache_update_index,
+        )
+        x, cache, scores = _split_attention_results(results, cache is not None, return_self_scores)
         x = self.self_attention_dropout(x, training=training)
         x = x + residual
         if not self.norm_first:
@@ -252,11 +279,16 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 x = self.cross_attention_layer_norm(x)
             # (batch, 1, encoder_length)
             cross_attention_mask = _merge_padding_and_attention_mask(encoder_padding_mask, None)
-            x = self.cross_attention_layer(
+            results = self.cross_attention_layer(
                 query=x,
                 value=encoder_outputs,
                 attention_mask=cross_attention_mask,
+                return_attention_scores=return_attention_scores,
                 training=training,
+                cache=cross_attention_cache,
+            )
+            x, _, scores = _split_attention_results(
+                results, cross_attention_cache is not None, return_attention_scores
             )
             x = self.cross_attention_dropout(x, training=training)
             x = x + residual
@@ -274,14 +306,53 @@ class TransformerDecoderBlock(keras.layers.Layer):
         if not self.norm_first:
             x = self.feedforward_layer_norm(x)
 
+        outputs = [x]
         if cache is not None:
-            return x, cache
-        return x
+            outputs.append(cache)
+        if return_attention_scores:
+            outputs.append(scores)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None, cache_shape=None):
+    def compute_cross_attention_cache(self, encoder_outputs):
+        """The cross-attention's keys and values of `encoder_outputs`, for `cross_attention_cache`.
+
+        Returns `(batch, 2, encoder_length, num_heads, d / num_heads)`:
+        `[:, 0]` the projected keys, `[:, 1]` the projected values.
+        """
+        if self.cross_attention_layer is None:
+            raise ValueError(
+                "This TransformerDecoderBlock was built without cross-attention "
+                "(first called without encoder_outputs), so it has no cross-attention cache."
+            )
+        attention = self.cross_attention_layer
+        keys = attention.key_dense(encoder_outputs)  # (batch, encoder_length, heads, head_size)
+        values = attention.value_dense(encoder_outputs)
+        return ops.stack((keys, values), axis=1)
+
+    def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None, cache_shape=None,
+                             cross_attention_cache_shape=None):
         if cache_shape is not None:
             return inputs_shape, cache_shape
         return inputs_shape
+
+    def compute_output_spec(self, inputs, encoder_outputs=None, decoder_padding_mask=None,
+                            encoder_padding_mask=None, use_causal_mask=True, cache=None,
+                            cache_update_index=None, cross_attention_cache=None,
+                            return_attention_scores=False, **kwargs):
+        outputs = [keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)]
+        if cache is not None:
+            outputs.append(keras.KerasTensor(cache.shape, dtype=self.compute_dtype))
+        if return_attention_scores:
+            # (batch, heads, length, keys): encoder positions, or the decoder's own.
+            if encoder_outputs is not None:
+                key_length = encoder_outputs.shape[1]
+            elif cache is not None:
+                key_length = cache.shape[2]
+            else:
+                key_length = inputs.shape[1]
+            scores_shape = (inputs.shape[0], self.num_heads, inputs.shape[1], key_length)
+            outputs.append(keras.KerasTensor(scores_shape, dtype=self.compute_dtype))
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def get_config(self):
         config = super().get_config()

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from tasks.common.runner import quiet_tensorflow_logs
+
 TASKS_DIR = Path(__file__).resolve().parent
 
 
@@ -62,7 +64,6 @@ def run_demo(tasks, out_root, extra_args):
     out_root = Path(out_root)
     rows, failures = [], []
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for index, name in enumerate(tasks, 1):
         out = out_root / name
         command = [sys.executable, "-m", f"tasks.{name}", "demo", "--out", str(out)] + extra_args
@@ -92,6 +93,7 @@ def run_demo(tasks, out_root, extra_args):
 
 
 def main(argv=None):
+    quiet_tensorflow_logs()  # the demo's task processes inherit it
     tasks = discover_tasks()
     parser = argparse.ArgumentParser(prog="python -m tasks", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -99,7 +101,12 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="run every task's quickstart")
     demo.add_argument("--only", default="", help="comma-separated task names (default: all)")
     demo.add_argument("--out", default="runs/demo", help="root directory of the demo runs")
+    sub.add_parser("serve", add_help=False, help="the web app over the runs' SavedModels: serve --runs DIR [--port N]")
     args, extra = parser.parse_known_args(argv)
+    if args.command == "serve":
+        from webapp.__main__ import main as serve
+
+        return serve(extra)
     if args.command in (None, "list"):
         list_tasks(tasks)
         return 0

@@ -1,10 +1,10 @@
 """``python -m tasks.date_translation train|demo|translate|evaluate|generate ...``"""
 
-import os
+from tasks.common.runner import main, quiet_tensorflow_logs
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow_logs()  # before the task's modules import TensorFlow
 
-from tasks.common.runner import main  # noqa: E402
 from tasks.date_translation.train import TASK  # noqa: E402
 
-raise SystemExit(main(TASK))
+if __name__ == "__main__":
+    raise SystemExit(main(TASK))

@@ -1,64 +1,80 @@
-"""Defaults of the date translation task, one visible block."""
+"""Defaults of the date translation task, one visible block; the measurements behind them are in bench/RESULTS.md."""
 
 import dataclasses
 
-from tasks.common.config import ConfigError, TrainConfig
+from tasks.common.config import (ConfigError, TrainConfig, option, require_choice, require_in_interval,
+                                 require_non_negative, require_positive)
+
+MODELS = ("attention", "transformer")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
     """Train a date translation model (human-written date -> ISO 8601)."""
 
-    model: str = "attention"  # attention (Bi-LSTM + additive attention, as in the course) or transformer; attention serves 2.6x faster on CPU and needs less CPU time to 99.9% (bench).
-    train_size: int = 40000  # Distinct training strings (~1,700 per format family); one epoch stays short on 2 cores.
-    validation_size: int = 2000  # Distinct validation strings, for val_loss and the exact-match stopping rule.
-    test_size: int = 10000  # Distinct held-out strings; the issue's 10,000-date figure.
-    sequence_length: int = 32  # Input characters; the longest normalised date is 27, longer inputs are cut (confidence 0).
-    epochs: int = 4  # Length of the cosine schedule. Measured (bench): attention passes 99.9% on 10,000 validation strings after 2.2 epochs, 99.99% on test after 4.
-    stop_at_exact_match: float = 0.999  # Stop once greedy validation exact match reaches this (0 trains all epochs).
-    batch_size: int = 256  # Measured on 2 cores: cost per example flat from 128 to 256; with the higher rate, fewer examples to 99.9%.
-    learning_rate: float = 8e-3  # Peak rate; high for Adam, fine with warmup: small models, clean data (1e-2 over 2 epochs stalled at 97%).
-    learning_rate_schedule: str = "cosine"  # constant, or cosine (decay to 5% over `epochs`): the annealed rate gets the last 0.1% right sooner.
-    warmup_steps: int = 50  # Cosine schedule only: steps of linear warmup from 0 to learning_rate (lets a high peak rate start stably).
-    exact_match_every_steps: int = 25  # Also check validation exact match every this many steps (0: at epoch ends only); stops training sooner.
-    jit_compile: bool = False  # XLA for the training step. Measured: 15% cheaper steps but 7 s more compiling and one busy core instead of two; plain trains sooner (bench).
-    serving_jit_compile: bool = True  # XLA for the exported decoder and the validation checks: greedy decoding of 2,000 dates 1.5x faster on 2 cores.
-    # attention model
-    embedding_dim: int = 16  # Input and output characters number ~40 and 12; 16 dimensions are plenty.
-    encoder_units: int = 32  # Per direction of the bidirectional LSTM, as in the course; 64 costs 2x to train and serve for no accuracy gain.
-    decoder_units: int = 64  # Post-attention LSTM, as in the course.
-    attention_units: int = 16  # Width of the additive attention's hidden layer (the course used 10).
-    # transformer
-    model_dim: int = 48  # Embedding / residual width; small inputs need little (32 stalled at 99.7%, 48 and 64 reach 99.9%).
-    num_heads: int = 4  # 12 dimensions per head.
-    intermediate_dim: int = 96  # Feed-forward width (2x model_dim).
-    encoder_layers: int = 1  # One block resolves month names, ordinals and weekday words (measured: 99.9% as with two, at half the cost).
-    decoder_layers: int = 1  # The output is a fixed-format copy of resolved fields; one block suffices.
-    dropout: float = 0.0  # The data are unlimited and clean; no overfitting to fight.
-    # decoding and serving
-    beam_width: int = 3  # Width of the exported `beam` signature and of the beam-search evaluation.
-    serving_beam_width: int = 1  # Decoding of `serving_default`: 1 is greedy (3x faster than beam 3, and as accurate on dates).
-    confidence_threshold: float = 0.5  # The CLI flags answers whose confidence is below this.
+    model: str = option("attention", "attention (the course's Bi-LSTM and additive attention) or transformer; "
+                                     "attention trains and serves faster on CPU at the same accuracy.")
+    train_size: int = option(40000, "Distinct training strings: every format family well covered while an "
+                                    "epoch stays short on 2 cores.")
+    validation_size: int = option(2000, "Distinct validation strings, for val_loss and the exact-match stopping "
+                                        "rule.")
+    test_size: int = option(10000, "Distinct held-out strings, enough to measure exact match to the 0.1% the "
+                                  "goal needs.")
+    sequence_length: int = option(32, "Input characters, room for the longest normalised date; longer inputs "
+                                      "are cut and get confidence 0.")
+    epochs: int = option(4, "Length of the cosine schedule, long enough that the attention model passes 99.9% "
+                            "with room to anneal.")
+    stop_at_exact_match: float = option(0.999, "Stop once greedy validation exact match reaches this, the "
+                                               "accuracy goal (0 trains all epochs).")
+    batch_size: int = option(256, "Batches this large cost no more per example on 2 cores and, at the high peak "
+                                  "rate, reach 99.9% after fewer examples.")
+    learning_rate: float = option(8e-3, "Peak rate, high for Adam but stable after warmup because the models "
+                                        "are small and the data clean.")
+    learning_rate_schedule: str = option("cosine", "constant, or cosine (decay to 5% over --epochs), whose "
+                                                   "annealed rate gets the last 0.1% right sooner.")
+    warmup_steps: int = option(50, "Cosine schedule only: steps of linear warmup from 0, so the high peak rate "
+                                   "starts stably.")
+    exact_match_every_steps: int = option(25, "Also check validation exact match every this many steps "
+                                              "(0: at epoch ends only), so training stops sooner.")
+    jit_compile: bool = option(False, "XLA for the training step, off because on 2 cores its compile time and "
+                                      "single busy core cost more than its cheaper steps save.")
+    serving_jit_compile: bool = option(True, "XLA for the exported decoder and the validation checks, where it "
+                                             "makes greedy decoding markedly faster.")
+    embedding_dim: int = option(16, "A few dozen input and output characters need few dimensions.",
+                                applies_to="attention")
+    encoder_units: int = option(32, "Per direction of the bidirectional LSTM, as in the course; wider costs "
+                                    "more to train and serve for no accuracy.", applies_to="attention")
+    decoder_units: int = option(64, "Post-attention LSTM, as in the course; narrower stalls short of 99.9%.",
+                                applies_to="attention")
+    attention_units: int = option(16, "Hidden width of the additive attention, near the course's 10: scoring "
+                                      "a short input needs little.",
+                                  applies_to="attention")
+    model_dim: int = option(48, "Embedding and residual width, the smallest tried that reaches 99.9%.",
+                            applies_to="transformer")
+    num_heads: int = option(4, "Attention heads; 4 leaves each head 12 of --model-dim's 48 dimensions.",
+                            applies_to="transformer")
+    intermediate_dim: int = option(96, "Feed-forward width, twice --model-dim, since the inputs are short and "
+                                       "simple.", applies_to="transformer")
+    encoder_layers: int = option(1, "One block resolves month names, ordinals and weekday words as well as two, "
+                                    "at half the cost.", applies_to="transformer")
+    decoder_layers: int = option(1, "The output is a fixed-format copy of resolved fields, which one block "
+                                    "writes.", applies_to="transformer")
+    dropout: float = option(0.0, "The data are unlimited and clean, so there is no overfitting to fight.",
+                            applies_to="transformer")
+    beam_width: int = option(3, "Width of the exported `beam` signature and of the beam-search evaluation.")
+    serving_beam_width: int = option(1, "Decoding of `serving_default`: 1 is greedy, faster than beam search "
+                                        "and as accurate on dates.")
+    confidence_threshold: float = option(0.5, "The CLI flags answers below this confidence, those the model "
+                                              "itself finds more likely wrong than right.")
 
     def __post_init__(self):
-        if self.model not in ("attention", "transformer"):
-            raise ConfigError(f"Invalid value for --model. Expected attention or transformer. Received: {self.model!r}")
-        for name in ("train_size", "validation_size", "test_size", "sequence_length", "beam_width", "serving_beam_width",
-                     "embedding_dim", "encoder_units", "decoder_units", "attention_units", "model_dim",
-                     "num_heads", "intermediate_dim", "encoder_layers", "decoder_layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"Invalid value for --{name.replace('_', '-')}. Expected a positive integer. "
-                                  f"Received: {getattr(self, name)}")
-        if self.learning_rate_schedule not in ("constant", "cosine"):
-            raise ConfigError(f"Invalid value for --learning-rate-schedule. Expected constant or cosine. "
-                              f"Received: {self.learning_rate_schedule!r}")
-        if self.warmup_steps < 0 or self.exact_match_every_steps < 0:
-            raise ConfigError(f"Invalid value for --warmup-steps / --exact-match-every-steps. Expected a non-negative "
-                              f"integer. Received: {self.warmup_steps} / {self.exact_match_every_steps}")
+        require_choice(self, "model", MODELS)
+        require_positive(self, "train_size", "validation_size", "test_size", "sequence_length", "beam_width",
+                         "serving_beam_width", "embedding_dim", "encoder_units", "decoder_units", "attention_units",
+                         "model_dim", "num_heads", "intermediate_dim", "encoder_layers", "decoder_layers")
+        require_choice(self, "learning_rate_schedule", ("constant", "cosine"))
+        require_non_negative(self, "warmup_steps", "exact_match_every_steps")
         if self.model_dim % self.num_heads:
             raise ConfigError(f"--model-dim ({self.model_dim}) must be a multiple of --num-heads ({self.num_heads}).")
-        if not 0 <= self.stop_at_exact_match <= 1:
-            raise ConfigError(f"Invalid value for --stop-at-exact-match. Expected a number in [0, 1]. "
-                              f"Received: {self.stop_at_exact_match}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"Invalid value for --dropout. Expected a number in [0, 1). Received: {self.dropout}")
+        require_in_interval(self, "stop_at_exact_match", "[0, 1]")
+        require_in_interval(self, "dropout", "[0, 1)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from data import dates
+from tasks.common.run_dir import RunDir
 
 ATTENTION_PLOT = "attention.png"
 
@@ -42,10 +43,7 @@ def decode_pairs(model, pairs, sequence_length, beam_width=1, batch_size=2000):
     """ISO strings the Keras model decodes for ``pairs`` (greedy or beam)."""
     import tensorflow as tf
 
-    from tasks.date_translation.model import Decoder
-
-    decoder = Decoder(model)
-    decode = tf.function(lambda x: decoder.decode(x, beam_width), reduce_retracing=True)
+    decode = tf.function(lambda x: model.decode(x, beam_width), reduce_retracing=True)
     answers = []
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start:start + batch_size]
@@ -62,13 +60,10 @@ def plot_attention(model, text, sequence_length, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tasks.date_translation.model import Decoder
-
-    decoder = Decoder(model)
     normalized = dates.normalize(text)[:sequence_length]
     inputs = np.array([dates.encode_input(text, sequence_length)[: max(len(normalized), 1)]], "int32")
-    output_ids, _ = decoder.decode(inputs, 1)
-    weights = np.asarray(decoder.attention_weights(inputs, output_ids))[0]  # (10, T_x)
+    output_ids, _ = model.decode(inputs, 1)
+    weights = np.asarray(model.attention_weights(inputs, output_ids))[0]  # (10, T_x)
     answer = dates.decode_output(np.asarray(output_ids)[0])
     figure, axis = plt.subplots(figsize=(max(4, 0.35 * len(normalized) + 2), 4))
     axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0)
@@ -78,8 +73,7 @@ def plot_attention(model, text, sequence_length, path):
     axis.set_yticklabels(list(answer))
     axis.set_xlabel("input characters (normalised)")
     axis.set_ylabel("output characters")
-    kind = "additive attention" if decoder.kind == "attention" else "cross-attention, last block, mean of heads"
-    axis.set_title(f"{text!r} -> {answer}\n({kind})", fontsize=9)
+    axis.set_title(f"{text!r} -> {answer}\n({model.attention_description})", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -109,23 +103,14 @@ def evaluate_model(model, pairs, config, out_dir):
 
 
 def _saved_model_dir(model_dir):
-    model_dir = Path(model_dir)
-    if (model_dir / "saved_model.pb").exists():
-        return model_dir
-    if (model_dir / "saved_model" / "saved_model.pb").exists():
-        return model_dir / "saved_model"
-    raise SystemExit(f"error: no SavedModel in {model_dir} (expected {model_dir}/saved_model)")
+    return RunDir.open(model_dir, "date_translation").saved_model_dir
 
 
 def _run_config(model_dir):
     """Config of the run that wrote ``model_dir`` (defaults when absent)."""
     from tasks.date_translation.config import Config
 
-    for candidate in (Path(model_dir) / "config.json", Path(model_dir).parent / "config.json"):
-        if candidate.exists():
-            saved = json.loads(candidate.read_text())
-            return Config(**{k: v for k, v in saved.items() if k in Config.__dataclass_fields__})
-    return Config()
+    return RunDir.open(model_dir, "date_translation", needs=()).read_config(Config)
 
 
 def _query(model_dir, texts, signature="serving_default", batch_size=2000):
@@ -168,16 +153,10 @@ def translate_command(argv):
         flag = f"\t# low confidence {confidence:.2f}: probably not a date" if confidence < threshold else ""
         print(f"{answer}{flag}")
     if args.attention_plot:
-        keras_path = Path(args.model) / "model.keras"
-        if not keras_path.exists():
-            keras_path = Path(args.model).parent / "model.keras"
-        if not keras_path.exists():
-            parser.error(f"--attention-plot needs the Keras model next to the SavedModel ({keras_path})")
-        import keras
+        keras_path = RunDir.open(args.model, "date_translation", needs=("model.keras",)).model_path
+        from tasks.date_translation.model import load_model
 
-        import tasks.date_translation.model  # noqa: F401  (registers the layers)
-
-        model = keras.models.load_model(str(keras_path))
+        model = load_model(keras_path)
         plot_attention(model, texts[0], config.sequence_length, args.attention_plot)
         print(f"attention map of {texts[0]!r} written to {args.attention_plot}", file=sys.stderr)
     return 0

@@ -31,8 +31,6 @@ Bad-input policy (every string gets an answer, never an error):
 import tensorflow as tf
 
 from data.dates import INPUT_CHARACTERS, OUTPUT_CHARACTERS, WHITESPACE_PATTERN
-from tasks.date_translation.model import Decoder
-
 UNKNOWN_ID = 1
 
 
@@ -109,8 +107,7 @@ class DateTranslator(tf.Module):
 
     def __init__(self, model, sequence_length, beam_width, serving_beam_width=1, jit_compile=True):
         super().__init__(name="date_translator")
-        self.model = model  # tracks the weights
-        self.decoder = Decoder(model)
+        self.model = model  # tracks the weights; model.decode is the search
         self.sequence_length = sequence_length
         self.beam_width = beam_width
         self.serving_beam_width = serving_beam_width
@@ -120,11 +117,11 @@ class DateTranslator(tf.Module):
 
     def _decode(self, ids, beam_width):
         if not self.jit_compile:
-            return self.decoder.decode(ids, beam_width)
+            return self.model.decode(ids, beam_width)
         name = f"width_{beam_width}"
         if name not in self._decoders:
             self._decoders[name] = tf.function(
-                lambda ids: self.decoder.decode(ids, beam_width), jit_compile=True, reduce_retracing=True)
+                lambda ids: self.model.decode(ids, beam_width), jit_compile=True, reduce_retracing=True)
         batch_size = tf.shape(ids)[0]
         # Fixed shapes for XLA: every row sequence_length ids long, the batch padded to its bucket.
         padded_rows = padded_batch_size(batch_size) - batch_size

@@ -1,4 +1,4 @@
-"""The two date translation models and their step-by-step decoders.
+"""The two date translation models, each owning its step-by-step decoding.
 
 Both read character ids of the normalised human date (``data.dates``: 0
 padding, 1 unknown, 2.. characters) and write the 10 characters of the ISO
@@ -6,19 +6,33 @@ date, one at a time, each conditioned on the characters already written
 (teacher forcing in training: the decoder input is the start token followed
 by the first 9 target characters).
 
-* ``attention``: the course's architecture (Bahdanau et al., 2015): a
-  bidirectional LSTM reads the input; at every output step an additive
-  attention over its states, queried with the previous post-attention state
-  s<t-1>, gives a context c<t>; the post-attention LSTM reads [c<t>, embedding
-  of y<t-1>] and a softmax over the 11 output characters follows. Unlike the
-  course model it also sees the previous output character, which makes beam
-  search meaningful. s<0> comes from the backward encoder state, as in the paper.
-* ``transformer``: token and position embeddings, ``encoder_layers`` encoder
-  blocks, ``decoder_layers`` causal decoder blocks with cross-attention, and
-  a key/value cache for incremental decoding (``decoder_block_forward``).
+* ``AttentionDateModel`` (``--model attention``): the course's architecture
+  (Bahdanau et al., 2015): a bidirectional LSTM reads the input; at every
+  output step an additive attention over its states, queried with the
+  previous post-attention state s<t-1>, gives a context c<t>; the
+  post-attention LSTM reads [c<t>, embedding of y<t-1>] and a softmax over the
+  11 output characters follows. Unlike the course model it also sees the
+  previous output character, which makes beam search meaningful. s<0> comes
+  from the backward encoder state, as in the paper.
+* ``TransformerDateModel`` (``--model transformer``): token and position
+  embeddings, ``encoder_layers`` encoder blocks, ``decoder_layers`` causal
+  decoder blocks with cross-attention, decoded one character at a time with
+  the blocks' self- and cross-attention caches.
 
-``Decoder`` wraps either trained model into ``encode`` + ``step_fn`` for
-``tasks.common.beam_search`` (greedy and beam search run in one graph).
+Each model has the same inference interface, which training checks, beam
+search, export and error analysis all use:
+
+    memory, state = model.encode(encoder_ids)
+    logits, state = model.decode_step(memory, state, token_ids, step)
+
+``memory`` is what every step reads and none changes (the encoder's outputs,
+the attention keys computed once per input); ``state`` is what each step
+updates (LSTM states, key/value caches); both are dicts of tensors whose
+leading axis is the batch, so beam search tiles them and reorders ``state``.
+The teacher-forced ``call`` runs the same step (attention model) or the same
+blocks over the whole sequence (Transformer), and a test checks that it
+agrees with ``decode_step``. ``decode`` runs greedy or beam search in TF ops
+(one graph, exportable and XLA-compilable).
 """
 
 import keras
@@ -28,8 +42,6 @@ from keras import ops
 from data.dates import INPUT_CHARACTERS, OUTPUT_CHARACTERS, OUTPUT_LENGTH
 from layers.additive_attention import AdditiveAttention
 from layers.lstm_cell import LSTMCell
-from layers.scaled_dot_product_attention import masked_softmax
-from layers.multi_head_attention import MultiHeadAttention
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.transformer_encoder_block import TransformerEncoderBlock
@@ -42,306 +54,280 @@ DECODER_VOCABULARY_SIZE = OUTPUT_VOCABULARY_SIZE + 1
 MODELS = ("attention", "transformer")
 
 
-# ---------------------------------------------------------------------------
-# Step-by-step additive attention with the query-independent half computed once.
-#
-# layers.AdditiveAttention projects the encoder states (W_k a) at every call,
-# that is at every output step when decoding; these two functions split its
-# equation so that the decoder projects them once per input. Same weights and
-# equation; a test checks against the layer's own call in the full model.
-
-
-def additive_attention_keys(layer, values):
-    """``W_k a (+ b)``: ``(batch, T_x, units)``."""
-    keys = ops.matmul(values, layer.values_kernel)
-    return keys + layer.bias if layer.bias is not None else keys
-
-
-def additive_attention_step(layer, query, values, keys, mask):
-    """``(context (batch, d_a), weights (batch, T_x))`` for one query ``(batch, d_q)``."""
-    hidden = layer.activation(ops.expand_dims(ops.matmul(query, layer.query_kernel), 1) + keys)
-    energies = ops.squeeze(ops.matmul(hidden, layer.score_kernel), -1)  # (batch, T_x)
-    if layer.score_bias is not None:
-        energies = energies + layer.score_bias
-    weights = masked_softmax(layer.score_activation(energies), mask, axis=-1)
-    context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)  # (batch, d_a)
-    return context, weights
-
-
-# ---------------------------------------------------------------------------
-# Incremental decoding through layers.TransformerDecoderBlock's sub-layers.
-#
-# The block recomputes the encoder keys and values of its cross-attention at
-# every call; decoding one character at a time would then project the whole
-# encoder output ten times. These helpers run the block's own sub-layers (same
-# weights, same equations; a test checks against the block's full call) with
-# the cross-attention keys and values projected once per input.
-
-
-def cross_attention_cache(block, encoder_outputs):
-    """Projected encoder keys and values of ``block``: (batch, 2, T_x, heads, head_dim)."""
-    attention = block.cross_attention_layer
-    return ops.stack((attention.key_dense(encoder_outputs), attention.value_dense(encoder_outputs)), axis=1)
-
-
-def decoder_block_forward(block, x, encoder_outputs, encoder_mask, cache=None, cache_update_index=None,
-                          cross_cache=None, return_attention_scores=False):
-    """``block``'s inference-mode forward pass, optionally cached, optionally with cross-attention scores."""
-
-    def sublayer(x, norm, function):
-        y = function(norm(x) if block.norm_first else x) + x
-        return y if block.norm_first else norm(y)
-
-    new_cache = []
-
-    def self_attention(h):
-        if cache is None:
-            return block.self_attention_layer(h, h, use_causal_mask=True)
-        h, updated = block.self_attention_layer(h, h, use_causal_mask=True, cache=cache,
-                                                cache_update_index=cache_update_index)
-        new_cache.append(updated)
-        return h
-
-    scores = []
-    cross_mask = ops.expand_dims(encoder_mask, 1)  # (batch, 1, T_x)
-
-    def cross_attention(h):
-        result = block.cross_attention_layer(h, encoder_outputs, attention_mask=cross_mask,
-                                             cache=cross_cache, return_attention_scores=return_attention_scores)
-        if not isinstance(result, (tuple, list)):
-            return result
-        if return_attention_scores:
-            scores.append(result[-1])
-        return result[0]
-
-    def feedforward(h):
-        return block.feedforward_output_dense(block.feedforward_intermediate_dense(h))
-
-    x = sublayer(x, block.self_attention_layer_norm, self_attention)
-    x = sublayer(x, block.cross_attention_layer_norm, cross_attention)
-    x = sublayer(x, block.feedforward_layer_norm, feedforward)
-    outputs = [x]
-    if cache is not None:
-        outputs.append(new_cache[0])
-    if return_attention_scores:
-        outputs.append(scores[0])  # (batch, heads, T_y, T_x)
-    return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-
-# ---------------------------------------------------------------------------
-# Models.
-
-
-def _attention_decoder_loop(layers, values, encoder_mask, initial_state, decoder_embeddings,
-                            return_weights=False):
-    """Teacher-forced post-attention decoder, unrolled over the 10 output steps."""
-    state = initial_state
-    logits, weights = [], []
-    for step in range(OUTPUT_LENGTH):
-        context, step_weights = layers["attention"](state[0], values, mask=encoder_mask)
-        cell_input = ops.concatenate([context, decoder_embeddings[:, step, :]], axis=-1)
-        output, state = layers["decoder_cell"](cell_input, state)
-        logits.append(layers["output_dense"](output))
-        weights.append(step_weights)
-    logits = ops.stack(logits, axis=1)  # (batch, 10, output vocabulary)
-    if return_weights:
-        return logits, ops.stack(weights, axis=1)  # (batch, 10, T_x)
-    return logits
-
-
-def _attention_layers(model):
-    return {name: model.get_layer(name) for name in (
-        "encoder_embedding", "encoder", "decoder_init", "decoder_embedding", "attention",
-        "decoder_cell", "output_dense")}
-
-
-def _attention_encode(layers, encoder_ids, encoder_units):
-    encoder_mask = ops.not_equal(encoder_ids, 0)
-    embedded = layers["encoder_embedding"](encoder_ids)
-    values = layers["encoder"](embedded, mask=encoder_mask)  # (batch, T_x, 2 * encoder_units)
-    # s<0> and c<0> from the backward LSTM's summary of the whole input.
-    initial = layers["decoder_init"](values[:, 0, encoder_units:])
-    state = list(ops.split(initial, 2, axis=-1))
-    return values, encoder_mask, state
-
-
-def build_attention_model(config):
-    encoder_ids = keras.Input((None,), dtype="int32", name="encoder_ids")
-    decoder_ids = keras.Input((OUTPUT_LENGTH,), dtype="int32", name="decoder_ids")
-    layers = {
-        "encoder_embedding": keras.layers.Embedding(
-            INPUT_VOCABULARY_SIZE, config.embedding_dim, name="encoder_embedding"),
-        "encoder": keras.layers.Bidirectional(
-            keras.layers.RNN(LSTMCell(config.encoder_units), return_sequences=True), name="encoder"),
-        "decoder_init": keras.layers.Dense(2 * config.decoder_units, activation="tanh", name="decoder_init"),
-        "decoder_embedding": keras.layers.Embedding(
-            DECODER_VOCABULARY_SIZE, config.embedding_dim, name="decoder_embedding"),
-        "attention": AdditiveAttention(config.attention_units, name="attention"),
-        "decoder_cell": LSTMCell(config.decoder_units, name="decoder_cell"),
-        "output_dense": keras.layers.Dense(OUTPUT_VOCABULARY_SIZE, name="output_dense"),
-    }
-    values, encoder_mask, state = _attention_encode(layers, encoder_ids, config.encoder_units)
-    decoder_embeddings = layers["decoder_embedding"](decoder_ids)
-    logits = _attention_decoder_loop(layers, values, encoder_mask, state, decoder_embeddings)
-    return keras.Model([encoder_ids, decoder_ids], logits, name="date_attention")
-
-
-def build_transformer_model(config):
-    encoder_ids = keras.Input((None,), dtype="int32", name="encoder_ids")
-    decoder_ids = keras.Input((OUTPUT_LENGTH,), dtype="int32", name="decoder_ids")
-    encoder_mask = ops.not_equal(encoder_ids, 0)
-    x = TokenAndPositionEmbedding(
-        INPUT_VOCABULARY_SIZE, config.sequence_length, config.model_dim, mask_zero=False,
-        name="encoder_embedding")(encoder_ids)
-    for index in range(config.encoder_layers):
-        x = TransformerEncoderBlock(
-            config.num_heads, config.intermediate_dim, config.dropout, activation="gelu", norm_first=True,
-            name=f"encoder_block_{index}")(x, padding_mask=encoder_mask)
-    encoder_outputs = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")(x)
-    # Output id 0 is the digit "0", not padding, hence mask_zero=False.
-    y = TokenAndPositionEmbedding(
-        DECODER_VOCABULARY_SIZE, OUTPUT_LENGTH, config.model_dim, mask_zero=False,
-        name="decoder_embedding")(decoder_ids)
-    for index in range(config.decoder_layers):
-        y = TransformerDecoderBlock(
-            config.num_heads, config.intermediate_dim, config.dropout, activation="gelu", norm_first=True,
-            name=f"decoder_block_{index}")(y, encoder_outputs, encoder_padding_mask=encoder_mask)
-    y = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")(y)
-    logits = keras.layers.Dense(OUTPUT_VOCABULARY_SIZE, name="output_dense")(y)
-    return keras.Model([encoder_ids, decoder_ids], logits, name="date_transformer")
-
-
-def build_model(config):
-    if config.model == "attention":
-        return build_attention_model(config)
-    if config.model == "transformer":
-        return build_transformer_model(config)
-    raise ValueError(f"Unknown model {config.model!r}. Expected one of {MODELS}")
-
-
 def decoder_inputs(targets):
     """Teacher forcing: (batch, 10) target ids -> start token + the first 9."""
     start = tf.fill([tf.shape(targets)[0], 1], START_ID)
     return tf.concat([start, tf.cast(targets[:, :-1], tf.int32)], axis=1)
 
 
-# ---------------------------------------------------------------------------
-# Step-by-step decoding of a trained model.
+class DateTranslationModel(keras.Model):
+    """What both date models share: the search over ``decode_step`` and the teacher-forced call.
 
-
-class Decoder:
-    """Greedy and beam search decoding of a trained date model, all in TF ops.
-
-    ``decode(encoder_ids, beam_width)`` returns ids ``(batch, 10)`` and the
-    sequence log probability ``(batch,)``; it can be traced into a
-    ``tf.function`` and exported. The model kind is read from its name.
+    Subclasses define ``encode(encoder_ids) -> (memory, state)``,
+    ``decode_step(memory, state, token_ids, step) -> (logits, state)`` and
+    ``teacher_forced(encoder_ids, decoder_ids, return_attention=False)``,
+    and say in ``attention_description`` what their attention weights are.
     """
 
-    def __init__(self, model):
-        self.model = model
-        if model.name == "date_attention":
-            self.kind = "attention"
-            self.layers = _attention_layers(model)
-            self.encoder_units = self.layers["encoder"].forward_layer.cell.units
-        elif model.name == "date_transformer":
-            self.kind = "transformer"
-            self.encoder_blocks = [l for l in model.layers if l.name.startswith("encoder_block_")]
-            self.decoder_blocks = [l for l in model.layers if l.name.startswith("decoder_block_")]
-            self.encoder_embedding = model.get_layer("encoder_embedding")
-            self.decoder_embedding = model.get_layer("decoder_embedding")
-            self.encoder_norm = model.get_layer("encoder_norm")
-            self.decoder_norm = model.get_layer("decoder_norm")
-            self.output_dense = model.get_layer("output_dense")
-        else:
-            raise ValueError(f"Not a date translation model: {model.name!r}")
+    attention_description = ""
 
-    # -- attention model --------------------------------------------------
-
-    def _attention_setup(self, encoder_ids, beam_width):
-        values, encoder_mask, state = _attention_encode(self.layers, encoder_ids, self.encoder_units)
-        attention = self.layers["attention"]
-        # The shortcut covers the layer's default "additive" score mode.
-        keys = additive_attention_keys(attention, values) if attention.score_mode == "additive" else None
-        if beam_width > 1:
-            values, encoder_mask = tile_beams(values, beam_width), tile_beams(encoder_mask, beam_width)
-            keys = tile_beams(keys, beam_width) if keys is not None else None
-            state = [tile_beams(s, beam_width) for s in state]
-        layers = self.layers
-
-        def step_fn(token_ids, state, step):
-            embedded = layers["decoder_embedding"](token_ids)  # (rows, embedding_dim)
-            if keys is not None:
-                context, _ = additive_attention_step(attention, state[0], values, keys, encoder_mask)
-            else:
-                context, _ = attention(state[0], values, mask=encoder_mask)
-            output, new_state = layers["decoder_cell"](ops.concatenate([context, embedded], -1), list(state))
-            return tf.nn.log_softmax(layers["output_dense"](output)), tuple(new_state)
-
-        return step_fn, tuple(state)
-
-    # -- transformer --------------------------------------------------------
-
-    def _transformer_encode(self, encoder_ids):
-        encoder_mask = ops.not_equal(encoder_ids, 0)
-        x = self.encoder_embedding(encoder_ids)
-        for block in self.encoder_blocks:
-            x = block(x, padding_mask=encoder_mask)
-        return self.encoder_norm(x), encoder_mask
-
-    def _transformer_setup(self, encoder_ids, beam_width):
-        encoder_outputs, encoder_mask = self._transformer_encode(encoder_ids)
-        cross_caches = [cross_attention_cache(block, encoder_outputs) for block in self.decoder_blocks]
-        if beam_width > 1:
-            encoder_outputs, encoder_mask = tile_beams(encoder_outputs, beam_width), tile_beams(encoder_mask, beam_width)
-            cross_caches = [tile_beams(c, beam_width) for c in cross_caches]
-        rows = tf.shape(encoder_outputs)[0]
-        caches = tuple(
-            tf.zeros([rows, 2, OUTPUT_LENGTH, block.num_heads, block.self_attention_layer.key_dim])
-            for block in self.decoder_blocks
-        )
-
-        def step_fn(token_ids, caches, step):
-            y = self.decoder_embedding(token_ids[:, tf.newaxis], start_index=step)  # (rows, 1, dim)
-            new_caches = []
-            for block, cache, cross_cache in zip(self.decoder_blocks, caches, cross_caches):
-                y, cache = decoder_block_forward(block, y, encoder_outputs, encoder_mask, cache=cache,
-                                                 cache_update_index=step, cross_cache=cross_cache)
-                new_caches.append(cache)
-            logits = self.output_dense(self.decoder_norm(y))[:, 0, :]
-            return tf.nn.log_softmax(logits), tuple(new_caches)
-
-        return step_fn, caches
-
-    # -- both -------------------------------------------------------------
+    def call(self, inputs, training=None):
+        """``(encoder_ids (batch, T_x), decoder_ids (batch, 10))`` -> logits ``(batch, 10, 11)``."""
+        encoder_ids, decoder_ids = inputs
+        return self.teacher_forced(encoder_ids, decoder_ids, training=training)
 
     def decode(self, encoder_ids, beam_width=1):
+        """Greedy (``beam_width`` 1) or beam search: ids ``(batch, 10)``, log P(ids | input) ``(batch,)``.
+
+        All in TF ops: it traces into a ``tf.function`` (XLA included) and exports.
+        """
         encoder_ids = tf.convert_to_tensor(encoder_ids, tf.int32)
-        setup = self._attention_setup if self.kind == "attention" else self._transformer_setup
-        step_fn, state = setup(encoder_ids, beam_width)
+        memory, state = self.encode(encoder_ids)
+        if beam_width > 1:
+            memory, state = (tf.nest.map_structure(lambda t: tile_beams(t, beam_width), nest)
+                             for nest in (memory, state))
+
+        def step_fn(token_ids, state, step):
+            logits, state = self.decode_step(memory, state, token_ids, step)
+            return tf.nn.log_softmax(logits), state
+
         start_ids = tf.fill([tf.shape(encoder_ids)[0]], START_ID)
         if beam_width == 1:
             result = greedy_search(step_fn, start_ids, state, OUTPUT_LENGTH)
             return result["sequences"], result["log_probs"]
-        result = beam_search(step_fn, start_ids, state, beam_width, OUTPUT_LENGTH,
-                             OUTPUT_VOCABULARY_SIZE)
+        result = beam_search(step_fn, start_ids, state, beam_width, OUTPUT_LENGTH, OUTPUT_VOCABULARY_SIZE)
         return result["sequences"][:, 0], result["log_probs"][:, 0]
 
     def attention_weights(self, encoder_ids, output_ids):
-        """Attention of each output character over the input, ``(batch, 10, T_x)``.
+        """Attention of each output character over the input, ``(batch, 10, T_x)``, for the heat map.
 
-        For the Transformer: the last decoder block's cross-attention, averaged over heads.
+        The attention model's additive attention; for the Transformer, the last
+        decoder block's cross-attention, averaged over heads.
         """
         encoder_ids = tf.convert_to_tensor(encoder_ids, tf.int32)
         decoder_ids = decoder_inputs(tf.convert_to_tensor(output_ids, tf.int32))
-        if self.kind == "attention":
-            values, encoder_mask, state = _attention_encode(self.layers, encoder_ids, self.encoder_units)
-            embedded = self.layers["decoder_embedding"](decoder_ids)
-            _, weights = _attention_decoder_loop(self.layers, values, encoder_mask, state, embedded,
-                                                 return_weights=True)
-            return weights
-        encoder_outputs, encoder_mask = self._transformer_encode(encoder_ids)
+        _, weights = self.teacher_forced(encoder_ids, decoder_ids, return_attention=True)
+        return weights
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class AttentionDateModel(DateTranslationModel):
+    """Bi-LSTM encoder, additive attention, post-attention LSTM (the course's model, with output feedback).
+
+    Example:
+
+    >>> model = AttentionDateModel(encoder_units=8, decoder_units=8)
+    >>> memory, state = model.encode(np.array([[5, 6, 7]], "int32"))
+    >>> logits, state = model.decode_step(memory, state, np.array([START_ID], "int32"), 0)
+    >>> tuple(logits.shape)
+    (1, 11)
+
+    Args:
+        embedding_dim: width of the input and output character embeddings.
+        encoder_units: LSTM units per direction of the encoder.
+        decoder_units: units of the post-attention LSTM (s<t>).
+        attention_units: width of the additive attention's hidden layer.
+    """
+
+    attention_description = "additive attention"
+
+    def __init__(self, embedding_dim=16, encoder_units=32, decoder_units=64, attention_units=16,
+                 name="date_attention", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.embedding_dim = embedding_dim
+        self.encoder_units = encoder_units
+        self.decoder_units = decoder_units
+        self.attention_units = attention_units
+        self.encoder_embedding = keras.layers.Embedding(INPUT_VOCABULARY_SIZE, embedding_dim, name="encoder_embedding")
+        self.encoder = keras.layers.Bidirectional(
+            keras.layers.RNN(LSTMCell(encoder_units), return_sequences=True), name="encoder")
+        self.decoder_init = keras.layers.Dense(2 * decoder_units, activation="tanh", name="decoder_init")
+        self.decoder_embedding = keras.layers.Embedding(DECODER_VOCABULARY_SIZE, embedding_dim,
+                                                        name="decoder_embedding")
+        self.attention = AdditiveAttention(attention_units, name="attention")
+        # Built now: encode() projects the keys before the first step calls the layer.
+        self.attention.build((None, decoder_units), (None, None, 2 * encoder_units))
+        self.decoder_cell = LSTMCell(decoder_units, name="decoder_cell")
+        self.output_dense = keras.layers.Dense(OUTPUT_VOCABULARY_SIZE, name="output_dense")
+
+    def encode(self, encoder_ids, training=None):
+        """``memory``: encoder states ``values`` (batch, T_x, 2 * encoder_units), their attention
+        ``keys`` (batch, T_x, attention_units) and ``mask``; ``state``: s<0> and c<0>."""
+        mask = ops.not_equal(encoder_ids, 0)
+        values = self.encoder(self.encoder_embedding(encoder_ids), mask=mask, training=training)
+        # s<0> and c<0> from the backward LSTM's summary of the whole input.
+        hidden, cell = ops.split(self.decoder_init(values[:, 0, self.encoder_units:]), 2, axis=-1)
+        memory = {"values": values, "keys": self.attention.project_keys(values), "mask": mask}
+        return memory, {"hidden": hidden, "cell": cell}
+
+    def decode_step(self, memory, state, token_ids, step=None, return_attention=False, training=None):
+        """One output character: logits ``(batch, 11)`` and the new state (``step`` is unused here).
+
+        With ``return_attention``, also the attention weights ``(batch, T_x)`` of this step.
+        """
+        context, weights = self.attention(state["hidden"], memory["values"], mask=memory["mask"],
+                                          projected_keys=memory["keys"])  # (batch, 2 * encoder_units)
+        embedded = self.decoder_embedding(token_ids)  # (batch, embedding_dim)
+        output, (hidden, cell) = self.decoder_cell(ops.concatenate([context, embedded], axis=-1),
+                                                   [state["hidden"], state["cell"]], training=training)
+        logits = self.output_dense(output)
+        new_state = {"hidden": hidden, "cell": cell}
+        return (logits, new_state, weights) if return_attention else (logits, new_state)
+
+    def teacher_forced(self, encoder_ids, decoder_ids, return_attention=False, training=None):
+        """``decode_step`` over the 10 teacher tokens: logits ``(batch, 10, 11)`` (and weights ``(batch, 10, T_x)``)."""
+        memory, state = self.encode(encoder_ids, training=training)
+        logits, weights = [], []
+        for step in range(OUTPUT_LENGTH):
+            step_logits, state, step_weights = self.decode_step(
+                memory, state, decoder_ids[:, step], step, return_attention=True, training=training)
+            logits.append(step_logits)
+            weights.append(step_weights)
+        logits = ops.stack(logits, axis=1)
+        return (logits, ops.stack(weights, axis=1)) if return_attention else logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"embedding_dim": self.embedding_dim, "encoder_units": self.encoder_units,
+                       "decoder_units": self.decoder_units, "attention_units": self.attention_units})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class TransformerDateModel(DateTranslationModel):
+    """Pre-norm Transformer encoder-decoder with learned positions over characters.
+
+    Args:
+        sequence_length: the longest input, in characters (the position table's size).
+        model_dim: embedding and residual width.
+        num_heads: attention heads of every block.
+        intermediate_dim: feed-forward width of every block.
+        encoder_layers, decoder_layers: number of blocks.
+        dropout: dropout of every block.
+    """
+
+    attention_description = "cross-attention, last block, mean of heads"
+
+    def __init__(self, sequence_length=32, model_dim=48, num_heads=4, intermediate_dim=96, encoder_layers=1,
+                 decoder_layers=1, dropout=0.0, name="date_transformer", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.sequence_length = sequence_length
+        self.model_dim = model_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.encoder_layers = encoder_layers
+        self.decoder_layers = decoder_layers
+        self.dropout = dropout
+        # Each sublayer is built as soon as it exists, in the order of the forward pass: the
+        # random seeds of initializers and dropout are then drawn in the same order as when
+        # this model was a Functional one (same weights for the same seed).
+        encoder_shape, decoder_shape = (None, None, model_dim), (None, OUTPUT_LENGTH, model_dim)
+        self.encoder_embedding = TokenAndPositionEmbedding(
+            INPUT_VOCABULARY_SIZE, sequence_length, model_dim, mask_zero=False, name="encoder_embedding")
+        self.encoder_embedding.build((None, None))
+        self.encoder_blocks = []
+        for index in range(encoder_layers):
+            self.encoder_blocks.append(TransformerEncoderBlock(
+                num_heads, intermediate_dim, dropout, activation="gelu", norm_first=True,
+                name=f"encoder_block_{index}"))
+            self.encoder_blocks[-1].build(encoder_shape)
+        self.encoder_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")
+        self.encoder_norm.build(encoder_shape)
+        # Output id 0 is the digit "0", not padding, hence mask_zero=False.
+        self.decoder_embedding = TokenAndPositionEmbedding(
+            DECODER_VOCABULARY_SIZE, OUTPUT_LENGTH, model_dim, mask_zero=False, name="decoder_embedding")
+        self.decoder_embedding.build((None, OUTPUT_LENGTH))
+        self.decoder_blocks = []
+        for index in range(decoder_layers):
+            self.decoder_blocks.append(TransformerDecoderBlock(
+                num_heads, intermediate_dim, dropout, activation="gelu", norm_first=True,
+                name=f"decoder_block_{index}"))
+            self.decoder_blocks[-1].build(decoder_shape, encoder_shape)
+        self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")
+        self.decoder_norm.build(decoder_shape)
+        self.output_dense = keras.layers.Dense(OUTPUT_VOCABULARY_SIZE, name="output_dense")
+        self.output_dense.build(decoder_shape)
+
+    def _encoder_outputs(self, encoder_ids, training=None):
+        mask = ops.not_equal(encoder_ids, 0)
+        x = self.encoder_embedding(encoder_ids)
+        for block in self.encoder_blocks:
+            x = block(x, padding_mask=mask, training=training)
+        return self.encoder_norm(x), mask  # (batch, T_x, model_dim), (batch, T_x)
+
+    def encode(self, encoder_ids, training=None):
+        """``memory``: encoder ``outputs``, ``mask`` and each decoder block's ``cross_caches``
+        (projected once per input); ``state``: each block's empty self-attention ``caches``."""
+        outputs, mask = self._encoder_outputs(encoder_ids, training=training)
+        cross_caches = tuple(block.compute_cross_attention_cache(outputs) for block in self.decoder_blocks)
+        head_size = self.model_dim // self.num_heads
+        # (batch, 2, 10, heads, head_size): keys and values of the characters written so far.
+        caches = tuple(ops.zeros((ops.shape(outputs)[0], 2, OUTPUT_LENGTH, self.num_heads, head_size), outputs.dtype)
+                       for _ in self.decoder_blocks)
+        return {"outputs": outputs, "mask": mask, "cross_caches": cross_caches}, {"caches": caches}
+
+    def decode_step(self, memory, state, token_ids, step, return_attention=False, training=None):
+        """Output character ``step``: logits ``(batch, 11)`` and the new caches.
+
+        With ``return_attention``, also the last block's cross-attention scores
+        ``(batch, heads, 1, T_x)``.
+        """
+        y = self.decoder_embedding(token_ids[:, None], start_index=step)  # (batch, 1, model_dim)
+        caches, scores = [], None
+        for block, cache, cross_cache in zip(self.decoder_blocks, state["caches"], memory["cross_caches"]):
+            results = block(y, memory["outputs"], encoder_padding_mask=memory["mask"], cache=cache,
+                            cache_update_index=step, cross_attention_cache=cross_cache,
+                            return_attention_scores=return_attention, training=training)
+            y, cache = results[:2]
+            scores = results[2] if return_attention else None
+            caches.append(cache)
+        logits = self.output_dense(self.decoder_norm(y))[:, 0, :]
+        new_state = {"caches": tuple(caches)}
+        return (logits, new_state, scores) if return_attention else (logits, new_state)
+
+    def teacher_forced(self, encoder_ids, decoder_ids, return_attention=False, training=None):
+        """All 10 steps at once through the same blocks (causal): logits ``(batch, 10, 11)``, and with
+        ``return_attention`` the last block's cross-attention averaged over heads ``(batch, 10, T_x)``."""
+        outputs, mask = self._encoder_outputs(encoder_ids, training=training)
         y = self.decoder_embedding(decoder_ids)
         scores = None
         for block in self.decoder_blocks:
-            y, scores = decoder_block_forward(block, y, encoder_outputs, encoder_mask, return_attention_scores=True)
-        return ops.mean(scores, axis=1)  # (batch, 10, T_x)
+            results = block(y, outputs, encoder_padding_mask=mask, return_attention_scores=return_attention,
+                            training=training)
+            y, scores = results if return_attention else (results, None)
+        logits = self.output_dense(self.decoder_norm(y))
+        return (logits, ops.mean(scores, axis=1)) if return_attention else logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"sequence_length": self.sequence_length, "model_dim": self.model_dim,
+                       "num_heads": self.num_heads, "intermediate_dim": self.intermediate_dim,
+                       "encoder_layers": self.encoder_layers, "decoder_layers": self.decoder_layers,
+                       "dropout": self.dropout})
+        return config
+
+
+def build_model(config):
+    """The ``config.model`` date model, built (its weights exist)."""
+    if config.model == "attention":
+        model = AttentionDateModel(config.embedding_dim, config.encoder_units, config.decoder_units,
+                                   config.attention_units)
+    elif config.model == "transformer":
+        model = TransformerDateModel(config.sequence_length, config.model_dim, config.num_heads,
+                                     config.intermediate_dim, config.encoder_layers, config.decoder_layers,
+                                     config.dropout)
+    else:
+        raise ValueError(f"Unknown model {config.model!r}. Expected one of {MODELS}")
+    model((keras.Input((None,), dtype="int32"), keras.Input((OUTPUT_LENGTH,), dtype="int32")))
+    return model
+
+
+def load_model(path):
+    """A date model saved with ``model.save(path)``, with a clear error for runs saved before these classes."""
+    model = keras.models.load_model(str(path))
+    if not isinstance(model, DateTranslationModel):
+        raise ValueError(
+            f"{path} holds a {type(model).__name__} named {model.name!r}, not a date translation model "
+            f"({', '.join(c.__name__ for c in DateTranslationModel.__subclasses__())}); runs saved before the "
+            "date models became their own classes do not load: train the run again.")
+    return model

@@ -1,12 +1,12 @@
-"""The date translation task for the shared runner: data, model, callbacks, hooks.
+"""Date translation, read top to bottom: data, model, exact-match callback, then :func:`train`.
 
     python -m tasks.date_translation train --out runs/dates [--model attention|transformer]
 
-Reads top to bottom: data (deterministic pairs from ``data.dates``, batched
-with teacher-forcing decoder inputs), model (``model.py``), a callback that
-measures free-running exact match on the validation set every few hundred
-steps and stops at the target, then the
-evaluation and export hooks (``evaluate.py``, ``export.py``).
+Data are deterministic pairs from ``data.dates``, batched with teacher-forcing
+decoder inputs; the model is ``model.py``'s; a callback measures free-running
+exact match on the validation set every few hundred steps and stops at the
+target; :func:`train` then evaluates (``evaluate.py``) and exports
+(``export.py``) through the shared run-directory steps (``tasks/common``).
 """
 
 import dataclasses
@@ -17,10 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from data import dates
-from tasks.common.runner import Task
+from tasks.common.fit import fit_resumable
+from tasks.common.run_dir import RunDir
+from tasks.common.runner import TaskCommands
 from tasks.date_translation import DESCRIPTION
 from tasks.date_translation.config import Config
-from tasks.date_translation.model import Decoder, build_model, decoder_inputs
+from tasks.date_translation.model import build_model, decoder_inputs
 
 
 @dataclasses.dataclass
@@ -149,8 +151,7 @@ class ExactMatchCallback(keras.callbacks.Callback):
     def score(self):
         """Greedy exact match of the model on the held-out pairs."""
         if self._decode is None:
-            decoder = Decoder(self.model)
-            self._decode = tf.function(lambda x: decoder.decode(x, 1), jit_compile=self.jit_compile,
+            self._decode = tf.function(lambda x: self.model.decode(x, 1), jit_compile=self.jit_compile,
                                        reduce_retracing=True)
         return exact_match(decoded_ids(self._decode, self.inputs), self.targets)
 
@@ -182,65 +183,68 @@ class ExactMatchCallback(keras.callbacks.Callback):
 
 
 def decoded_ids(decode, inputs, batch_size=2000):
-    """``decode`` (a compiled ``Decoder.decode``) over ``inputs`` in batches -> ids (n, 10)."""
+    """``decode`` (a compiled ``model.decode``) over ``inputs`` in batches -> ids (n, 10)."""
     ids = [decode(tf.constant(inputs[start:start + batch_size]))[0].numpy()
            for start in range(0, len(inputs), batch_size)]
     return np.concatenate(ids) if ids else np.zeros((0, dates.OUTPUT_LENGTH), "int32")
 
 
-class DateTranslationTask(Task):
-    name = "date_translation"
-    description = DESCRIPTION
-    config_class = Config
-    headline_metric = "test_exact_match"
-    # `make demo`: 52 s on 2 cores shared with another demo, 98.5% test exact
-    # match, every demo date right (3 epochs at batch 64 and 4e-3 gave 76.7% with
-    # the current, course-sized model). Too small for 99.9%; it shows every stage
-    # (data, training, export with greedy and beam search, reload, answers).
-    demo_overrides = {
-        "model": "attention",
-        "train_size": 12000,
-        "validation_size": 500,
-        "test_size": 1000,
-        "epochs": 8,  # 8 x 46 steps of the default warmup + cosine schedule
-        "batch_size": 256,
-        "learning_rate": 8e-3,
-    }
-
-    def build_data(self, config):
-        return build_data(config)
-
-    def build_model(self, config, data):
-        return compile_model(build_model(config), config)
-
-    def callbacks(self, config, data, out_dir):
-        return [ExactMatchCallback(data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,
-                                   every_steps=config.exact_match_every_steps, jit_compile=config.serving_jit_compile)]
-
-    def evaluate(self, model, data, config, out_dir):
-        from tasks.date_translation.evaluate import evaluate_model
-
-        return evaluate_model(model, data.test_pairs, config, out_dir)
-
-    def export(self, model, data, config, export_dir):
-        from tasks.date_translation.export import export_model
-
-        export_model(model, config, export_dir)
-
-    def demo_inputs(self, config):
-        return ["Saturday, May 9, 2018", "3rd of march 1979", "12.05.07", "05/03/1979", "hello world"]
-
-    def query_saved_model(self, loaded, inputs):
-        outputs = loaded.signatures["serving_default"](text=tf.constant(inputs, tf.string))
-        return [
-            f"{date.decode()} (confidence {confidence:.2f})"
-            for date, confidence in zip(outputs["date"].numpy(), outputs["confidence"].numpy())
-        ]
-
-    def commands(self):
-        from tasks.date_translation.evaluate import evaluate_command, generate_command, translate_command
-
-        return {"translate": translate_command, "evaluate": evaluate_command, "generate": generate_command}
+NAME = "date_translation"
+# `make demo`: a small attention model that still gets every demo date right in about a minute.
+DEMO_OVERRIDES = {
+    "model": "attention",
+    "train_size": 12000,
+    "validation_size": 500,
+    "test_size": 1000,
+    "epochs": 8,
+    "batch_size": 256,
+    "learning_rate": 8e-3,
+}
+DEMO_INPUTS = ["Saturday, May 9, 2018", "3rd of march 1979", "12.05.07", "05/03/1979", "hello world"]
 
 
-TASK = DateTranslationTask()
+def query_saved_model(loaded, texts):
+    """Readable answers of the exported SavedModel for raw date strings."""
+    outputs = loaded.signatures["serving_default"](text=tf.constant(texts, tf.string))
+    return [
+        f"{date.decode()} (confidence {confidence:.2f})"
+        for date, confidence in zip(outputs["date"].numpy(), outputs["confidence"].numpy())
+    ]
+
+
+def train(config, restart_on_change=False):
+    """Trains, evaluates and exports a date translator into ``config.out``; returns the metrics."""
+    from tasks.date_translation.evaluate import evaluate_model
+    from tasks.date_translation.export import export_model
+
+    run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change)
+    run.log("building data")
+    data = build_data(config)
+    with run.strategy.scope():
+        model = compile_model(build_model(config), config)
+    run.log(f"model {model.name}: {model.count_params():,} parameters")
+    exact_match_callback = ExactMatchCallback(
+        data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,
+        every_steps=config.exact_match_every_steps, jit_compile=config.serving_jit_compile)
+    model = fit_resumable(model, run, data.train, data.validation, callbacks=[exact_match_callback])
+    if not run.is_chief:
+        return run.finish_worker()
+    model = run.save_model(model)
+
+    run.log("evaluating")
+    metrics = evaluate_model(model, data.test_pairs, config, run.dir)
+    run.export(lambda directory: export_model(model, config, directory))
+    demo = run.verify_saved_model(query_saved_model, DEMO_INPUTS)
+    return run.write(metrics, demo, parameters=model.count_params(), headline_metric="test_exact_match")
+
+
+def commands():
+    from tasks.date_translation.error_analysis import error_analysis_command
+    from tasks.date_translation.evaluate import evaluate_command, generate_command, translate_command
+
+    return {"translate": translate_command, "evaluate": evaluate_command, "generate": generate_command,
+            "error-analysis": error_analysis_command}
+
+
+TASK = TaskCommands(name=NAME, description=DESCRIPTION, config_class=Config, train=train,
+                    demo_overrides=DEMO_OVERRIDES, commands=commands)

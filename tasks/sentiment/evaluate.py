@@ -8,10 +8,7 @@ file and prints the metrics as JSON.
 
 import argparse
 import json
-import os
 import pathlib
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
@@ -154,8 +151,8 @@ def evaluate_command(argv):
     parser.add_argument("--data", required=True, help="CSV with columns text,label or JSONL with text and label")
     parser.add_argument("--plot", help="confusion-matrix PNG (default: next to the model)")
     args = parser.parse_args(argv)
+    saved_model_dir = export.resolve_saved_model(args.model)
     try:
-        saved_model_dir = export.resolve_saved_model(args.model)
         texts, raw_labels = read_labelled_file(args.data)
         class_names = export.class_names_of(saved_model_dir)
         # Labels are checked against the model's classes before the model is loaded.

@@ -18,8 +18,6 @@ import os
 import pathlib
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 CLASS_NAMES_FILE = os.path.join("assets.extra", "class_names.json")
 
 
@@ -92,12 +90,9 @@ def export_saved_model(model, class_names, export_dir, buckets=4):
 
 def resolve_saved_model(path):
     """A run directory (holding `saved_model/`) or the SavedModel directory itself."""
-    path = pathlib.Path(path)
-    if (path / "saved_model" / "saved_model.pb").is_file():
-        return path / "saved_model"
-    if (path / "saved_model.pb").is_file():
-        return path
-    raise FileNotFoundError(f"No SavedModel in {path} (expected {path}/saved_model/saved_model.pb)")
+    from tasks.common.run_dir import RunDir
+
+    return RunDir.open(path, "sentiment").saved_model_dir
 
 
 def load(path):
@@ -160,10 +155,7 @@ def predict_command(argv):
             texts.extend(line.rstrip("\n") for line in handle)
     if not texts:
         parser.error("give texts as arguments or with --file")
-    try:
-        loaded = load(args.model)
-    except FileNotFoundError as error:
-        parser.error(str(error))
+    loaded = load(args.model)
     probabilities, labels = serve(loaded, texts)
     names = class_names_of(args.model) or [str(i) for i in range(probabilities.shape[1])]
     for text, label, row in zip(texts, labels, probabilities):

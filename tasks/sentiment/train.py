@@ -6,22 +6,21 @@
     python -m tasks.sentiment predict --model runs/sentiment "a gorgeous, witty film"
     python -m tasks.sentiment evaluate --model runs/sentiment --data reviews.jsonl
 
-The shared runner (tasks/common/runner.py) does the fitting, checkpoints,
-resume, TensorBoard logs, early stopping and the SavedModel check; this file
-supplies the hooks.
+:func:`train` at the bottom is the whole run; the shared steps in tasks/common
+do the checkpoints, resume, TensorBoard logs, early stopping and the SavedModel
+check.
 """
 
 import dataclasses
 import functools
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
 from data.sentiment import DataUnavailableError, SentimentData, load_sentiment_data
 from tasks.common.config import ConfigError
-from tasks.common.runner import Task
+from tasks.common.fit import fit_resumable
+from tasks.common.run_dir import RunDir
+from tasks.common.runner import TaskCommands
 from tasks.sentiment import evaluate as evaluation
 from tasks.sentiment import export as exporting
 from tasks.sentiment.config import Config
@@ -29,7 +28,7 @@ from tasks.sentiment.config import Config
 
 @dataclasses.dataclass
 class SentimentTaskData:
-    """What the hooks share: the corpus, the vocabularies and the batched datasets."""
+    """What training and evaluation share: the corpus, the vocabularies and the batched datasets."""
 
     corpus: SentimentData
     vocabulary: list
@@ -68,86 +67,104 @@ def make_dataset(texts, labels, config, shuffle):
     return dataset.batch(config.batch_size).prefetch(2)
 
 
-class SentimentTask(Task):
-    name = "sentiment"
-    description = "Sentiment of short texts: raw string in, class probabilities and label out"
-    config_class = Config
-    headline_metric = "test_accuracy"
-    # About a minute on 2 cores: the CNN for two epochs on the Rotten Tomatoes split.
-    demo_overrides = {"model": "cnn", "epochs": 2, "filters": 32, "glove_words": 5000}
+def build_data(config):
+    """Corpus, vocabulary (training words plus GloVe's most frequent), GloVe rows, NBSVM member, datasets."""
+    from tasks.sentiment import model as models
 
-    def build_data(self, config):
-        from tasks.sentiment import model as models
-
-        try:
-            corpus = load_sentiment_data(config.dataset, config.data, config.seed)
-        except (DataUnavailableError, FileNotFoundError, ValueError) as error:
-            raise ConfigError(str(error)) from None  # One line and exit status 2, not a traceback.
-        train_texts, train_labels = corpus.train
-        tokens = models.standardize_python(train_texts, config.max_chars)
-        glove = word_vectors()
-        vocabulary = models.build_vocabulary(tokens, config.min_count, glove.words[: config.glove_words])
-        matrix, coverage = models.embedding_matrix(vocabulary, glove, seed=config.seed)
-        nbsvm = None
-        if config.model == "ensemble" and "ngram" in config.ensemble_members:
-            character_widths = (config.char_ngram_min, config.char_ngram_max) if config.char_ngram_max else None
-            nbsvm = models.fit_nbsvm(
-                tokens, train_labels, corpus.num_classes, config.ngram_min_count,
-                regularization=config.nbsvm_regularization, character_widths=character_widths,
-                max_tokens=config.sequence_length,
-            )
-        return SentimentTaskData(
-            corpus=corpus,
-            vocabulary=vocabulary,
-            embedding_matrix=matrix,
-            glove_coverage=coverage,
-            nbsvm=nbsvm,
-            train=make_dataset(train_texts, train_labels, config, shuffle=True),
-            validation=make_dataset(*corpus.validation, config, shuffle=False),
+    try:
+        corpus = load_sentiment_data(config.dataset, config.data, config.seed)
+    except (DataUnavailableError, FileNotFoundError, ValueError) as error:
+        raise ConfigError(str(error)) from None  # One line and exit status 2, not a traceback.
+    train_texts, train_labels = corpus.train
+    tokens = models.standardize_python(train_texts, config.max_chars)
+    glove = word_vectors()
+    vocabulary = models.build_vocabulary(tokens, config.min_count, glove.words[: config.glove_words])
+    matrix, coverage = models.embedding_matrix(vocabulary, glove, seed=config.seed)
+    nbsvm = None
+    if config.model == "ensemble" and "ngram" in config.ensemble_members:
+        character_widths = (config.char_ngram_min, config.char_ngram_max) if config.char_ngram_max else None
+        nbsvm = models.fit_nbsvm(
+            tokens, train_labels, corpus.num_classes, config.ngram_min_count,
+            regularization=config.nbsvm_regularization, character_widths=character_widths,
+            max_tokens=config.sequence_length,
         )
-
-    def build_model(self, config, data):
-        from tasks.sentiment import model as models
-
-        model = models.build_classifier(
-            config, data.vocabulary, data.embedding_matrix, data.corpus.num_classes, data.nbsvm
-        )
-        return models.compile_classifier(model, config)
-
-    def evaluate(self, model, data, config, out_dir):
-        import os
-
-        from tasks.sentiment import model as models
-
-        # The ensemble's last training step: its member weights are fitted on the
-        # validation split now that the members are final (the runner has
-        # restored the best epoch), and the .keras file is written again with them.
-        combination = models.combine_members(model, list(data.corpus.validation[0]), data.corpus.validation[1])
-        if combination is not None:
-            temporary = os.path.join(out_dir, f".tmp-{os.getpid()}-combined.keras")
-            model.save(temporary)
-            os.replace(temporary, os.path.join(out_dir, "model.keras"))
-        metrics = evaluation.evaluate_run(model, data, config, out_dir)
-        if combination is not None:
-            metrics["member_weights"] = combination
-        return metrics
-
-    def export(self, model, data, config, export_dir):
-        exporting.export_saved_model(model, data.class_names, export_dir)
-
-    def demo_inputs(self, config):
-        return [
-            "a gorgeous, witty, seductive film",
-            "the plot is a mess and the jokes fall flat",
-            "",
-            "Ce film est magnifique 🎬",
-        ]
-
-    def query_saved_model(self, loaded, inputs):
-        return [f"{label} ({probability:.2f})" for label, probability in exporting.predict(loaded, inputs)]
-
-    def commands(self):
-        return {"predict": exporting.predict_command, "evaluate": evaluation.evaluate_command}
+    return SentimentTaskData(
+        corpus=corpus,
+        vocabulary=vocabulary,
+        embedding_matrix=matrix,
+        glove_coverage=coverage,
+        nbsvm=nbsvm,
+        train=make_dataset(train_texts, train_labels, config, shuffle=True),
+        validation=make_dataset(*corpus.validation, config, shuffle=False),
+    )
 
 
-TASK = SentimentTask()
+def build_model(config, data):
+    """The compiled classifier that ``config.model`` names, reading raw strings."""
+    from tasks.sentiment import model as models
+
+    model = models.build_classifier(
+        config, data.vocabulary, data.embedding_matrix, data.corpus.num_classes, data.nbsvm
+    )
+    return models.compile_classifier(model, config)
+
+
+NAME = "sentiment"
+# `make demo`: the CNN for two epochs on the Rotten Tomatoes split, about a minute on two cores.
+DEMO_OVERRIDES = {"model": "cnn", "epochs": 2, "filters": 32, "glove_words": 5000}
+DEMO_INPUTS = [
+    "a gorgeous, witty, seductive film",
+    "the plot is a mess and the jokes fall flat",
+    "",
+    "Ce film est magnifique 🎬",
+]
+
+
+# Keras 3's fit under MirroredStrategy averages the first distributed input batch across replicas to
+# build the model, which fails for string inputs; the multi-worker loop (tasks/common/fit.py) has no such step.
+STRATEGIES = ("default", "multi_worker")
+STRATEGY_REASON = ("Keras 3's fit averages a distributed input batch across replicas under MirroredStrategy, "
+                   "which fails for raw-string inputs; --strategy multi_worker trains it")
+
+
+def query_saved_model(loaded, texts):
+    return [f"{label} ({probability:.2f})" for label, probability in exporting.predict(loaded, texts)]
+
+
+def train(config, restart_on_change=False):
+    """Trains, evaluates and exports a sentiment classifier into ``config.out``; returns the metrics."""
+    from tasks.sentiment import model as models
+
+    run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change,
+                         strategies_supported=STRATEGIES, strategy_reason=STRATEGY_REASON)
+    run.log("building data")
+    data = build_data(config)
+    with run.strategy.scope():
+        model = build_model(config, data)
+    run.log(f"model {model.name}: {model.count_params():,} parameters")
+    model = fit_resumable(model, run, data.train, data.validation)
+    if not run.is_chief:
+        return run.finish_worker()
+    model = run.save_model(model)
+
+    # The ensemble's last training step: its member weights are fitted on the validation split
+    # now that the members are final (best epoch restored), and model.keras is written again.
+    combination = models.combine_members(model, list(data.corpus.validation[0]), data.corpus.validation[1])
+    if combination is not None:
+        model = run.save_model(model)
+
+    run.log("evaluating")
+    metrics = evaluation.evaluate_run(model, data, config, run.dir)
+    if combination is not None:
+        metrics["member_weights"] = combination
+    run.export(lambda directory: exporting.export_saved_model(model, data.class_names, directory))
+    demo = run.verify_saved_model(query_saved_model, DEMO_INPUTS)
+    return run.write(metrics, demo, parameters=model.count_params(), headline_metric="test_accuracy")
+
+
+def commands():
+    return {"predict": exporting.predict_command, "evaluate": evaluation.evaluate_command}
+
+
+TASK = TaskCommands(name=NAME, description="Sentiment of short texts: raw string in, class probabilities and label out",
+                    config_class=Config, train=train, demo_overrides=DEMO_OVERRIDES, commands=commands)

@@ -1,7 +1,10 @@
-"""``python -m tasks.text_generation train|demo|sample|gradients``."""
+"""``python -m tasks.text_generation train|demo|sample|gradients``"""
 
-from tasks.common.runner import main
-from tasks.text_generation.train import TASK
+from tasks.common.runner import main, quiet_tensorflow_logs
+
+quiet_tensorflow_logs()  # before the task's modules import TensorFlow
+
+from tasks.text_generation.train import TASK  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main(TASK))

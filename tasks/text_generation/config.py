@@ -1,8 +1,9 @@
-"""Defaults of the character language model, one visible block."""
+"""Defaults of the character language model, one visible block; the measurements behind them are in bench/RESULTS.md."""
 
 import dataclasses
 
-from tasks.common.config import ConfigError, TrainConfig
+from tasks.common.config import (ConfigError, TrainConfig, option, require_choice, require_in_interval,
+                                 require_non_negative, require_positive)
 
 CORPORA = ("names", "hamlet")
 CELLS = ("simple_rnn", "gru", "lstm")
@@ -12,48 +13,58 @@ CELLS = ("simple_rnn", "gru", "lstm")
 class Config(TrainConfig):
     """Character-level RNN language model trained on census first names or on Hamlet."""
 
-    corpus: str = "names"  # names: 5,163 census first names (the course's dinosaur-name exercise); hamlet: running text.
-    cell: str = "lstm"  # simple_rnn, gru or lstm from layers/; LSTM keeps gradients alive over a whole name and line.
-    num_layers: int = 1  # One layer already reaches the names' perplexity floor; two help on Hamlet.
-    units: int = 128  # Enough state for ~11-letter names; more mostly memorises the training names.
-    embedding_dim: int = 32  # 28 characters need few dimensions; an embedding is a learned one-hot projection.
-    dropout: float = 0.1  # Light input dropout in each cell: 4,100 names overfit a 128-unit LSTM otherwise.
-    clipnorm: float = 1.0  # Clip the global gradient norm; RNNs occasionally take huge steps (exploding gradients).
-    clipvalue: float = 0.0  # Elementwise clip as in the course's clip(gradients, 5) (use with --clipnorm 0: Keras takes one); 0 disables.
-    max_name_length: int = 12  # The longest census first name has 11 letters; inputs are this + 1 wide.
-    sequence_length: int = 100  # Hamlet windows: 100 characters span about two verse lines.
-    holdout_fraction: float = 0.1  # 10% validation and 10% test (names at random, the end of Hamlet in order).
-    epochs: int = 40  # An upper bound: on names early stopping ends the LSTM run near epoch 20 (best ~15).
-    learning_rate: float = 3e-3  # Small char models train faster than Adam's 1e-3 default without diverging.
-    early_stopping_patience: int = 5  # Stop once validation loss has not improved for 5 epochs; keep the best weights.
-    num_samples: int = 200  # Names sampled at evaluation to measure how many are new and well formed.
-    temperature: float = 0.8  # Sampling temperature of evaluation and serving_default: a little sharper than the model.
-    top_k: int = 0  # Keep only the k most likely characters when sampling; 0 disables.
-    top_p: float = 1.0  # Nucleus sampling: keep the smallest set of characters with this much probability; 1 disables.
-    max_new_characters: int = 0  # Characters sampled after the prompt; 0 = max_name_length for names, 300 for Hamlet.
+    # The corpus decides which fields apply: names are whole short sequences, Hamlet is cut into windows.
+    variant_field = "corpus"
+
+    corpus: str = option("names", "names (census first names, the default as the course's dinosaur-name "
+                                  "exercise is about names) or hamlet (running text).")
+    cell: str = option("lstm", "simple_rnn, gru or lstm from layers/; the LSTM keeps gradients alive over a whole "
+                               "name and line.")
+    num_layers: int = option(1, "One layer already reaches the names' perplexity floor; two help on Hamlet.")
+    units: int = option(128, "Enough state for a whole name; more mostly memorises the training names.")
+    embedding_dim: int = option(32, "28 characters need few dimensions, since an embedding is a learned one-hot "
+                                    "projection.")
+    dropout: float = option(0.1, "Light input dropout in each cell, since the few thousand training names "
+                                 "overfit a 128-unit LSTM otherwise.")
+    clipnorm: float = option(1.0, "Clip the global gradient norm, since RNNs occasionally take huge steps "
+                                  "(exploding gradients).")
+    clipvalue: float = option(0.0, "Elementwise clip as in the course's clip(gradients, 5), for use with "
+                                   "--clipnorm 0 since Keras takes one kind; 0 disables.")
+    max_name_length: int = option(12, "Longest name in letters, one more than the longest census first name; "
+                                      "inputs are one wider for the boundary.", applies_to="names")
+    sequence_length: int = option(100, "Hamlet windows of 100 characters span about two verse lines.",
+                                  applies_to="hamlet")
+    holdout_fraction: float = option(0.1, "10% validation and 10% test (names at random, the end of Hamlet in "
+                                          "order) leave most of a small corpus for training.")
+    epochs: int = option(40, "An upper bound well past where early stopping ends an LSTM run on names.")
+    learning_rate: float = option(3e-3, "Small character models train faster than with Adam's 1e-3 default "
+                                        "without diverging.")
+    early_stopping_patience: int = option(5, "Stop once validation loss has not improved for 5 epochs, keeping "
+                                             "the best weights, so noisy epochs do not end a run.")
+    num_samples: int = option(200, "Names sampled at evaluation, enough to measure how many are new and well "
+                                   "formed.", applies_to="names")
+    temperature: float = option(0.8, "Sampling temperature of evaluation and serving_default, a little sharper "
+                                     "than the model, trading some variety for well-formed samples.")
+    top_k: int = option(0, "Keep only the k most likely characters when sampling; 0 disables it, leaving "
+                           "--temperature alone in charge.")
+    top_p: float = option(1.0, "Nucleus sampling keeps the smallest set of characters with this much probability; "
+                               "1 disables it, leaving --temperature alone in charge.")
+    max_new_characters: int = option(0, "Characters sampled after the prompt; 0 lets the corpus decide "
+                                        "(--max-name-length for names, 300 for Hamlet).")
 
     def __post_init__(self):
-        if self.corpus not in CORPORA:
-            raise ConfigError(f"Invalid value for --corpus. Expected one of {', '.join(CORPORA)}. Received: {self.corpus!r}")
-        if self.cell not in CELLS:
-            raise ConfigError(f"Invalid value for --cell. Expected one of {', '.join(CELLS)}. Received: {self.cell!r}")
-        for name in ("num_layers", "units", "embedding_dim", "max_name_length", "sequence_length", "num_samples"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"Invalid value for --{name.replace('_', '-')}. Expected a positive integer. "
-                                  f"Received: {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"Invalid value for --dropout. Expected a number in [0, 1). Received: {self.dropout}")
-        if self.clipnorm < 0 or self.clipvalue < 0:
-            raise ConfigError("--clipnorm and --clipvalue must not be negative (0 disables them).")
+        require_choice(self, "corpus", CORPORA)
+        require_choice(self, "cell", CELLS)
+        require_positive(self, "num_layers", "units", "embedding_dim", "max_name_length", "sequence_length",
+                         "num_samples")
+        require_in_interval(self, "dropout", "[0, 1)")
+        require_non_negative(self, "clipnorm", "clipvalue")
         if self.clipnorm and self.clipvalue:
             raise ConfigError("Keras optimizers take one kind of clipping: give --clipvalue with --clipnorm 0, "
                               f"or --clipnorm alone. Received: clipnorm={self.clipnorm}, clipvalue={self.clipvalue}")
-        if not 0 < self.holdout_fraction < 0.5:
-            raise ConfigError(f"Invalid value for --holdout-fraction. Expected a number in (0, 0.5). "
-                              f"Received: {self.holdout_fraction}")
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or self.max_new_characters < 0:
-            raise ConfigError("Sampling needs --temperature >= 0, --top-k >= 0, 0 < --top-p <= 1 and "
-                              "--max-new-characters >= 0.")
+        require_in_interval(self, "holdout_fraction", "(0, 0.5)")
+        require_non_negative(self, "temperature", "top_k", "max_new_characters")
+        require_in_interval(self, "top_p", "(0, 1]")
 
     @property
     def sample_length(self):

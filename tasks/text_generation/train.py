@@ -1,4 +1,4 @@
-"""Character language model: data, model, fit, evaluate, export, through the shared runner.
+"""Character language model, read top to bottom: data, then :func:`train` (model, fit, evaluate, export).
 
     python -m tasks.text_generation train --out runs/names                 # census names, LSTM
     python -m tasks.text_generation train --cell gru --num-layers 2 --clipnorm 5
@@ -9,15 +9,12 @@
 
 import argparse
 import dataclasses
-import json
-import os
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from data import names as corpora  # noqa: E402
-from tasks.common.runner import Task  # noqa: E402
-from tasks.text_generation.config import Config  # noqa: E402
+from data import names as corpora
+from tasks.common.fit import fit_resumable
+from tasks.common.run_dir import RunDir
+from tasks.common.runner import TaskCommands
+from tasks.text_generation.config import Config
 
 
 @dataclasses.dataclass
@@ -58,65 +55,55 @@ def build_data(config):
     )
 
 
-class TextGenerationTask(Task):
-    name = "text_generation"
-    description = "Character language model on census first names or Hamlet, with in-graph sampling."
-    config_class = Config
-    # One small LSTM epoch pass over the names takes a few seconds on 2 cores.
-    demo_overrides = {"epochs": 8, "units": 64, "num_samples": 100, "early_stopping_patience": 0}
-    headline_metric = "test_perplexity"
+NAME = "text_generation"
+# `make demo`: a small LSTM for a few epochs over the names, seconds per epoch on two cores.
+DEMO_OVERRIDES = {"epochs": 8, "units": 64, "num_samples": 100, "early_stopping_patience": 0}
 
-    def build_data(self, config):
-        return build_data(config)
 
-    def build_model(self, config, data):
-        from tasks.text_generation.model import build_model
+def demo_inputs(config):
+    return ["", "", "ma", "Chr"] if config.corpus == "names" else ["HAMLET\n", "To be"]
 
-        return build_model(config, data.vocabulary.size)
 
-    def evaluate(self, model, data, config, out_dir):
-        from tasks.text_generation.evaluate import evaluate
-        from tasks.text_generation.export import make_generator
+def query_saved_model(loaded, prompts):
+    import tensorflow as tf
 
-        return evaluate(model, data, config, make_generator(model, data.vocabulary, config), out_dir)
+    serve = loaded.signatures["serving_default"]
+    texts = serve(prompt=tf.constant(prompts), temperature=tf.constant(0.8))["text"].numpy()
+    return [t.decode("utf-8") for t in texts]
 
-    def export(self, model, data, config, export_dir):
-        from tasks.text_generation.export import export
 
-        export(model, data.vocabulary, config, export_dir)
+def train(config, restart_on_change=False):
+    """Trains, evaluates and exports a character model into ``config.out``; returns the metrics."""
+    from tasks.text_generation.evaluate import evaluate
+    from tasks.text_generation.export import export, make_generator
+    from tasks.text_generation.model import build_model
 
-    def demo_inputs(self, config):
-        return ["", "", "ma", "Chr"] if config.corpus == "names" else ["HAMLET\n", "To be"]
+    run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change)
+    run.log("building data")
+    data = build_data(config)
+    with run.strategy.scope():
+        model = build_model(config, data.vocabulary.size)
+    run.log(f"model {model.name}: {model.count_params():,} parameters")
+    model = fit_resumable(model, run, data.train, data.validation)
+    if not run.is_chief:
+        return run.finish_worker()
+    model = run.save_model(model)
 
-    def query_saved_model(self, loaded, inputs):
-        import tensorflow as tf
-
-        serve = loaded.signatures["serving_default"]
-        texts = serve(prompt=tf.constant(inputs), temperature=tf.constant(0.8))["text"].numpy()
-        return [t.decode("utf-8") for t in texts]
-
-    def commands(self):
-        from tasks.text_generation.gradients import gradients_command
-
-        return {"sample": sample_command, "gradients": gradients_command}
+    run.log("evaluating")
+    metrics = evaluate(model, data, config, make_generator(model, data.vocabulary, config), run.dir)
+    run.export(lambda directory: export(model, data.vocabulary, config, directory))
+    demo = run.verify_saved_model(query_saved_model, demo_inputs(config))
+    return run.write(metrics, demo, parameters=model.count_params(), headline_metric="test_perplexity")
 
 
 def load_run(run_dir):
     """(config, data, keras model) of a finished ``train`` run directory."""
-    import keras
-
     import layers  # noqa: F401  (registers the cells for load_model)
-    from tasks.common.config import ConfigError
     from tasks.text_generation import model as _model  # noqa: F401  (registers Perplexity)
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").exists():
-        raise ConfigError(f"{run_dir / 'model.keras'} not found: train first with "
-                          f"`python -m tasks.text_generation train --out {run_dir}`.")
-    saved = json.loads((run_dir / "config.json").read_text())
-    names = {f.name for f in dataclasses.fields(Config)}
-    config = Config(**{k: v for k, v in saved.items() if k in names})
-    return config, build_data(config), keras.models.load_model(run_dir / "model.keras")
+    run = RunDir.open(run_dir, NAME, needs=("model.keras", "config.json"))
+    config = run.read_config(Config)
+    return config, build_data(config), run.load_model()
 
 
 def sample_command(argv):
@@ -165,4 +152,11 @@ def sample_command(argv):
     return 0
 
 
-TASK = TextGenerationTask()
+def commands():
+    from tasks.text_generation.gradients import gradients_command
+
+    return {"sample": sample_command, "gradients": gradients_command}
+
+
+TASK = TaskCommands(name=NAME, config_class=Config, train=train, demo_overrides=DEMO_OVERRIDES, commands=commands,
+                    description="Character language model on census first names or Hamlet, with in-graph sampling.")

@@ -1,10 +1,9 @@
 """``python -m tasks.trigger_word train|demo|detect ...``"""
 
-import os
+from tasks.common.runner import main, quiet_tensorflow_logs
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow_logs()  # before the task's modules import TensorFlow
 
-from tasks.common.runner import main  # noqa: E402
 from tasks.trigger_word.train import TASK  # noqa: E402
 
 if __name__ == "__main__":

@@ -1,64 +1,70 @@
-"""Trigger-word defaults in one place; every field is a ``--flag`` of ``train``."""
+"""Trigger-word defaults in one place; every field is a ``--flag`` of ``train``.
+
+The measurements behind the defaults are in the Trigger word section of bench/RESULTS.md.
+"""
 
 import dataclasses
 
-from tasks.common.config import ConfigError, TrainConfig
+from tasks.common.config import (ConfigError, TrainConfig, option, require_choice, require_in_interval,
+                                 require_non_negative, require_positive)
+
+MODELS = ("course", "streaming")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
     """Train a trigger-word detector on synthesised speech."""
 
-    model: str = "course"  # course (the course's Conv1D + 2 GRU) or streaming (causal, chunked, TFLite).
-    word: str = "activate"  # The course's trigger word; any text eSpeak NG can say works.
-    num_train_clips: int = 8000  # 8000 x 10 s (22 h) over 1,146 training speakers; 4000 gave 1 point less recall.
-    num_validation_clips: int = 300  # Enough triggers (~400) to choose the threshold on unseen voices.
-    validation_negative_minutes: float = 120.0  # Negative-only audio for the threshold's false-accept rate (30 min chose rules with 3 FA/h on test).
-    num_test_clips: int = 500  # About 700 triggers from voices neither training nor validation heard.
-    test_negative_minutes: float = 60.0  # The issue asks for >= 1 hour of negative-only audio for FA/hour.
-    negative_words: tuple = ()  # Empty means data.trigger_word.NEGATIVE_WORDS (20 near-misses + 26 others).
-    clip_seconds: float = 10.0  # The course's clip length.
-    speakers_per_variant: int = 2  # Two accent/pitch/rate draws per eSpeak voice variant (~210 speakers).
-    synthetic_voices: int = 1000  # Extra training speakers with generated eSpeak variants (random formants, breath, tone); training only. 0: test recall 92%.
-    cache_dir: str = ""  # Clip cache; empty means ~/.cache/seqmodels/trigger_word.
-    dropout: float = 0.3  # Between the course's 0.8 keep-heavy dropout and none; the data is plentiful.
-    target_false_accepts_per_hour: float = 0.5  # Threshold = lowest with at most this FA/hour on validation.
-    refractory_seconds: float = 0.5  # Triggers can follow 0.1 s apart (next detection >= 0.55 s later); a 0.36 s plateau fires once.
-    crop_seconds: float = 3.0  # Train on random 3 s crops of the clips (0 = whole clips): a third of the recurrent steps per word heard.
-    near_miss_weight: float = 4.0  # Loss weight of the frames from a near-miss word's start to 0.36 s after it (1 = none); false accepts are near-misses.
-    speed_perturbation: float = 0.0  # Resample crops by a factor in [1 - s, 1 + s] (pitch, formants, tempo) for more voices; 0 = off.
-    positive_crop_fraction: float = 0.75  # Crops holding a whole trigger word and its label window; the rest start anywhere.
-    epochs: int = 40  # Validation loss still falls slowly at 40 epochs of 8000 crops (30 min per model, both trained at once on 2 cores).
-    batch_size: int = 32  # 32 crops x 75 frames per step trains stably with Adam.
-    learning_rate: float = 2e-3  # Cosine-decayed to 5% over the run: fast early progress, a settled end.
+    model: str = option("course", "course (the course's Conv1D + 2 GRU) or streaming (causal, chunked, TFLite); "
+                                  "the course model is the reference the streaming one is compared with.")
+    word: str = option("activate", "The course's trigger word; any text eSpeak NG can say works.")
+    num_train_clips: int = option(8000, "Training clips of 10 s; fewer cost recall on unseen voices.")
+    num_validation_clips: int = option(300, "Enough trigger words to choose the decision rule on unseen voices.")
+    validation_negative_minutes: float = option(120.0, "Negative-only audio that estimates the false-accept rate "
+                                                       "when the rule is chosen; less chose rules that "
+                                                       "false-accepted more on test.")
+    num_test_clips: int = option(500, "Clips from voices neither training nor validation heard, for recall on "
+                                      "several hundred trigger words.")
+    test_negative_minutes: float = option(60.0, "One hour of negative-only audio, so false accepts per hour are "
+                                                "counted, not extrapolated.")
+    negative_words: tuple = option((), "Empty means the data module's NEGATIVE_WORDS: near-misses, which cause "
+                                       "the false accepts, and other words.")
+    clip_seconds: float = option(10.0, "The course's clip length.")
+    speakers_per_variant: int = option(2, "Two accent, pitch and rate draws per eSpeak voice variant, for more "
+                                          "speakers than eSpeak ships.")
+    synthetic_voices: int = option(1000, "Extra training speakers with generated eSpeak variants, so the model "
+                                         "learns the word rather than the training timbres.")
+    cache_dir: str = option("", "Clip cache (empty means ~/.cache/seqmodels/trigger_word), so clips are "
+                                "synthesised once.")
+    dropout: float = option(0.3, "Between the course's heavy dropout and none, since the data are plentiful.")
+    target_false_accepts_per_hour: float = option(0.5, "The rule's threshold is the lowest with at most this on "
+                                                       "validation, half the goal of 1 per hour for margin.")
+    refractory_seconds: float = option(0.5, "Dead time after a detection: one word's plateau fires once, yet "
+                                            "triggers in quick succession are still heard.")
+    crop_seconds: float = option(3.0, "Train on random crops of the clips (0 = whole clips), which cost a third of "
+                                      "the recurrent steps per word heard.")
+    near_miss_weight: float = option(4.0, "Loss weight of the frames from a near-miss word's start to 0.36 s after "
+                                          "it (1 = none), because false accepts are near-misses.")
+    positive_crop_fraction: float = option(0.75, "Crops holding a whole trigger word and its label window, so "
+                                                 "most steps see the word; the rest start anywhere.")
+    epochs: int = option(40, "Validation loss still falls slowly at 40 epochs, so more would buy little for "
+                             "their training time.")
+    batch_size: int = option(32, "32 crops of 75 frames per step train stably with Adam.")
+    learning_rate: float = option(2e-3, "Cosine-decayed to 5% over the run, for fast early progress and a settled "
+                                        "end.")
 
     def __post_init__(self):
-        if self.model not in ("course", "streaming"):
-            raise ConfigError(f"Invalid value for --model. Expected course or streaming. "
-                              f"Received: {self.model!r}")
+        require_choice(self, "model", MODELS)
         if not self.word.strip():
             raise ConfigError("Invalid value for --word. Expected non-empty text.")
-        for name in ("num_train_clips", "num_validation_clips", "num_test_clips"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"Invalid value for --{name.replace('_', '-')}. "
-                                  f"Expected a positive integer. Received: {getattr(self, name)}")
+        require_positive(self, "num_train_clips", "num_validation_clips", "num_test_clips")
         if self.clip_seconds < 2.0:
             raise ConfigError(f"Invalid value for --clip-seconds. Expected at least 2 seconds. "
                               f"Received: {self.clip_seconds}")
         if self.crop_seconds and not 1.0 <= self.crop_seconds <= self.clip_seconds:
             raise ConfigError(f"Invalid value for --crop-seconds. Expected 0 (whole clips) or "
                               f"1 to {self.clip_seconds} seconds. Received: {self.crop_seconds}")
-        if not 0 <= self.positive_crop_fraction <= 1:
-            raise ConfigError(f"Invalid value for --positive-crop-fraction. Expected [0, 1]. "
-                              f"Received: {self.positive_crop_fraction}")
-        if not 0 <= self.speed_perturbation < 0.5:
-            raise ConfigError(f"Invalid value for --speed-perturbation. Expected [0, 0.5). "
-                              f"Received: {self.speed_perturbation}")
-        if self.synthetic_voices < 0:
-            raise ConfigError(f"Invalid value for --synthetic-voices. Expected a non-negative integer. "
-                              f"Received: {self.synthetic_voices}")
-        if self.near_miss_weight <= 0:
-            raise ConfigError(f"Invalid value for --near-miss-weight. Expected a positive number. "
-                              f"Received: {self.near_miss_weight}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"Invalid value for --dropout. Expected [0, 1). Received: {self.dropout}")
+        require_in_interval(self, "positive_crop_fraction", "[0, 1]")
+        require_non_negative(self, "synthetic_voices")
+        require_positive(self, "near_miss_weight")
+        require_in_interval(self, "dropout", "[0, 1)")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -85,13 +84,9 @@ class Detector:
     def __init__(self, model_dir, threshold=None):
         import tensorflow as tf
 
-        model_dir = Path(model_dir)
-        if (model_dir / "saved_model").is_dir():
-            model_dir = model_dir / "saved_model"
-        if not (model_dir / "saved_model.pb").exists():
-            raise AudioError(f"{model_dir} holds no SavedModel (expected a run directory "
-                             f"or its saved_model/)")
-        self.loaded = tf.saved_model.load(str(model_dir))
+        from tasks.common.run_dir import RunDir
+
+        self.loaded = tf.saved_model.load(str(RunDir.open(model_dir, "trigger_word").saved_model_dir))
         self.threshold = float(self.loaded.threshold.numpy() if threshold is None else threshold)
         self.refractory_seconds = float(self.loaded.refractory_seconds.numpy())
         # SavedModels written before smoothing and persistence existed used neither.
@@ -228,36 +223,6 @@ def write_chimed(path, blocks, detections, out_path):
             position += len(block)
 
 
-def plot_file(path, spectrogram, probabilities, detections, threshold, frame_seconds, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
-    duration = len(probabilities) * frame_seconds
-    if len(spectrogram):
-        top.imshow(np.asarray(spectrogram, np.float32).T, origin="lower", aspect="auto",
-                   extent=[0, len(spectrogram) * frame_seconds, 0, SAMPLE_RATE / 2 * 256 / 257],
-                   cmap="magma")
-    top.set_ylabel("frequency (Hz)")
-    top.set_title(title)
-    times = (np.arange(len(probabilities)) + 1) * frame_seconds
-    bottom.plot(times, probabilities, label="probability")
-    bottom.axhline(threshold, color="grey", linestyle="--", label=f"threshold {threshold:.2f}")
-    for index, time in enumerate(detections):
-        for axis in (top, bottom):
-            axis.axvline(time, color="red", label="detection" if axis is bottom and index == 0 else None)
-    bottom.set_xlim(0, max(duration, frame_seconds))
-    bottom.set_ylim(-0.02, 1.02)
-    bottom.set_xlabel("time (s)")
-    bottom.set_ylabel("p(trigger)")
-    bottom.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-
-
 def _output_path(template, source, many):
     if not template:
         return None
@@ -269,7 +234,6 @@ def _output_path(template, source, many):
 
 def detect_command(argv):
     """find the trigger word in audio files (times in seconds; --json, --chime, --plot)"""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(prog="python -m tasks.trigger_word detect",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, ...)")
@@ -302,9 +266,12 @@ def detect_command(argv):
             times, probabilities = detector.detect(read_blocks(path))
             results[path] = times
             if args.plot:
-                spectrogram = coarse_spectrogram(read_blocks(path))
-                plot_file(_output_path(args.plot, path, many), spectrogram, probabilities, times,
-                          detector.threshold, detector.frame_seconds, f"{Path(path).name}")
+                from tasks.trigger_word.evaluate import plot_detection
+
+                plot_detection(_output_path(args.plot, path, many), probabilities, times,
+                               detector.threshold, spectrogram=coarse_spectrogram(read_blocks(path)),
+                               title=Path(path).name, frame_seconds=detector.frame_seconds,
+                               sample_rate=SAMPLE_RATE)
             if args.chime:
                 write_chimed(path, read_blocks(path), times, _output_path(args.chime, path, many))
         except AudioError as error:

@@ -331,20 +331,29 @@ def summarise(positive, negative):
     }
 
 
-def plot_detection(path, waveform, probabilities, detections, threshold, triggers=(),
-                   sample_rate=16000, title=""):
-    """Spectrogram, probability curve and detections of one clip in one PNG."""
+def plot_detection(path, probabilities, detections, threshold, *, waveform=None, spectrogram=None,
+                   triggers=(), title="spectrogram, trigger probability and detections",
+                   frame_seconds=FRAME_SECONDS, sample_rate=16000):
+    """Spectrogram, probability curve, trigger words and detections of one recording in one PNG.
+
+    The spectrogram is drawn from ``waveform`` or, for recordings too long to
+    hold, from ``spectrogram``: log power, one row per ``frame_seconds`` and
+    one column per frequency bin up to ``sample_rate / 2``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
-    if len(waveform) > 512:
+    if waveform is not None and len(waveform) > 512:
         top.specgram(waveform, NFFT=400, Fs=sample_rate, noverlap=240, cmap="magma")
+    elif spectrogram is not None and len(spectrogram):
+        top.imshow(np.asarray(spectrogram, np.float32).T, origin="lower", aspect="auto",
+                   extent=[0, len(spectrogram) * frame_seconds, 0, sample_rate / 2], cmap="magma")
     top.set_ylabel("frequency (Hz)")
-    top.set_title(title or "spectrogram, trigger probability and detections")
-    times = (np.arange(len(probabilities)) + 1) * FRAME_SECONDS
+    top.set_title(title)
+    times = (np.arange(len(probabilities)) + 1) * frame_seconds
     bottom.plot(times, probabilities, label="probability")
     bottom.axhline(threshold, color="grey", linestyle="--", label=f"threshold {threshold:.2f}")
     for start, end in triggers:
@@ -353,6 +362,7 @@ def plot_detection(path, waveform, probabilities, detections, threshold, trigger
         for axis in (top, bottom):
             axis.axvline(time, color="red", linewidth=1.5,
                          label="detection" if axis is bottom and index == 0 else None)
+    bottom.set_xlim(0, max(len(probabilities) * frame_seconds, frame_seconds))
     bottom.set_ylim(-0.02, 1.02)
     bottom.set_xlabel("time (s)")
     bottom.set_ylabel("p(trigger)")
@@ -405,12 +415,12 @@ def evaluate(model, data, config, out_dir=None):
         out_dir = Path(out_dir)
         for index in range(min(3, len(data.test_clips))):
             waveform = data.test_clips.waveform(index)
-            plot_detection(out_dir / f"test_clip_{index}.png", waveform,
+            plot_detection(out_dir / f"test_clip_{index}.png",
                            smooth_probabilities(test[index], rule.smoothing_frames),
                            detect_events(test[index], rule.threshold, rule.refractory_seconds,
                                          smoothing_frames=rule.smoothing_frames,
                                          min_frames=rule.min_frames),
-                           rule.threshold, data.test_clips.events[index],
+                           rule.threshold, waveform=waveform, triggers=data.test_clips.events[index],
                            title=f"test clip {index} (unseen voices; probability smoothed over "
                                  f"{rule.smoothing_frames} frames)")
         _plot_threshold_table(out_dir / "threshold.png", table, rule)

@@ -24,11 +24,9 @@ stream and a fixed chunk (default 1.28 s = 32 frames), builtin ops only.
 
 from __future__ import annotations
 
-import tempfile
-
 import numpy as np
 
-from tasks.trigger_word.evaluate import DecisionRule, detect_events, detect_events_tf
+from tasks.trigger_word.evaluate import DecisionRule, detect_events_tf
 from tasks.trigger_word.model import FRAME_SAMPLES, FRAME_SECONDS
 
 DEFAULT_TFLITE_CHUNK = 32 * FRAME_SAMPLES
@@ -201,7 +199,3 @@ class TFLiteStreamer:
                    for s in range(0, len(padded), self.chunk_samples)]
         return np.concatenate(outputs)[:num_frames]
 
-
-def tflite_detections(streamer, waveform, rule: DecisionRule):
-    return detect_events(streamer.probabilities(waveform), rule.threshold, rule.refractory_seconds,
-                         smoothing_frames=rule.smoothing_frames, min_frames=rule.min_frames)

@@ -4,7 +4,7 @@ Both read a raw 16 kHz waveform ``(batch, samples)`` and return one
 probability per output frame ``(batch, frames)``; the spectrogram front end is
 inside the model, so SavedModels and TFLite files take audio, not features.
 
-Time grid (shared by both models, and by the labels in ``data/trigger_word.py``):
+Time grid (shared by both models, and by the labels in ``data/trigger_word/dataset.py``):
 
 * The waveform is padded on the left by ``frame_length - frame_step`` zeros,
   so spectrogram frame ``f`` ends at sample ``(f + 1) * frame_step`` and a clip

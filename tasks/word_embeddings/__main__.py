@@ -1,10 +1,10 @@
 """``python -m tasks.word_embeddings train|demo|analogy|similar|debias ...``"""
 
-import os
+from tasks.common.runner import main, quiet_tensorflow_logs
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow_logs()  # before the task's modules import TensorFlow
 
-from tasks.common.runner import main  # noqa: E402
 from tasks.word_embeddings.train import TASK  # noqa: E402
 
-raise SystemExit(main(TASK))
+if __name__ == "__main__":
+    raise SystemExit(main(TASK))

@@ -1,11 +1,11 @@
-"""Train word vectors: corpus -> vocabulary -> tf.data -> Keras fit (through the shared runner).
+"""Train word vectors: corpus -> vocabulary -> tf.data -> Keras fit -> evaluate -> export (:func:`train`).
 
     python -m tasks.word_embeddings train --method skipgram --out runs/word_embeddings
     python -m tasks.word_embeddings train --method glove --epochs 25 --corpus my_text.txt
 
 Reads top to bottom: the corpus and its vocabulary, the tf.data pipelines (word2vec chunks with
-subsampling, dynamic windows and noise words; GloVe co-occurrence cells), then the Task hooks that the
-runner calls (data, model, evaluate, export, demo).
+subsampling, dynamic windows and noise words; GloVe co-occurrence cells), the model, then `train`, which
+runs the whole thing through the shared run-directory steps in tasks/common.
 
 Design for 2 CPU cores. A Python loop over pairs would run at a few thousand words per second, so
 nothing here touches single pairs: the pipeline cuts the corpus into blocks of
@@ -18,16 +18,15 @@ permutation, and trained by per-row AdaGrad in the same kind of compiled loop.
 """
 
 import dataclasses
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from data.text_corpus import Vocabulary, encode, load_corpus  # noqa: E402
-from tasks.common.runner import Task  # noqa: E402
-from tasks.word_embeddings.config import Config  # noqa: E402
+from data.text_corpus import Vocabulary, encode, load_corpus
+from tasks.common.fit import fit_resumable
+from tasks.common.run_dir import RunDir
+from tasks.common.runner import TaskCommands
+from tasks.word_embeddings.config import Config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +182,7 @@ def glove_dataset(rows, cols, values, config, seed=0):
 
 @dataclasses.dataclass
 class EmbeddingData:
-    """What build_data returns: the runner needs `.train` (and `.validation`, None here)."""
+    """What build_embedding_data returns: `.train` is fitted on; there is no validation set."""
 
     vocabulary: Vocabulary
     ids: np.ndarray
@@ -250,45 +249,54 @@ def trained_vectors(model, vocabulary):
 
 
 # ---------------------------------------------------------------------------------------------
-# The task
+# The run
 # ---------------------------------------------------------------------------------------------
-class WordEmbeddingsTask(Task):
-    name = "word_embeddings"
-    description = "Train skip-gram, CBOW or GloVe vectors with tf.data + Keras; analogies and debiasing with GloVe."
-    config_class = Config
-    # About a minute on 2 idle cores: the whole Wikipedia sample, 3 epochs (1 epoch leaves the
-    # neighbours random), 50-dimensional vectors.
-    demo_overrides = {"epochs": 3, "vector_size": 50}
-    headline_metric = "wordsim353_spearman"
-
-    def build_data(self, config):
-        return build_embedding_data(config)
-
-    def build_model(self, config, data):
-        return build_embedding_model(config, data)
-
-    def evaluate(self, model, data, config, out_dir):
-        from tasks.word_embeddings.evaluate import evaluate_run
-
-        return evaluate_run(trained_vectors(model, data.vocabulary), config, out_dir)
-
-    def export(self, model, data, config, export_dir):
-        from tasks.word_embeddings.export import export_neighbours
-
-        export_neighbours(trained_vectors(model, data.vocabulary), export_dir)
-
-    def demo_inputs(self, config):
-        return ["king", "france", "computer", "music"]
-
-    def query_saved_model(self, loaded, inputs):
-        from tasks.word_embeddings.export import query_neighbours
-
-        return [", ".join(words) for words in query_neighbours(loaded, inputs, k=5)]
-
-    def commands(self):
-        from tasks.word_embeddings.evaluate import COMMANDS
-
-        return dict(COMMANDS)
+NAME = "word_embeddings"
+# `make demo`: the whole Wikipedia sample for 3 epochs (1 leaves the neighbours random), 50 dimensions.
+DEMO_OVERRIDES = {"epochs": 3, "vector_size": 50}
+DEMO_WORDS = ["king", "france", "computer", "music"]
+# Both models apply their own sparse updates to whole embedding tables inside `train_step`
+# (model.py); replicas would each write a different table, with nothing to combine them.
+STRATEGIES = ("default",)
+STRATEGY_REASON = ("its models update whole embedding tables with their own sparse SGD inside train_step, "
+                   "which replicas cannot combine")
 
 
-TASK = WordEmbeddingsTask()
+def query_saved_model(loaded, words):
+    from tasks.word_embeddings.export import query_neighbours
+
+    return [", ".join(neighbours) for neighbours in query_neighbours(loaded, words, k=5)]
+
+
+def train(config, restart_on_change=False):
+    """Trains, evaluates and exports word vectors into ``config.out``; returns the metrics."""
+    from tasks.word_embeddings.evaluate import evaluate_run
+    from tasks.word_embeddings.export import export_neighbours
+
+    run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change,
+                         strategies_supported=STRATEGIES, strategy_reason=STRATEGY_REASON)
+    run.log("building data")
+    data = build_embedding_data(config)
+    with run.strategy.scope():
+        model = build_embedding_model(config, data)
+    run.log(f"model {model.name}: {len(data.vocabulary):,} words of {config.vector_size} dimensions")
+    model = fit_resumable(model, run, data.train, data.validation)
+    model = run.save_model(model)
+
+    run.log("evaluating")
+    vectors = trained_vectors(model, data.vocabulary)
+    metrics = evaluate_run(vectors, config, run.dir)
+    run.export(lambda directory: export_neighbours(vectors, directory))
+    demo = run.verify_saved_model(query_saved_model, DEMO_WORDS)
+    return run.write(metrics, demo, parameters=model.count_params(), headline_metric="wordsim353_spearman")
+
+
+def commands():
+    from tasks.word_embeddings.evaluate import COMMANDS
+
+    return dict(COMMANDS)
+
+
+TASK = TaskCommands(
+    name=NAME, config_class=Config, train=train, demo_overrides=DEMO_OVERRIDES, commands=commands,
+    description="Train skip-gram, CBOW or GloVe vectors with tf.data + Keras; analogies and debiasing with GloVe.")

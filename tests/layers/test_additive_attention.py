@@ -51,6 +51,28 @@ def test_harness_sequence_of_queries_with_mask():
     )
 
 
+def test_harness_with_projected_keys():
+    rng = np.random.default_rng(7)
+    values = _normal(rng, 2, 5, 4)
+    layer = AdditiveAttention(units=8, use_bias=True)
+    layer(_normal(rng, 2, 6), values)
+    run_layer_test(
+        AdditiveAttention,
+        {"units": 8, "use_bias": True},
+        {
+            "query": _normal(rng, 2, 6),
+            "values": values,
+            "projected_keys": ops.convert_to_numpy(layer.project_keys(values)),
+        },
+        # The values kernel and bias are not used when the keys come projected,
+        # so they get no gradient; the other cases train every weight.
+        run_training_check=False,
+        expected_output_shape=((2, 4), (2, 5)),
+        expected_output_dtype=("float32", "float32"),
+        expected_num_trainable_weights=4,
+    )
+
+
 def _course_one_step_attention(Tx, n_a2, n_s):
     """The course's one_step_attention, written with Keras layers as there."""
     repeator = keras.layers.RepeatVector(Tx)
@@ -136,6 +158,37 @@ def test_masked_values_get_no_weight_and_do_not_leak():
     np.testing.assert_allclose(other_context, context, atol=1e-5)
     unmasked_context, _ = [ops.convert_to_numpy(x) for x in layer(s, perturbed)]
     assert np.abs(unmasked_context - context).max() > 1e-3
+
+
+@pytest.mark.parametrize("arguments", [{"units": 5, "use_bias": True}, COURSE_ARGUMENTS])
+def test_projected_keys_computed_once_give_the_same_steps(arguments):
+    rng = np.random.default_rng(8)
+    layer = AdditiveAttention(**arguments)
+    s, a = _normal(rng, 3, 4, 6), _normal(rng, 3, 7, 2)
+    mask = np.array([[1] * 7, [1, 1, 1, 0, 0, 0, 0], [1] * 6 + [0]], "bool")
+    layer(s[:, 0], a, mask=mask)
+    layer.set_weights([w + 0.2 * _normal(rng, *w.shape) for w in layer.get_weights()])
+    keys = layer.project_keys(a)
+    assert tuple(keys.shape) == (3, 7, layer.units)
+    for t in range(4):
+        expected = [ops.convert_to_numpy(x) for x in layer(s[:, t], a, mask=mask)]
+        stepped = [ops.convert_to_numpy(x) for x in layer(s[:, t], a, mask=mask, projected_keys=keys)]
+        np.testing.assert_allclose(stepped[0], expected[0], atol=1e-6)
+        np.testing.assert_allclose(stepped[1], expected[1], atol=1e-6)
+    # The given keys are the ones used: keys equal at every position give equal
+    # energies, so uniform weights over the unmasked positions.
+    _, uniform = layer(s[:, 0], a, mask=mask, projected_keys=ops.zeros_like(keys) + 0.5)
+    np.testing.assert_allclose(ops.convert_to_numpy(uniform), mask / mask.sum(-1, keepdims=True), atol=1e-6)
+
+
+def test_project_keys_needs_a_built_layer_and_the_right_width():
+    rng = np.random.default_rng(9)
+    layer = AdditiveAttention(units=4)
+    with pytest.raises(ValueError, match="project_keys needs the layer's weights"):
+        layer.project_keys(_normal(rng, 2, 5, 3))
+    layer(_normal(rng, 2, 6), _normal(rng, 2, 5, 3))
+    with pytest.raises(ValueError, match="feature size of projected_keys"):
+        layer(_normal(rng, 2, 6), _normal(rng, 2, 5, 3), projected_keys=_normal(rng, 2, 5, 7))
 
 
 def test_bad_arguments():

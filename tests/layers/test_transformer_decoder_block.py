@@ -94,6 +94,50 @@ def test_harness_with_cache():
     )
 
 
+def test_harness_with_cross_attention_cache_and_scores():
+    block = _block()
+    block(DECODER_INPUTS, ENCODER_OUTPUTS)
+    cross_cache = ops.convert_to_numpy(block.compute_cross_attention_cache(ENCODER_OUTPUTS))
+    run_layer_test(
+        TransformerDecoderBlock,
+        {"num_heads": HEADS, "intermediate_dim": INTERMEDIATE},
+        {
+            "inputs": DECODER_INPUTS[:, :1],
+            "encoder_outputs": ENCODER_OUTPUTS,
+            "encoder_padding_mask": ENCODER_PADDING_MASK,
+            "cache": _zero_cache(),
+            "cross_attention_cache": cross_cache,
+        },
+        call_kwargs={"cache_update_index": 0, "return_attention_scores": True},
+        # The cross-attention's key and value kernels are not used when their
+        # products come precomputed, so they get no gradient; the cache is for
+        # inference (see test_harness_with_cache).
+        run_training_check=False,
+        expected_output_shape=(
+            (BATCH, 1, WIDTH),
+            (BATCH, 2, LENGTH, HEADS, HEAD_SIZE),
+            (BATCH, HEADS, 1, ENCODER_LENGTH),
+        ),
+        expected_output_dtype=("float32", "float32", "float32"),
+    )
+
+
+def test_harness_returning_attention_scores():
+    run_layer_test(
+        TransformerDecoderBlock,
+        {"num_heads": HEADS, "intermediate_dim": INTERMEDIATE, "norm_first": True},
+        {
+            "inputs": DECODER_INPUTS,
+            "encoder_outputs": ENCODER_OUTPUTS,
+            "encoder_padding_mask": ENCODER_PADDING_MASK,
+        },
+        call_kwargs={"return_attention_scores": True},
+        expected_output_shape=((BATCH, LENGTH, WIDTH), (BATCH, HEADS, LENGTH, ENCODER_LENGTH)),
+        expected_output_dtype=("float32", "float32"),
+        expected_num_trainable_weights=26,
+    )
+
+
 # Cached decoding ------------------------------------------------------------
 
 
@@ -151,6 +195,46 @@ def test_prefill_then_steps_equals_full_decoding():
     np.testing.assert_allclose(np.concatenate(outputs, axis=1), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_cross_attention_cache_step_by_step_equals_full_decoding(norm_first):
+    block = _block(norm_first)
+    block(DECODER_INPUTS, ENCODER_OUTPUTS)
+    _randomize(block)
+    full, full_scores = block(
+        DECODER_INPUTS, ENCODER_OUTPUTS, encoder_padding_mask=ENCODER_PADDING_MASK, return_attention_scores=True
+    )
+    cross_cache = block.compute_cross_attention_cache(ENCODER_OUTPUTS)
+    # The cache holds the cross-attention's projections of the encoder outputs.
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(cross_cache)[:, 1],
+        ops.convert_to_numpy(block.cross_attention_layer.value_dense(ENCODER_OUTPUTS)),
+        atol=1e-6,
+    )
+    # Zero encoder outputs alongside the cache: the block must read the keys and
+    # values from the cache, not project the encoder outputs again.
+    unused = np.zeros_like(ENCODER_OUTPUTS)
+    cache = _zero_cache()
+    steps, scores = [], []
+    for index in range(LENGTH):
+        step, cache, step_scores = block(
+            DECODER_INPUTS[:, index : index + 1],
+            unused,
+            encoder_padding_mask=ENCODER_PADDING_MASK,
+            cache=cache,
+            cache_update_index=index,
+            cross_attention_cache=cross_cache,
+            return_attention_scores=True,
+        )
+        steps.append(ops.convert_to_numpy(step))
+        scores.append(ops.convert_to_numpy(step_scores))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), ops.convert_to_numpy(full), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(np.concatenate(scores, axis=2), ops.convert_to_numpy(full_scores), atol=1e-6)
+    # Without the cache those zero encoder outputs give other outputs.
+    uncached, _ = block(DECODER_INPUTS[:, :1], unused, encoder_padding_mask=ENCODER_PADDING_MASK,
+                        cache=_zero_cache(), cache_update_index=0)
+    assert not np.allclose(ops.convert_to_numpy(uncached), steps[0], atol=1e-3)
+
+
 def test_cached_decoding_with_a_padding_mask_over_the_cache():
     # Left padding: step 0 of the first sequence is padding and must be
     # invisible to every later step, cached or not.
@@ -169,6 +253,70 @@ def test_cached_decoding_with_a_padding_mask_over_the_cache():
         steps.append(ops.convert_to_numpy(step))
     steps = np.concatenate(steps, axis=1)
     np.testing.assert_allclose(steps[:, 1:], full[:, 1:], atol=1e-5, rtol=1e-5)
+
+
+# Attention scores -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_cross_attention_scores_match_keras_multi_head_attention(norm_first):
+    block = _block(norm_first)
+    block(DECODER_INPUTS, ENCODER_OUTPUTS)
+    _randomize(block)
+    outputs, scores = block(
+        DECODER_INPUTS, ENCODER_OUTPUTS, encoder_padding_mask=ENCODER_PADDING_MASK, return_attention_scores=True
+    )
+    scores = ops.convert_to_numpy(scores)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(outputs),
+        ops.convert_to_numpy(block(DECODER_INPUTS, ENCODER_OUTPUTS, encoder_padding_mask=ENCODER_PADDING_MASK)),
+        atol=1e-5,
+    )
+    assert scores.shape == (BATCH, HEADS, LENGTH, ENCODER_LENGTH)
+    np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(scores[0, :, :, 2:], 0.0)  # padded encoder positions
+    assert scores[1].std(-1).min() > 1e-3  # not uniform: the test can tell weights apart
+
+    # Reference: the cross-attention's query, from Keras's layers with the
+    # block's weights, into keras.layers.MultiHeadAttention.
+    norm = keras.layers.LayerNormalization(epsilon=1e-5)
+    self_attention = keras.layers.MultiHeadAttention(HEADS, HEAD_SIZE)
+    cross_attention = keras.layers.MultiHeadAttention(HEADS, HEAD_SIZE)
+    norm.build((None, None, WIDTH))
+    self_attention.build((None, None, WIDTH), (None, None, WIDTH))
+    cross_attention.build((None, None, WIDTH), (None, None, WIDTH))
+    self_attention.set_weights(block.self_attention_layer.get_weights())
+    cross_attention.set_weights(block.cross_attention_layer.get_weights())
+    if norm_first:
+        norm.set_weights(block.self_attention_layer_norm.get_weights())
+        h = DECODER_INPUTS + self_attention(norm(DECODER_INPUTS), norm(DECODER_INPUTS), use_causal_mask=True)
+        norm.set_weights(block.cross_attention_layer_norm.get_weights())
+        query = norm(h)
+    else:
+        norm.set_weights(block.self_attention_layer_norm.get_weights())
+        query = norm(DECODER_INPUTS + self_attention(DECODER_INPUTS, DECODER_INPUTS, use_causal_mask=True))
+    mask = np.broadcast_to(ENCODER_PADDING_MASK[:, None, :], (BATCH, LENGTH, ENCODER_LENGTH))
+    _, expected = cross_attention(query, ENCODER_OUTPUTS, attention_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(scores, ops.convert_to_numpy(expected), atol=1e-5)
+
+
+def test_decoder_only_block_returns_causal_self_attention_scores():
+    block = _block()
+    padding = np.array([[True, True, True, True, True], [False, True, True, True, True]])
+    _, scores = block(DECODER_INPUTS, decoder_padding_mask=padding, return_attention_scores=True)
+    scores = ops.convert_to_numpy(scores)
+    assert scores.shape == (BATCH, HEADS, LENGTH, LENGTH)
+    np.testing.assert_array_equal(np.triu(scores, k=1), 0.0)  # no weight on later steps
+    np.testing.assert_array_equal(scores[1, :, :, 0], 0.0)  # nor on the padded step
+    np.testing.assert_allclose(scores[:, :, 1:].sum(-1), 1.0, atol=1e-5)
+    # With a cache, over the cache positions: query i sees positions <= index + i.
+    step, cache, step_scores = block(DECODER_INPUTS[:, :2], cache=_zero_cache(), cache_update_index=0,
+                                     return_attention_scores=True)
+    step_scores = ops.convert_to_numpy(step_scores)
+    assert step_scores.shape == (BATCH, HEADS, 2, LENGTH)
+    np.testing.assert_array_equal(step_scores[..., 0, 1:], 0.0)
+    np.testing.assert_array_equal(step_scores[..., 1, 2:], 0.0)
+    np.testing.assert_allclose(step_scores[0], scores[0, :, :2, :], atol=1e-6)
 
 
 # Properties -----------------------------------------------------------------
@@ -316,5 +464,12 @@ def test_rejects_misuse_of_cross_attention_and_cache():
         encoder_decoder(DECODER_INPUTS)
     with pytest.raises(ValueError, match="cache_update_index"):
         decoder_only(DECODER_INPUTS[:, :1], cache=_zero_cache())
+    with pytest.raises(ValueError, match="no cross-attention cache"):
+        decoder_only.compute_cross_attention_cache(ENCODER_OUTPUTS)
+    with pytest.raises(ValueError, match="cannot take encoder_outputs or a cross_attention_cache"):
+        decoder_only(DECODER_INPUTS, cross_attention_cache=np.zeros((BATCH, 2, ENCODER_LENGTH, HEADS, HEAD_SIZE)))
+    cross_cache = encoder_decoder.compute_cross_attention_cache(ENCODER_OUTPUTS)
+    with pytest.raises(ValueError, match="needs encoder_outputs"):
+        encoder_decoder(DECODER_INPUTS, cross_attention_cache=cross_cache)
     with pytest.raises(ValueError, match="divisible"):
         TransformerDecoderBlock(3, INTERMEDIATE)(DECODER_INPUTS)

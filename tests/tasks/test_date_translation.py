@@ -17,12 +17,20 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from keras import ops
 
 from data import dates
 from tasks.common.config import ConfigError
 from tasks.date_translation.config import Config
 from tasks.date_translation.export import DateTranslator, is_calendar_date, padded_batch_size, preprocess
-from tasks.date_translation.model import Decoder, build_model, decoder_inputs
+from tasks.date_translation.model import (
+    START_ID,
+    AttentionDateModel,
+    TransformerDateModel,
+    build_model,
+    decoder_inputs,
+    load_model,
+)
 from tasks.date_translation.train import TASK, ExactMatchCallback, learning_rate_schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +136,7 @@ def test_is_calendar_date():
 
 
 # ---------------------------------------------------------------------------
-# Step-by-step decoding agrees with the teacher-forced model.
+# The models own their decoding: step by step agrees with the teacher-forced model.
 
 
 @pytest.fixture(scope="module", params=["attention", "transformer"])
@@ -142,8 +150,7 @@ def test_incremental_decoding_matches_the_full_model(tiny_model):
     model, config = tiny_model
     pairs = dates.generate(16, "test", seed=4)
     inputs = tf.constant(np.array([dates.encode_input(p.human, 32) for p in pairs], "int32")[:, :28])
-    decoder = Decoder(model)
-    greedy_ids, greedy_log_probs = decoder.decode(inputs, 1)
+    greedy_ids, greedy_log_probs = model.decode(inputs, 1)
     # Teacher forcing on the greedy output must reproduce it step by step.
     logits = model([inputs, decoder_inputs(greedy_ids)])
     np.testing.assert_array_equal(np.argmax(logits, -1), greedy_ids)
@@ -152,12 +159,59 @@ def test_incremental_decoding_matches_the_full_model(tiny_model):
     np.testing.assert_allclose(greedy_log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
     # Beam search scores its answer with the same model, and never does worse than greedy
     # by more than what a narrow beam can lose; at width 4 it usually does better.
-    beam_ids, beam_log_probs = decoder.decode(inputs, 4)
+    beam_ids, beam_log_probs = model.decode(inputs, 4)
     logits = model([inputs, decoder_inputs(beam_ids)])
     log_softmax = tf.nn.log_softmax(logits).numpy()
     chosen = np.take_along_axis(log_softmax, beam_ids.numpy()[..., None], -1)[..., 0]
     np.testing.assert_allclose(beam_log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
     assert np.mean(beam_log_probs.numpy() >= greedy_log_probs.numpy() - 1e-4) >= 0.75
+
+
+def test_teacher_forced_call_equals_decode_step_by_step(tiny_model):
+    model, _ = tiny_model
+    pairs = dates.generate(6, "test", seed=5)
+    inputs = tf.constant(np.array([dates.encode_input(p.human, 24) for p in pairs], "int32"))
+    # Random targets, not the model's own answers: every step is fed a token it did not choose.
+    targets = np.random.default_rng(0).integers(0, 11, size=(6, dates.OUTPUT_LENGTH)).astype("int32")
+    teacher_ids = decoder_inputs(tf.constant(targets)).numpy()
+    logits = ops.convert_to_numpy(model([inputs, teacher_ids]))
+    full_weights = ops.convert_to_numpy(model.attention_weights(inputs, targets))
+    memory, state = model.encode(inputs)
+    for step in range(dates.OUTPUT_LENGTH):
+        step_logits, state, weights = model.decode_step(memory, state, teacher_ids[:, step], step,
+                                                        return_attention=True)
+        np.testing.assert_allclose(ops.convert_to_numpy(step_logits), logits[:, step], atol=1e-5, rtol=1e-5)
+        weights = ops.convert_to_numpy(weights)
+        weights = weights.mean(axis=1)[:, 0] if weights.ndim == 4 else weights  # heads of the Transformer
+        np.testing.assert_allclose(weights, full_weights[:, step], atol=1e-6)
+    assert teacher_ids[0, 0] == START_ID
+
+
+def test_model_config_and_keras_file_round_trip(tiny_model, tmp_path):
+    model, config = tiny_model
+    expected_class = AttentionDateModel if config.model == "attention" else TransformerDateModel
+    assert isinstance(model, expected_class)
+    clone = expected_class.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    inputs = np.array([dates.encode_input("3rd of march 1979", 20), dates.encode_input("12.05.07", 20)], "int32")
+    model.save(tmp_path / "model.keras")
+    reloaded = load_model(tmp_path / "model.keras")
+    assert type(reloaded) is expected_class and reloaded.get_config() == model.get_config()
+    for beam_width in (1, 3):
+        ids, log_probs = model.decode(inputs, beam_width)
+        reloaded_ids, reloaded_log_probs = reloaded.decode(inputs, beam_width)
+        np.testing.assert_array_equal(reloaded_ids, ids)
+        np.testing.assert_allclose(reloaded_log_probs, log_probs, atol=1e-6)
+
+
+def test_a_model_saved_before_the_model_classes_is_refused_clearly(tmp_path):
+    encoder_ids = keras.Input((None,), dtype="int32", name="encoder_ids")
+    decoder_ids = keras.Input((dates.OUTPUT_LENGTH,), dtype="int32", name="decoder_ids")
+    embedded = keras.layers.Embedding(40, 4)(decoder_ids)
+    keras.Model([encoder_ids, decoder_ids], keras.layers.Dense(11)(embedded), name="date_attention").save(
+        tmp_path / "model.keras")
+    with pytest.raises(ValueError, match="not a date translation model.*train the run again"):
+        load_model(tmp_path / "model.keras")
 
 
 def test_xla_serving_matches_the_plain_graph(tiny_model):
@@ -174,8 +228,8 @@ def test_xla_serving_matches_the_plain_graph(tiny_model):
 def test_attention_weights_are_distributions_over_real_characters(tiny_model):
     model, _ = tiny_model
     inputs = np.array([dates.encode_input("3 may 1979", 16)], "int32")
-    ids, _ = Decoder(model).decode(inputs, 1)
-    weights = np.asarray(Decoder(model).attention_weights(inputs, ids))
+    ids, _ = model.decode(inputs, 1)
+    weights = np.asarray(model.attention_weights(inputs, ids))
     assert weights.shape == (1, 10, 16)
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-4)
     assert np.all(weights[..., len("3 may 1979"):] < 1e-6)  # padding gets no attention
@@ -197,11 +251,16 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
-    out, metrics, _ = run_dir
+    out, metrics, config = run_dir
     for name in ("model.keras", "metrics.json", "attention.png", "training_curves.png", "demo.json"):
         assert (out / name).exists(), name
-    assert 0.0 <= metrics["test_exact_match"] <= 1.0
     assert metrics["test_count"] == 96
+    # The figure is the share of test dates the saved model's greedy search gets right, counted here.
+    model = load_model(out / "model.keras")
+    pairs = dates.generate(96, "test", seed=config.seed)
+    ids, _ = model.decode(np.array([dates.encode_input(p.human, config.sequence_length) for p in pairs], "int32"))
+    right = [dates.decode_output(row) == pair.iso for row, pair in zip(ids.numpy(), pairs)]
+    assert metrics["test_exact_match"] == pytest.approx(np.mean(right))
     assert set(metrics["test_exact_match_by_family"]) <= set(dates.FAMILIES)
     assert "val_loss" in metrics["history"]
     loaded = tf.saved_model.load(str(out / "saved_model"))
@@ -288,7 +347,7 @@ def test_translate_command(run_dir, capsys, tmp_path):
     assert plot.exists() and plot.stat().st_size > 1000
 
 
-def test_evaluate_and_generate_commands(run_dir, capsys, tmp_path):
+def test_evaluate_and_generate_commands(run_dir, serving, capsys, tmp_path):
     out, _, _ = run_dir
     from tasks.common.runner import main
 
@@ -298,7 +357,10 @@ def test_evaluate_and_generate_commands(run_dir, capsys, tmp_path):
     assert main(TASK, ["evaluate", "--model", str(out), "--data", str(data)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["count"] == 40
-    assert 0.0 <= result["exact_match"] <= 1.0
+    # The SavedModel's own answers to the generated file, counted here.
+    pairs = dates.read_tsv(data)
+    answers = serving(text=tf.constant([p.human for p in pairs]))["date"].numpy()
+    assert result["exact_match"] == pytest.approx(np.mean([a.decode() == p.iso for a, p in zip(answers, pairs)]))
     assert sum(v["count"] for v in result["by_family"].values()) == 40
 
 

@@ -134,8 +134,8 @@ def test_date_translation_command_on_an_untrained_model(tmp_path, capsys):
     import dataclasses
     import json
 
-    from tasks.common.error_analysis import main
     from tasks.date_translation.config import Config as DateConfig
+    from tasks.date_translation.error_analysis import error_analysis_command as main
     from tasks.date_translation.model import build_model as build_date_model
 
     config = DateConfig(model="attention", encoder_units=8, decoder_units=8, attention_units=4, embedding_dim=4,
@@ -157,7 +157,20 @@ def test_date_translation_command_on_an_untrained_model(tmp_path, capsys):
 
 
 def test_date_translation_command_without_a_run(tmp_path, capsys):
-    from tasks.common.error_analysis import main
+    from tasks.date_translation.error_analysis import error_analysis_command as main
 
     assert main(["--run", str(tmp_path / "missing")]) == 2
     assert "train first" in capsys.readouterr().err
+
+
+def test_the_shared_error_analysis_imports_no_task():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, tasks.common.error_analysis; print(sorted(m for m in sys.modules if m.startswith('tasks.')))"
+    repository = Path(__file__).resolve().parents[2]
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=repository).stdout
+    assert "tasks.common.error_analysis" in loaded
+    assert "tasks.date_translation" not in loaded

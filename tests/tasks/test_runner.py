@@ -169,9 +169,17 @@ def test_multi_worker_strategy_with_two_workers_matches_single_device(tmp_path):
     assert "2 replica(s)" in outputs[0]
     single, multi = _metrics(tmp_path / "single"), _metrics(out)
     assert multi["test_mse"] == pytest.approx(single["test_mse"], rel=1e-4)
-    # Only the chief writes the run's files; the other worker keeps scratch space.
+    # Both workers ran every callback hook as often as `fit` runs it on one device.
+    fit_calls = json.loads((tmp_path / "single" / "callbacks.json").read_text())
+    assert fit_calls["on_train_begin"] == 1 and fit_calls["on_train_batch_end"] == 3 * 256 // 32
+    assert json.loads((out / "callbacks.json").read_text()) == fit_calls
+    assert json.loads((out / "workers" / "worker-1" / "callbacks.json").read_text()) == fit_calls
+    assert multi["history"]["double_loss"] == [2.0 * loss for loss in multi["history"]["loss"]]
+    # Only the chief writes the run's files and TensorBoard events; the other worker keeps scratch space.
     assert (out / "saved_model").exists()
+    assert any((out / "logs").rglob("*tfevents*")), "no TensorBoard events from the chief"
     assert not (out / "workers" / "worker-1" / "metrics.json").exists()
+    assert not (out / "workers" / "worker-1" / "logs").exists()
 
 
 @pytest.mark.parametrize(
@@ -261,3 +269,41 @@ def test_demo_starts_over_when_its_settings_changed(tmp_path):
     again = _run(["demo", "--out", str(out), "--batch-size", "16", "--verbose", "0"])
     assert "starting over" in again.stdout and "resumed" not in again.stdout
     assert len(_metrics(out)["history"]["loss"]) == 2
+
+
+def test_run_dir_open_names_what_is_missing_and_reads_a_saved_model_dir(tmp_path):
+    from tasks.common.config import ConfigError
+    from tasks.common.run_dir import RunDir
+    from tests.tasks.toy_task import ToyConfig
+
+    with pytest.raises(ConfigError, match=r"no saved_model in it\. Train one first with "
+                                          r"`python -m tasks\.toy train --out "):
+        RunDir.open(tmp_path / "missing", "toy")
+    run_dir = tmp_path / "run"
+    (run_dir / "saved_model").mkdir(parents=True)
+    (run_dir / "saved_model" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ConfigError, match="no model.keras or config.json"):
+        RunDir.open(run_dir, "toy", needs=("saved_model", "model.keras", "config.json"))
+    (run_dir / "config.json").write_text(json.dumps({"epochs": 3, "num_examples": 8, "not_a_field": 1}))
+    # The run's saved_model/ opens the run itself; its config keeps defaults for absent fields.
+    run = RunDir.open(run_dir / "saved_model", "toy", needs=("saved_model", "config.json"))
+    assert run.dir == run_dir and run.saved_model_dir == run_dir / "saved_model"
+    assert run.read_config(ToyConfig) == ToyConfig(epochs=3, num_examples=8)
+    (run_dir / "config.json").write_text("{")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        run.read_config(ToyConfig)
+
+
+@pytest.mark.parametrize("task, command", [
+    ("date_translation", ["translate", "3 may 1979"]),
+    ("sentiment", ["predict", "a fine film"]),
+    ("text_generation", ["sample"]),
+    ("trigger_word", ["detect", "clip.wav"]),
+])
+def test_every_task_command_reports_a_missing_run_the_same_way(task, command, tmp_path):
+    missing = tmp_path / "no_run"
+    result = subprocess.run([sys.executable, "-m", f"tasks.{task}", command[0], "--model", str(missing)]
+                            + command[1:], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"{missing} is not a finished {task} run" in result.stderr
+    assert f"python -m tasks.{task} train --out {missing}" in result.stderr

@@ -180,19 +180,19 @@ def test_config_rejects_unknown_model_and_members():
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """One data build shared by the model tests (the ensemble's includes the n-gram model)."""
-    from tasks.sentiment.train import TASK
+    from tasks.sentiment.train import build_data
 
     config = tiny_config(tmp_path_factory.mktemp("data"))
-    return config, TASK.build_data(config)
+    return config, build_data(config)
 
 
 @pytest.mark.parametrize("kind", models.MODELS)
 def test_every_model_maps_raw_strings_to_probabilities(tiny_data, kind):
-    from tasks.sentiment.train import TASK
+    from tasks.sentiment.train import build_model
 
     config, data = tiny_data
     config = config.replace(model=kind)
-    model = TASK.build_model(config, data)
+    model = build_model(config, data)
     texts = tf.constant(["A wonderful smile", "", "\xff", "⚽ " * 500])
     probabilities = models.probabilities_of(model(texts))
     assert probabilities.shape == (4, 3)
@@ -208,10 +208,10 @@ def test_every_model_maps_raw_strings_to_probabilities(tiny_data, kind):
 
 
 def test_glove_rows_initialise_the_embedding(tiny_data):
-    from tasks.sentiment.train import TASK, word_vectors
+    from tasks.sentiment.train import build_model, word_vectors
 
     config, data = tiny_data
-    model = TASK.build_model(config.replace(model="lstm"), data)
+    model = build_model(config.replace(model="lstm"), data)
     glove = word_vectors()
     row = 2 + data.vocabulary.index("happy")
     np.testing.assert_allclose(model.get_layer("word_embedding").embeddings.numpy()[row], glove["happy"])

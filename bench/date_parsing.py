@@ -1,0 +1,297 @@
+"""Date parsing in the wild: any parser against python-dateutil and dateparser, by family.
+
+A parser is a callable ``(text, order) -> Answer`` or ``(text, order) ->
+(Answer, confidence)`` (``data.date_strings.targets.Answer``; an exception
+counts as "not a date"). Every parser is scored in the same run on three sets:
+
+* ``generator``: the test split of ``data.date_strings.generator`` (``--generator-size``,
+  seed ``--seed``), one family per example;
+* ``writers``: strings written by other software (``data.date_strings.writers``);
+* ``hand``: the hand-collected real-world strings (``hand_collected.tsv``).
+
+Figures per set and parser: date exact (the ``date`` field, over every input,
+not-a-date inputs included), all exact (date, time and offset), time exact over
+the inputs whose answer has a time, offset exact over those with an offset,
+not-a-date recall and precision, the confident-wrong rate (answers not all
+exact with a confidence at or above ``--threshold``; only for parsers that give
+one) and strings/s (wall time of the calls, the reference's adapter included).
+Then date exact (all exact in brackets) by family.
+
+References, with the order passed as each one takes it:
+
+* ``dateutil``: ``dateutil.parser.parse(text, dayfirst=order == "DMY",
+  yearfirst=order == "YMD", fuzzy=False, tzinfos=<the documented zone table,
+  data.date_strings.times.ZONES>)``. Which fields the string gave is found by
+  parsing again with a second default that differs in every field, only when
+  the first result shows a default value. No year or no month: not a date; no
+  day: ``YYYY-MM``. A second row, ``dateutil (order ignored)``, always parses
+  with dateutil's defaults (``dayfirst=False, yearfirst=False``).
+* ``dateparser``: ``DateDataParser(languages=["en"], settings={"DATE_ORDER":
+  order, "RETURN_TIME_AS_PERIOD": True, "PREFER_DAY_OF_MONTH": "first"})``;
+  its ``period`` says what was given (``year``: not a date, ``month``:
+  ``YYYY-MM``, ``time``: with a time).
+
+    .venv/bin/python bench/date_parsing.py                      # references only
+    .venv/bin/python bench/date_parsing.py --parser mymodule:parse   # a parser beside them
+"""
+
+import argparse
+import collections
+import datetime
+import importlib
+import os
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from data.date_strings import generator, hand_collected, times, writers  # noqa: E402
+from data.date_strings.targets import NOT_A_DATE, Answer, format_offset  # noqa: E402
+
+# Two defaults that differ in every field (both leap years, so 29 February parses).
+_DEFAULT_A = datetime.datetime(1904, 1, 1, 0, 0, 0)
+_DEFAULT_B = datetime.datetime(1908, 2, 2, 1, 1, 1)
+
+
+def _offset_seconds(offset):
+    return (-1 if offset[0] == "-" else 1) * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
+
+
+_TZINFOS = {name: _offset_seconds(offset) for name, offset in times.ZONES.items() if " " not in name}
+
+
+def _answer(year, month, day, clock, offset):
+    """An ``Answer`` from the fields a reference found (``None`` for absent); impossible ones are not a date."""
+    if year is None or month is None:
+        return NOT_A_DATE
+    try:
+        if day is None:
+            return Answer(f"{year:04d}-{month:02d}")
+        date = f"{year:04d}-{month:02d}-{day:02d}"
+        if clock is None:
+            return Answer(date)
+        return Answer(date, f"{clock.hour:02d}:{clock.minute:02d}:{clock.second:02d}", offset or "")
+    except ValueError:
+        return NOT_A_DATE
+
+
+def dateutil_parser(use_order=True):
+    from dateutil import parser as dateutil_parse
+
+    def parse(text, order):
+        if not use_order:
+            order = "MDY"
+        kwargs = dict(dayfirst=order == "DMY", yearfirst=order == "YMD", fuzzy=False, tzinfos=_TZINFOS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                first = dateutil_parse.parse(text, default=_DEFAULT_A, **kwargs)
+            except (ValueError, OverflowError, TypeError, dateutil_parse.ParserError):
+                return NOT_A_DATE
+            fields = ("year", "month", "day", "hour", "minute", "second")
+            given = {field: getattr(first, field) != getattr(_DEFAULT_A, field) for field in fields}
+            if not all(given.values()):
+                try:
+                    second = dateutil_parse.parse(text, default=_DEFAULT_B, **kwargs)
+                except (ValueError, OverflowError, TypeError, dateutil_parse.ParserError):
+                    return NOT_A_DATE
+                given = {field: getattr(first, field) == getattr(second, field) for field in fields}
+        offset = first.utcoffset()
+        return _answer(
+            first.year if given["year"] else None,
+            first.month if given["month"] else None,
+            first.day if given["day"] else None,
+            first.time() if given["hour"] or given["minute"] else None,
+            format_offset(offset) if offset is not None else None,
+        )
+
+    return parse
+
+
+def dateparser_parser():
+    from dateparser.date import DateDataParser
+
+    parsers = {}
+
+    def parse(text, order):
+        if order not in parsers:
+            parsers[order] = DateDataParser(
+                languages=["en"],
+                settings={"DATE_ORDER": order, "RETURN_TIME_AS_PERIOD": True, "PREFER_DAY_OF_MONTH": "first"},
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = parsers[order].get_date_data(text)
+        value = data.date_obj
+        if value is None or data.period == "year":
+            return NOT_A_DATE
+        if data.period == "month":
+            return _answer(value.year, value.month, None, None, None)
+        offset = value.utcoffset()
+        return _answer(
+            value.year,
+            value.month,
+            value.day,
+            value.time() if data.period == "time" else None,
+            format_offset(offset) if offset is not None else None,
+        )
+
+    return parse
+
+
+REFERENCES = {
+    "dateutil": dateutil_parser,
+    # dateutil's defaults whatever the order: dayfirst=True also turns ISO 2003-09-05 into 5 May, so this
+    # row shows how much of dateutil's loss is its order handling.
+    "dateutil (order ignored)": lambda: dateutil_parser(use_order=False),
+    "dateparser": dateparser_parser,
+}
+
+
+def build_sets(generator_size, writers_size, seed):
+    generated = generator.generate(generator_size, "test", seed=seed)
+    return {
+        "generator": [(e.text, e.order, e.answer, e.family) for e in generated],
+        "writers": writers.build(writers_size, seed=seed),
+        "hand": hand_collected.load(),
+    }
+
+
+def run_parser(parse, examples):
+    """Predictions ``(answer, confidence or None)`` and the wall seconds the calls took."""
+    predictions = []
+    start = time.perf_counter()
+    for text, order, _, _ in examples:
+        try:
+            result = parse(text, order)
+        except Exception:  # noqa: BLE001 - a parser that raises says "not a date"
+            result = NOT_A_DATE
+        predictions.append(result if isinstance(result, tuple) else (result, None))
+    return predictions, time.perf_counter() - start
+
+
+def score(examples, predictions, seconds, threshold):
+    """The figures of one parser on one set (see the module docstring), and per-family counts."""
+    totals = collections.Counter()
+    by_family = collections.defaultdict(collections.Counter)
+    for (_, _, gold, family), (predicted, confidence) in zip(examples, predictions):
+        date_right = predicted.date == gold.date
+        all_right = predicted == gold
+        totals["n"] += 1
+        totals["date"] += date_right
+        totals["all"] += all_right
+        by_family[family]["n"] += 1
+        by_family[family]["date"] += date_right
+        by_family[family]["all"] += all_right
+        if gold.time:
+            totals["with_time"] += 1
+            totals["time"] += date_right and predicted.time == gold.time
+        if gold.utc_offset:
+            totals["with_offset"] += 1
+            totals["offset"] += date_right and predicted.utc_offset == gold.utc_offset
+        if not gold.date:
+            totals["not_date"] += 1
+            totals["not_date_found"] += not predicted.date
+        if not predicted.date:
+            totals["said_not_date"] += 1
+            totals["said_not_date_right"] += not gold.date
+        if confidence is not None:
+            totals["with_confidence"] += 1
+            totals["confident_wrong"] += confidence >= threshold and not all_right
+    totals["seconds"] = seconds
+    return totals, by_family
+
+
+def _percent(part, whole):
+    return "-" if not whole else f"{100 * part / whole:.1f}%"
+
+
+def markdown(sets, results, threshold):
+    """The tables: one summary row per (set, parser), then date exact by family per set."""
+    parsers = list(next(iter(results.values())))
+    lines = [
+        "| set | parser | n | date exact | all exact | time exact | offset exact | not-a-date recall | not-a-date precision "
+        f"| confident wrong (>= {threshold}) | strings/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for set_name in sets:
+        for parser in parsers:
+            totals, _ = results[set_name][parser]
+            lines.append(
+                f"| {set_name} | {parser} | {totals['n']:,} | {_percent(totals['date'], totals['n'])} "
+                f"| {_percent(totals['all'], totals['n'])} | {_percent(totals['time'], totals['with_time'])} "
+                f"| {_percent(totals['offset'], totals['with_offset'])} "
+                f"| {_percent(totals['not_date_found'], totals['not_date'])} "
+                f"| {_percent(totals['said_not_date_right'], totals['said_not_date'])} "
+                f"| {_percent(totals['confident_wrong'], totals['with_confidence'])} "
+                f"| {totals['n'] / totals['seconds']:,.0f} |"
+            )
+    for set_name in sets:
+        families = sorted({family for _, _, _, family in sets[set_name]})
+        lines += ["", f"Date exact (all exact) by family, {set_name} set:", ""]
+        lines.append("| family | n | " + " | ".join(parsers) + " |")
+        lines.append("| --- | --- |" + " --- |" * len(parsers))
+        for family in families:
+            cells = []
+            for parser in parsers:
+                counts = results[set_name][parser][1][family]
+                cells.append(f"{_percent(counts['date'], counts['n'])} ({_percent(counts['all'], counts['n'])})")
+            count = results[set_name][parsers[0]][1][family]["n"]
+            lines.append(f"| {family} | {count} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plain_dateutil_rate(examples):
+    """Strings/s of one bare ``dateutil.parser.parse(text)`` per string (the serving speed yardstick)."""
+    from dateutil import parser as dateutil_parse
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for text, _, _, _ in examples:
+            try:
+                dateutil_parse.parse(text)
+            except (ValueError, OverflowError, dateutil_parse.ParserError):
+                pass
+    return len(examples) / (time.perf_counter() - start)
+
+
+def load_parser(spec):
+    """``module:function`` -> the function (called with no arguments first when ``module:function()``)."""
+    module_name, _, attribute = spec.partition(":")
+    factory = attribute.endswith("()")
+    function = getattr(importlib.import_module(module_name), attribute.removesuffix("()"))
+    return function() if factory else function
+
+
+def main(argv=None):
+    arguments = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    arguments.add_argument("--generator-size", type=int, default=4000)
+    arguments.add_argument("--writers-size", type=int, default=3000)
+    arguments.add_argument("--seed", type=int, default=0)
+    arguments.add_argument("--threshold", type=float, default=0.5, help="confidence at or above which an answer counts as confident")
+    arguments.add_argument("--parser", action="append", default=[], help="module:function (or module:factory()) to score beside the references")
+    arguments.add_argument("--references", default=",".join(REFERENCES), help="comma-separated names of REFERENCES")
+    arguments.add_argument("--show-errors", type=int, default=0, help="print this many wrong answers per set and parser")
+    options = arguments.parse_args(argv)
+
+    sets = build_sets(options.generator_size, options.writers_size, options.seed)
+    parsers = {spec: load_parser(spec) for spec in options.parser}
+    for name in filter(None, options.references.split(",")):
+        parsers[name] = REFERENCES[name]()
+    results = {set_name: {} for set_name in sets}
+    for set_name, examples in sets.items():
+        for name, parse in parsers.items():
+            predictions, seconds = run_parser(parse, examples)
+            results[set_name][name] = score(examples, predictions, seconds, options.threshold)
+            wrong = [(e, p) for e, p in zip(examples, predictions) if p[0] != e[2]]
+            for (text, order, gold, family), (predicted, _) in wrong[: options.show_errors]:
+                print(f"{set_name} {name} {family}: {text!r} {order} -> {predicted.iso!r}, expected {gold.iso!r}")
+    print(markdown(sets, results, options.threshold))
+    rates = ", ".join(f"{name} {plain_dateutil_rate(examples):,.0f}" for name, examples in sets.items())
+    print(f"\nBare dateutil.parser.parse(text), one call per string, strings/s: {rates}")
+
+
+if __name__ == "__main__":
+    main()

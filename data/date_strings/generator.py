@@ -1,0 +1,142 @@
+"""The seeded, split-aware generator of (input string, order, answer, family) examples.
+
+* Families: every date family of ``grammar.FAMILIES`` and every not-a-date
+  family of ``not_dates.FAMILIES``. Examples come in blocks that hold each
+  family once, in a shuffled order, so any ``n >= len(ALL_FAMILIES)`` examples
+  cover every family and the shares are equal.
+* Dates: half uniform over 1000-01-01..2999-12-31, half over 1900-2099 (where
+  most real dates are). Families that print a two-digit year may print it only
+  inside the POSIX window 1969-2068; outside it they print four digits.
+  Times are uniform over the day with microseconds, noon and midnight drawn 3%
+  of the time each.
+* Orders: ``MDY`` 50%, ``DMY`` 30%, ``YMD`` 20% per example. The answer is
+  what the *string* means under the order (``targets``), so an ambiguous string
+  written day first gets its month-first reading under ``MDY``.
+* Splits: the calendar is split, not the strings. A date answer belongs to
+  ``split_of_key(answer.date)`` (80/10/10 of a CRC-32 of ``YYYY-MM-DD`` or
+  ``YYYY-MM``), and an example is kept only in its answer's split, so train,
+  validation and test never share an answer date (nor, for month-and-year
+  answers, a month). Not-a-date strings are split on their ``noise.normalized_key``.
+  Each split also draws from its own random stream (``f"{seed}/{split}"``).
+* Surface noise (``noise.add_noise``) is added to 60% of the strings.
+
+Everything is deterministic in ``(seed, split, n)``; a longer run starts with
+the shorter one's examples.
+"""
+
+import dataclasses
+import datetime
+import random
+
+from data.date_strings import grammar, noise, not_dates, times
+from data.date_strings.targets import NOT_A_DATE, Answer, check_order, split_of_key
+
+SPLITS = ("train", "validation", "test")
+SPLIT_SHARES = {"train": 0.8, "validation": 0.1, "test": 0.1}
+ORDER_WEIGHTS = {"MDY": 0.5, "DMY": 0.3, "YMD": 0.2}
+NOISE_RATE = 0.6
+MIN_DATE = datetime.date(1000, 1, 1)
+MAX_DATE = datetime.date(2999, 12, 31)
+COMMON_MIN_DATE = datetime.date(1900, 1, 1)
+COMMON_MAX_DATE = datetime.date(2099, 12, 31)
+TWO_DIGIT_MIN_DATE = datetime.date(1969, 1, 1)
+TWO_DIGIT_MAX_DATE = datetime.date(2068, 12, 31)
+
+DATE_FAMILIES = tuple(grammar.FAMILIES)
+NOT_DATE_FAMILIES = tuple(not_dates.FAMILIES)
+ALL_FAMILIES = DATE_FAMILIES + NOT_DATE_FAMILIES
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One input string, the order it is read under, its answer and the family that wrote it."""
+
+    text: str
+    order: str
+    answer: Answer
+    family: str
+
+
+def split_of_answer(answer, text):
+    if answer.date:
+        return split_of_key(answer.date, SPLIT_SHARES)
+    return split_of_key("not a date:" + noise.normalized_key(text), SPLIT_SHARES)
+
+
+def _random_date(rng, low, high):
+    return low + datetime.timedelta(days=rng.randrange((high - low).days + 1))
+
+
+def _draw_date(rng):
+    if rng.random() < 0.5:
+        return _random_date(rng, MIN_DATE, MAX_DATE)
+    return _random_date(rng, COMMON_MIN_DATE, COMMON_MAX_DATE)
+
+
+def _date_in_split(rng, split):
+    while True:
+        date = _draw_date(rng)
+        if split_of_key(date.isoformat(), SPLIT_SHARES) == split:
+            return date
+
+
+def _order(rng):
+    return rng.choices(tuple(ORDER_WEIGHTS), weights=tuple(ORDER_WEIGHTS.values()))[0]
+
+
+def make_example(rng, family, split, order=None, noise_rate=NOISE_RATE):
+    """One example of ``family`` in ``split`` (redrawn until its answer falls in the split)."""
+    for _ in range(10_000):
+        example_order = check_order(order) if order is not None else _order(rng)
+        if family in not_dates.FAMILIES:
+            text, answer = not_dates.FAMILIES[family](rng), NOT_A_DATE
+        else:
+            writer = grammar.FAMILIES[family]
+            # A month-only answer is split on its month, so its day need not be in the split.
+            date = _draw_date(rng) if writer.month_only else _date_in_split(rng, split)
+            text, answer = writer.write(rng, date, times.random_time(rng), example_order)
+        if rng.random() < noise_rate:
+            text = noise.add_noise(rng, text)
+        if split_of_answer(answer, text) == split:
+            return Example(text, example_order, answer, family)
+    raise RuntimeError(f"Family {family} drew no string of split {split} in 10,000 tries")
+
+
+def generate(n, split="train", seed=0, families=ALL_FAMILIES, order=None, noise_rate=NOISE_RATE):
+    """``n`` examples of ``split``, deterministic in ``seed``.
+
+    ``order`` fixes every example's order (else drawn); ``noise_rate`` is the
+    share of strings given surface noise (0 for the clean strings the tests
+    check against strptime and email.utils).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"Invalid value for argument split. Expected one of {SPLITS}. Received: split={split!r}")
+    if n < 0:
+        raise ValueError(f"Invalid value for argument n. Expected a non-negative integer. Received: n={n}")
+    unknown = [family for family in families if family not in ALL_FAMILIES]
+    if unknown:
+        raise ValueError(f"Unknown families {unknown}. Expected some of {ALL_FAMILIES}.")
+    rng = random.Random(f"{seed}/{split}")
+    examples = []
+    while len(examples) < n:
+        block = list(families)
+        rng.shuffle(block)
+        for family in block[: n - len(examples)]:
+            examples.append(make_example(rng, family, split, order, noise_rate))
+    return examples
+
+
+def as_dataset(examples):
+    """A ``tf.data.Dataset`` of string dicts: ``text``, ``order``, ``date``, ``time``, ``utc_offset``, ``iso``, ``family``."""
+    import tensorflow as tf
+
+    columns = {
+        "text": [e.text for e in examples],
+        "order": [e.order for e in examples],
+        "date": [e.answer.date for e in examples],
+        "time": [e.answer.time for e in examples],
+        "utc_offset": [e.answer.utc_offset for e in examples],
+        "iso": [e.answer.iso for e in examples],
+        "family": [e.family for e in examples],
+    }
+    return tf.data.Dataset.from_tensor_slices({name: tf.constant(values, tf.string) for name, values in columns.items()})

@@ -1,0 +1,238 @@
+"""Strings that are not dates, each answered ``NOT_A_DATE``.
+
+Words, sentences, prices, phone numbers, plain numbers, version strings that
+cannot be dates, times alone, relative dates (``yesterday``, ``next friday``:
+their meaning depends on today, which the reader does not know), years alone
+(no month: the answer format has no year-only form) and impossible dates
+(``2020-13-45``, ``31 feb 2020``, ``29/02/2019``).
+
+By construction none of them contains a real calendar date: every version
+string of three numbers and every impossible date is redrawn until no
+arrangement of its numbers (any one read as the year, two-digit ones by the
+POSIX pivot) is a real date, a month name's two numbers are tried both ways,
+and prices, phone numbers and numbers have no three-field date shape.
+"""
+
+import datetime
+import itertools
+
+from data.date_strings import grammar, times
+from data.date_strings.targets import ORDERS, is_real_date, pivot_year, read_named
+
+WORDS = (
+    "hello world apple river seven window quick brown fox jumps over the lazy dog tomorrowland "
+    "coffee meeting report invoice total amount order status shipped pending customer account "
+    "password login error warning version release build update download file folder page "
+    "march forward may be later sunday best sat down june bug august committee"
+).split()
+SENTENCES = (
+    "hello world",
+    "the quick brown fox jumps over the lazy dog",
+    "please call me back when you can",
+    "see attached for details",
+    "no date given",
+    "to be confirmed",
+    "n/a",
+    "unknown",
+    "none",
+    "TBD",
+    "not applicable",
+    "the meeting has been moved",
+    "order shipped",
+    "thanks for your email",
+    "may the force be with you",
+    "we march at dawn",
+    "a date with destiny",
+    "save the date",
+    "date of birth",
+    "dd/mm/yyyy",
+    "YYYY-MM-DD",
+    "mm/dd/yy",
+    "time and date",
+    "happy new year",
+)
+RELATIVE = (
+    "yesterday", "today", "tomorrow", "now", "tonight", "the day after tomorrow", "the day before yesterday",
+    "next {weekday}", "last {weekday}", "this {weekday}", "{weekday}", "on {weekday}", "next week",
+    "last week", "next month", "last month", "next year", "last year", "this weekend", "in {n} days",
+    "{n} days ago", "{n} weeks ago", "in {n} weeks", "{n} months ago", "in {n} hours", "{n} minutes ago",
+    "a week from today", "end of the month", "end of day", "yesterday at {time}", "tomorrow at {time}",
+    "next {weekday} at {time}", "{weekday} at {time}", "{month}", "early {month}", "mid-{month}",
+)
+CURRENCIES = ("$", "£", "€", "¥", "USD ", "EUR ", "GBP ", "Rs. ", "R")
+
+
+def words(rng):
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
+
+
+SUBJECTS = ("the meeting", "your order", "my flight", "the report", "the parcel", "the call", "the invoice", "it", "the deadline")
+VERBS = ("was moved", "has shipped", "is late", "will be sent", "got cancelled", "is confirmed", "starts soon")
+ENDINGS = ("", " again", " as planned", " this time", " for now", " by email", " after lunch")
+
+
+def sentence(rng):
+    if rng.random() < 0.4:
+        return rng.choice(SENTENCES)
+    return f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)}{rng.choice(ENDINGS)}"
+
+
+def price(rng):
+    amount = rng.choice((rng.randint(1, 99), rng.randint(100, 9999), rng.randint(10000, 999999)))
+    cents = rng.randint(0, 99)
+    if amount >= 1000 and rng.random() < 0.6:
+        whole = f"{amount:,}"
+    else:
+        whole = str(amount)
+    text = whole if rng.random() < 0.3 else f"{whole}.{cents:02d}"
+    currency = rng.choice(CURRENCIES)
+    if rng.random() < 0.2:
+        return f"{text} {currency.strip() or 'USD'}"
+    return f"{currency}{text}"
+
+
+def phone(rng):
+    form = rng.choice(("us", "us_dash", "intl", "uk", "short", "plain"))
+    digits = lambda n: "".join(str(rng.randint(0, 9)) for _ in range(n))  # noqa: E731
+    area = f"{rng.randint(2, 9)}{digits(2)}"
+    if form == "us":
+        return f"({area}) {rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+    if form == "us_dash":
+        return f"{area}-{rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+    if form == "intl":
+        return f"+{rng.randint(1, 99)} {rng.randint(10, 999)} {digits(3)} {digits(4)}"
+    if form == "uk":
+        return f"0{rng.randint(20, 29)} {digits(4)} {digits(4)}"
+    if form == "short":
+        return f"{rng.randint(200, 999)}-{digits(4)}"
+    return f"0{digits(9)}"
+
+
+def number(rng):
+    form = rng.choice(("int", "float", "thousands", "percent", "ordinal"))
+    if form == "int":
+        return str(rng.randint(0, 999))
+    if form == "float":
+        return f"{rng.randint(0, 999)}.{rng.randint(0, 99999)}"
+    if form == "thousands":
+        return f"{rng.randint(1, 999)},{rng.randint(0, 999):03d},{rng.randint(0, 999):03d}"
+    if form == "percent":
+        return f"{rng.randint(0, 100)}%"
+    return f"{rng.randint(1, 9)}{rng.choice(('st', 'nd', 'rd', 'th'))} place"
+
+
+def _is_date_shaped(fields):
+    """Whether three numbers make a real date in any arrangement, any of them read as the year.
+
+    Looser than ``targets.read_numeric`` on purpose (one- and three-digit years,
+    year-day-month): a not-a-date string must not be a date to any reader.
+    """
+    if len(fields) != 3:
+        return False
+    for year_index, month_index, day_index in itertools.permutations(range(3)):
+        year_field = fields[year_index]
+        year = pivot_year(int(year_field)) if len(year_field) <= 2 else int(year_field)
+        if 1 <= year <= 9999 and is_real_date(year, int(fields[month_index]), int(fields[day_index])):
+            return True
+    return False
+
+
+def version(rng):
+    """``v2.14.0``, ``1.0.0-rc.1``, ``3.11.7``: redrawn until no order reads its numbers as a date."""
+    while True:
+        count = rng.choice((2, 3, 3, 3, 4))
+        fields = [str(rng.choice((0, rng.randint(0, 9), rng.randint(10, 40), rng.randint(41, 200)))) for _ in range(count)]
+        # Two numbers never make a full date; of three or four, no three may make one.
+        if any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3)):
+            continue
+        text = ".".join(fields)
+        draw = rng.random()
+        if draw < 0.3:
+            text = "v" + text
+        elif draw < 0.4:
+            text = f"{text}-{rng.choice(('rc', 'beta', 'alpha', 'dev'))}.{rng.randint(0, 9)}"
+        elif draw < 0.5:
+            text = f"{rng.choice(('Python', 'version', 'release', 'node', 'Version'))} {text}"
+        return text
+
+
+def time_alone(rng):
+    text, _ = times.write_time(rng, times.random_time(rng))
+    if rng.random() < 0.3:
+        text = f"{text} {times.write_zone(rng)[0]}"
+    if rng.random() < 0.15:
+        text = rng.choice(("at ", "@ ", "around ")) + text
+    return text
+
+
+def relative(rng):
+    template = rng.choice(RELATIVE)
+    return template.format(
+        weekday=rng.choice(grammar.WEEKDAYS).lower() if rng.random() < 0.5 else rng.choice(grammar.WEEKDAYS),
+        n=rng.randint(2, 30),
+        time=time_alone(rng),
+        month=rng.choice(grammar.MONTHS),
+    )
+
+
+def year_alone(rng):
+    year = rng.randint(1000, 2999)
+    return rng.choice((str(year), f"in {year}", f"AD {year}", f"{year} AD", f"the year {year}", f"FY{year}"))
+
+
+def _impossible_triple(rng):
+    """(year, month, day) that is no calendar date, with a month in 1-12 half of the time."""
+    year = rng.randint(1000, 2999)
+    if rng.random() < 0.5:
+        month = rng.randint(1, 12)
+        last = (datetime.date(year + (month == 12), month % 12 + 1, 1) - datetime.timedelta(days=1)).day
+        day = rng.randint(last + 1, 31) if last < 31 else rng.choice((32, 33, 35, 40, 45, 0))
+        if day == 0 or day > 31:
+            day = rng.choice((32, 35, 40, 45, 50, 0))
+    else:
+        month = rng.choice((0, 13, 14, 15, 19, 20, 25, 31, 40, 99))
+        day = rng.randint(0, 31)
+    return year, month, day
+
+
+def impossible(rng):
+    """``2020-13-45``, ``31 feb 2020``, ``29/02/2019``, ``2003-00-10``: no order reads a real date."""
+    while True:
+        year, month, day = _impossible_triple(rng)
+        form = rng.choice(("iso", "iso", "slash_dmy", "slash_mdy", "dot", "named", "named_us", "basic"))
+        if form in ("named", "named_us") and not 1 <= month <= 12:
+            form = "iso"
+        if form == "iso":
+            text = f"{year}-{month:02d}-{day:02d}"
+        elif form == "basic":
+            text = f"{year}{month:02d}{day:02d}"
+        elif form == "slash_dmy":
+            text = f"{day:02d}/{month:02d}/{year}"
+        elif form == "slash_mdy":
+            text = f"{month:02d}/{day:02d}/{year}"
+        elif form == "dot":
+            text = f"{day}.{month}.{year}"
+        elif form == "named":
+            text = f"{day} {grammar.month_word(rng, month)} {year}"
+        else:
+            text = f"{grammar.month_word(rng, month)} {day}, {year}"
+        if form in ("named", "named_us"):
+            if any(read_named([str(day), str(year)], month, order) for order in ORDERS) or is_real_date(year, month, day):
+                continue
+        elif _is_date_shaped([str(year), f"{month:02d}", f"{day:02d}"]):
+            continue
+        return text
+
+
+FAMILIES = {
+    "not_date_words": words,
+    "not_date_sentence": sentence,
+    "not_date_price": price,
+    "not_date_phone": phone,
+    "not_date_number": number,
+    "not_date_version": version,
+    "not_date_time_alone": time_alone,
+    "not_date_relative": relative,
+    "not_date_year_alone": year_alone,
+    "not_date_impossible": impossible,
+}

@@ -1,0 +1,202 @@
+"""Word banks: every speaker of a split says the trigger word a few times and each negative word once.
+
+A bank is synthesised by eSpeak NG in a fresh Python process (so it is the
+same whatever was synthesised before it), then kept in a :class:`ClipCache`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
+from data.trigger_word.speech_engine import EspeakEngine
+from data.trigger_word.voices import SPLITS, Speaker, make_speakers, voice_data_with_variants
+
+DEFAULT_WORD = "activate"
+# Near-misses share sounds with "activate"; the detector must learn to reject them.
+NEAR_MISS_WORDS = (
+    "activity", "active", "actively", "activist", "action", "captivate", "captive",
+    "motivate", "cultivate", "navigate", "vacation", "vacate", "cavity", "relative",
+    "creative", "elevate", "accurate", "candidate", "alligator", "activism",
+)
+# Ordinary words give the detector the rest of the language.
+OTHER_WORDS = (
+    "hello", "computer", "weather", "music", "today", "morning", "yellow", "window",
+    "banana", "seven", "purple", "garden", "listen", "people", "table", "paper",
+    "river", "dinner", "evening", "tomorrow", "keyboard", "kitchen", "telephone",
+    "umbrella", "picture", "station",
+)
+NEGATIVE_WORDS = NEAR_MISS_WORDS + OTHER_WORDS
+
+
+@dataclasses.dataclass(frozen=True)
+class WordBankOptions:
+    """Everything that decides one split's word bank, and so its cache entry.
+
+    Args:
+        split: "train", "validation" or "test"; the splits share no voice variant.
+        seed: fixes the speakers and the prosody of each take.
+        word: the trigger word, any English text eSpeak NG can say.
+        speakers_per_variant: speakers made from each shipped voice variant.
+        negative_words: the words that are not the trigger.
+        synthetic_voices: extra training speakers with generated voice
+            variants (:func:`random_variant`); training split only.
+    """
+
+    split: str
+    seed: int = 0
+    word: str = DEFAULT_WORD
+    speakers_per_variant: int = 2
+    negative_words: tuple = NEGATIVE_WORDS
+    # Left out of the cache key at 0, so banks cached before generated voices existed stay valid.
+    synthetic_voices: int = dataclasses.field(default=0, metadata={"cache_key_omits": 0})
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise ValueError(f"Invalid split {self.split!r}; expected one of {SPLITS}")
+        if not self.word.strip():
+            raise ValueError("The trigger word must be non-empty text")
+        if self.synthetic_voices < 0:
+            raise ValueError(f"synthetic_voices must be >= 0; received {self.synthetic_voices}")
+        if self.synthetic_voices and self.split != "train":
+            raise ValueError(f"Synthetic voices are for training only (validation and test measure "
+                             f"shipped voices never heard); received split={self.split!r}")
+        object.__setattr__(self, "negative_words", tuple(self.negative_words))
+        object.__setattr__(self, "synthetic_voices", int(self.synthetic_voices))
+
+    @property
+    def name(self) -> str:
+        """The readable start of this split's cache entry names."""
+        return f"{self.split}-{self.word.replace(' ', '_')[:20]}"
+
+
+@dataclasses.dataclass
+class WordBank:
+    """Synthesised words of one split: ``triggers[s]`` and ``negatives[s][w]`` per speaker s."""
+
+    word: str
+    negative_words: tuple
+    speakers: list
+    triggers: list  # list (speaker) of list (take) of float32 arrays
+    negatives: list  # list (speaker) of list (negative word) of float32 arrays
+
+    def save(self, path: Path, extra_meta: dict) -> None:
+        """Writes the bank as float16 audio plus offsets and a JSON description, atomically."""
+        pieces = [a for s in range(len(self.speakers)) for a in self.triggers[s] + self.negatives[s]]
+        offsets = np.cumsum([0] + [len(a) for a in pieces])
+        meta = dict(extra_meta, word=self.word, negative_words=list(self.negative_words),
+                    trigger_takes=len(self.triggers[0]) if self.triggers else 0,
+                    speakers=[dataclasses.asdict(s) for s in self.speakers])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda temporary: np.savez(
+            temporary, audio=np.concatenate(pieces).astype(np.float16), offsets=offsets,
+            meta=np.array(json.dumps(meta))))
+
+    @classmethod
+    def load(cls, path: Path) -> "WordBank":
+        stored = np.load(path, allow_pickle=False)
+        meta = json.loads(str(stored["meta"]))
+        audio, offsets = stored["audio"].astype(np.float32), stored["offsets"]
+        pieces = [audio[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        speakers = [Speaker(**s) for s in meta["speakers"]]
+        takes, per_speaker = meta["trigger_takes"], meta["trigger_takes"] + len(meta["negative_words"])
+        return cls(
+            meta["word"], tuple(meta["negative_words"]), speakers,
+            [pieces[i * per_speaker: i * per_speaker + takes] for i in range(len(speakers))],
+            [pieces[i * per_speaker + takes: (i + 1) * per_speaker] for i in range(len(speakers))])
+
+
+def build_word_bank(engine: EspeakEngine, word: str, speakers: list[Speaker],
+                    negative_words=NEGATIVE_WORDS, trigger_takes: int = 3, seed: int = 0) -> WordBank:
+    """Synthesises the trigger ``trigger_takes`` times and each negative once per speaker."""
+    rng = np.random.default_rng([seed, 202])
+    negative_words = tuple(w for w in negative_words if w.lower() != word.lower())
+    triggers, negatives = [], []
+    for speaker in speakers:
+        takes = []
+        for _ in range(trigger_takes):
+            # Jitter prosody per take so one speaker's triggers are not identical.
+            varied = dataclasses.replace(
+                speaker,
+                rate=int(np.clip(speaker.rate * rng.uniform(0.85, 1.15), 80, 300)),
+                pitch=int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 100)),
+            )
+            takes.append(engine.synthesize(word, varied))
+        triggers.append(takes)
+        negatives.append([engine.synthesize(w, speaker) for w in negative_words])
+    return WordBank(word, negative_words, list(speakers), triggers, negatives)
+
+
+def build_word_bank_in_fresh_process(word, speakers, negative_words, seed,
+                                     data_path=None) -> WordBank:
+    """:func:`build_word_bank` in a new Python process with its own :class:`EspeakEngine`.
+
+    eSpeak NG keeps a little global state between calls (the level of the last
+    voice variant, its noise generator), which ``espeak_Terminate`` does not
+    reset; a fresh process per bank makes every bank the same whatever was
+    synthesised before it in the caller.
+    """
+    request = dict(word=word, speakers=[dataclasses.asdict(s) for s in speakers],
+                   negative_words=list(negative_words), seed=int(seed), data_path=data_path)
+    root = str(Path(__file__).resolve().parents[2])
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "bank.npz"
+        result = subprocess.run(
+            [sys.executable, "-c",
+             "from data.trigger_word.word_bank import _bank_worker; _bank_worker()", str(path)],
+            input=json.dumps(request), text=True, capture_output=True, env=environment, cwd=root)
+        if result.returncode != 0:
+            raise RuntimeError(f"Word bank synthesis failed:\n{result.stderr[-2000:]}")
+        return WordBank.load(path)
+
+
+def _bank_worker():
+    """Entry point of the child process: request JSON on stdin, bank to argv[1]."""
+    request = json.loads(sys.stdin.read())
+    engine = EspeakEngine(request.get("data_path"))
+    speakers = [Speaker(**s) for s in request["speakers"]]
+    bank = build_word_bank(engine, request["word"], speakers, tuple(request["negative_words"]),
+                           seed=request["seed"])
+    bank.save(Path(sys.argv[1]), {})
+
+
+def load_word_bank(options: WordBankOptions, cache: ClipCache | None = None) -> WordBank:
+    """The word bank of ``options``: from ``cache``'s memory, its directory, or eSpeak NG (in order)."""
+    cache = ClipCache() if cache is None else cache
+    if options in cache.word_banks:
+        return cache.word_banks[options]
+    path = cache.path(f"bank-{options.name}", options, ".npz")
+    if path is not None and path.exists():
+        bank = WordBank.load(path)
+    else:
+        bank = _synthesize_word_bank(options, cache.directory)
+        if path is not None:
+            bank.save(path, cache_fields(options))
+    cache.word_banks[options] = bank
+    return bank
+
+
+def _synthesize_word_bank(options: WordBankOptions, cache_directory) -> WordBank:
+    speakers = make_speakers(options.speakers_per_variant, options.seed,
+                             synthetic_voices=options.synthetic_voices)[options.split]
+    # Generated voices need a copy of eSpeak's data: in the cache, or a
+    # temporary directory (removed after synthesis) when caching is off.
+    data_root = (tempfile.TemporaryDirectory(prefix="seqmodels-espeak-")
+                 if options.synthetic_voices and cache_directory is None
+                 else contextlib.nullcontext(cache_directory))
+    with data_root as root:
+        data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
+                     if options.synthetic_voices else None)
+        return build_word_bank_in_fresh_process(options.word, list(speakers), options.negative_words,
+                                                options.seed + SPLITS.index(options.split), data_path)

@@ -1,0 +1,77 @@
+"""Untrained runs of every task (built once per test session, shared by xdist workers) and the app over them."""
+
+import fcntl
+import os
+import threading
+
+import pytest
+
+from webapp.untrained import build_runs, spoken_clip
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory):
+    # Under xdist every worker has its own basetemp inside the session's; there the
+    # first worker builds the runs and the other waits on the lock and reuses them.
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    runs = root / "webapp-runs"
+    with open(root / "webapp-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (runs / "complete").exists():
+            build_runs(runs)
+            (runs / "complete").write_text("ok")
+    return runs
+
+
+@pytest.fixture(scope="session")
+def clip():
+    """(waveform, word start s, word end s): the clip the trigger-word run was tuned to fire on."""
+    return spoken_clip()
+
+
+@pytest.fixture(scope="session")
+def app(runs_dir):
+    from webapp.app import create_app
+
+    return create_app(runs_dir, warmup=False)
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def serve_in_thread(app):
+    """Runs ``app`` on a free loopback port in a thread of this process; returns (url, stop)."""
+    import socket
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+
+    def stop():
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The same app on a real loopback socket (for the browser)."""
+    url, stop = serve_in_thread(app)
+    yield url
+    stop()
