@@ -12,6 +12,18 @@ real-time factor on one CPU thread of the TFLite streaming step (1.28 s
 chunks), alternating with the same step run by TensorFlow (the reference), and
 checks that TFLite's detections equal the SavedModel's on the test clips.
 Results go to the ``## Trigger word`` section of bench/RESULTS.md.
+
+    python bench/trigger_word.py --listen-only --streaming-run RUN [--listen-seconds 120]
+
+measures the ``listen`` command's loop alone (``tasks/trigger_word/listen.py``:
+the run's streaming step plus the decision rule with carried state) on one
+thread, over audio fed in 20 ms blocks as a pipe from ``arecord`` would give
+it: its real-time factor (the loop's time over the audio's length) and the
+median delay of a frame's probability (the audio of later frames its chunk
+waits for, plus the time the chunk took), for each engine and chunk length,
+into the ``## Live listening (trigger word)`` section of bench/RESULTS.md.
+The audio is the run's test clips when its config.json can make them, else
+speech-like tones; the cost does not depend on what is said.
 """
 
 import argparse
@@ -90,6 +102,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timing rounds per clip")
     parser.add_argument("--equivalence-clips", type=int, default=100,
                         help="test clips on which TFLite and SavedModel detections are compared")
+    parser.add_argument("--listen-only", action="store_true",
+                        help="only the live-listening loop's real-time factor and delay")
+    parser.add_argument("--listen-seconds", type=float, default=120.0,
+                        help="seconds of audio through each listening configuration")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -97,6 +113,8 @@ def main(argv=None):
     # One CPU core for every timing below.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    if args.listen_only:
+        return listen_bench(args)
 
     from tasks.trigger_word.config import Config
     from tasks.trigger_word.evaluate import detect_events
@@ -177,6 +195,120 @@ def main(argv=None):
 
     write_results(args.results, rows, config, data, tflite_rtf, tensorflow_rtf, agree, count, cpu_rtf)
     return 0
+
+
+LISTEN_CONFIGURATIONS = (("tflite", 4), ("tflite", 32), ("saved_model", 4), ("saved_model", 32))
+LISTEN_BLOCK_SAMPLES = 320  # 20 ms: what a pipe from arecord delivers at a time
+
+
+def listen_audio(run_dir, seconds):
+    """The run's test clips (when its config.json can make them), else speech-like tones."""
+    try:
+        from tasks.trigger_word.config import Config
+        from tasks.trigger_word.train import make_clips
+
+        saved = json.loads((Path(run_dir) / "config.json").read_text())
+        fields = {k: v for k, v in saved.items() if k in Config.__dataclass_fields__}
+        fields["negative_words"] = tuple(fields.get("negative_words") or ())
+        config = Config(**fields)
+        clips = make_clips(config, "test", max(1, int(np.ceil(seconds / config.clip_seconds))))
+        audio = np.concatenate([clips.waveform(i) for i in range(len(clips))])
+        return audio[:int(seconds * 16000)], "the run's test clips"
+    except (OSError, ValueError, KeyError):
+        rng = np.random.default_rng(0)
+        time_axis = np.arange(int(seconds * 16000)) / 16000
+        tone = np.sin(2 * np.pi * 300 * time_axis * (1 + 0.3 * np.sin(2 * np.pi * 0.5 * time_axis)))
+        audio = 0.3 * tone * (np.sin(2 * np.pi * 1.5 * time_axis) > 0)
+        return (audio + 0.01 * rng.standard_normal(len(audio))).astype(np.float32), "speech-like tones"
+
+
+def listen_loop_figures(listener, audio):
+    """(real-time factor, from CPU time, median frame delay s, detection times) of ``listener``.
+
+    Audio arrives in 20 ms blocks; a frame's delay is the audio after it that
+    its chunk waits for plus the wall time the feed that completed the chunk took.
+    """
+    delays, times, started, cpu_started = [], [], time.perf_counter(), time.process_time()
+    frame_samples = listener.frame_samples
+    for start in range(0, len(audio), LISTEN_BLOCK_SAMPLES):
+        frames_before = listener.frames
+        fed = time.perf_counter()
+        times += [d.time for d in listener.feed(audio[start:start + LISTEN_BLOCK_SAMPLES])]
+        took = time.perf_counter() - fed
+        heard = min(start + LISTEN_BLOCK_SAMPLES, len(audio))
+        for frame in range(frames_before, listener.frames):
+            delays.append((heard - (frame + 1) * frame_samples) / 16000 + took)
+    times += [d.time for d in listener.finish()]
+    seconds = len(audio) / 16000
+    return ((time.perf_counter() - started) / seconds, (time.process_time() - cpu_started) / seconds,
+            float(np.median(delays)), times)
+
+
+def listen_bench(args):
+    import tensorflow as tf
+
+    from tasks.trigger_word.detect import Detector
+    from tasks.trigger_word.evaluate import detect_events
+    from tasks.trigger_word.listen import Listener, tflite_for_chunk
+
+    audio, source = listen_audio(args.streaming_run, args.listen_seconds)
+    detector = Detector(args.streaming_run)
+    # The non-streamed reference: the SavedModel on the whole audio at once, then the same rule.
+    whole = detector.loaded.signatures["serving_default"](waveform=tf.constant(audio[None]))
+    expected = detect_events(whole["probabilities"].numpy()[0], detector.threshold,
+                             detector.refractory_seconds, smoothing_frames=detector.smoothing_frames,
+                             min_frames=detector.min_frames)
+    rows = []
+    for engine, chunk_frames in LISTEN_CONFIGURATIONS:
+        tflite = tflite_for_chunk(args.streaming_run, chunk_frames) if engine == "tflite" else None
+        figures = [listen_loop_figures(Listener(detector, chunk_frames, tflite), audio)
+                   for _ in range(max(1, args.repeats // 2))]
+        real_time_factor = float(np.median([f[0] for f in figures]))
+        cpu_factor = float(np.median([f[1] for f in figures]))
+        delay = float(np.median([f[2] for f in figures]))
+        equal = all(len(f[3]) == len(expected) and np.allclose(f[3], expected, atol=1e-4)
+                    for f in figures)
+        rows.append((engine, chunk_frames * 40, real_time_factor, cpu_factor, delay, equal))
+        print(f"listen {engine} {chunk_frames * 40} ms chunks: real-time factor {real_time_factor:.4f} "
+              f"(CPU time {cpu_factor:.4f}), "
+              f"median delay {delay:.3f} s, detections equal to whole-audio: {equal} "
+              f"({len(expected)} detections)", flush=True)
+    write_listen_results(args, rows, source, len(audio) / 16000, len(expected))
+    return 0
+
+
+def write_listen_results(args, rows, source, seconds, detections):
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    weights = ("" if (Path(args.streaming_run) / "metrics.json").exists() else
+               " (the run has no metrics.json: untrained weights, which cost the same as trained ones)")
+    lines = [
+        "## Live listening (trigger word)",
+        "",
+        f"`python bench/trigger_word.py --listen-only --streaming-run {args.streaming_run} "
+        f"--listen-seconds {args.listen_seconds:g} --repeats {args.repeats}`: the `listen` "
+        f"command's loop (streaming step + decision rule with carried state) on one thread over "
+        f"{seconds:g} s of {source} fed in 20 ms blocks{weights}. Delay: a frame's probability is known "
+        f"after the rest of its chunk has arrived plus the time the chunk took. Detections equal "
+        f"to the SavedModel's on the whole audio at once ({detections} detections). Load average "
+        f"during the bench: {load} (2 cores).",
+        "",
+        "| engine | chunk (ms) | real-time factor | from CPU time | median delay (s) | detections equal |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    lines += [f"| {engine} | {chunk} | {rtf:.4f} | {cpu:.4f} | {delay:.3f} | {'yes' if equal else 'no'} |"
+              for engine, chunk, rtf, cpu, delay, equal in rows]
+    path = Path(args.results)
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    title = lines[0]
+    start = text.find(title)
+    section = "\n".join(lines) + "\n"
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote the {title[3:]} section of {path}")
 
 
 NOTES_MARKER = "<!-- trigger-word notes: kept when the bench rewrites this section -->"

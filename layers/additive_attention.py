@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from layers._validation import one_of, positive_int
 from layers.scaled_dot_product_attention import masked_softmax
 
 SCORE_MODES = ("additive", "concat")
@@ -93,16 +94,8 @@ class AdditiveAttention(keras.layers.Layer):
         bias_initializer="zeros",
         **kwargs,
     ):
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(
-                "Invalid value for argument units. Expected a positive "
-                f"integer. Received: units={units}"
-            )
-        if score_mode not in SCORE_MODES:
-            raise ValueError(
-                f"Invalid value for argument score_mode. Expected one of "
-                f"{SCORE_MODES}. Received: score_mode={score_mode!r}"
-            )
+        positive_int("units", units)
+        one_of("score_mode", score_mode, SCORE_MODES)
         super().__init__(**kwargs)
         self.units = units
         self.score_mode = score_mode

@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from layers._dropout_rnn_cell import DropoutRNNCellMixin, validate_cell_arguments
+from layers._recurrent_cell import RecurrentCell
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
-class GRUCell(keras.layers.Layer, DropoutRNNCellMixin):
+class GRUCell(RecurrentCell):
     """One step of a gated recurrent unit (GRU).
 
     With `c<t-1>` (= `a<t-1>`) the previous state and `x<t>` the step input, in
@@ -81,89 +81,22 @@ class GRUCell(keras.layers.Layer, DropoutRNNCellMixin):
         for Statistical Machine Translation", 2014.
     """
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        reset_after=True,
-        seed=None,
-        **kwargs,
-    ):
-        validate_cell_arguments(units, dropout, recurrent_dropout)
-        super().__init__(**kwargs)
-        self.units = int(units)
-        self.activation = keras.activations.get(activation)
+    def __init__(self, units, *, recurrent_activation="sigmoid", reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = float(dropout)
-        self.recurrent_dropout = float(recurrent_dropout)
         self.reset_after = bool(reset_after)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
-        # keras.layers.RNN reads these to create and thread the states.
-        self.state_size = self.units
-        self.output_size = self.units
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(input_dim, 3 * self.units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, 3 * self.units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            # reset_after keeps the recurrent biases apart: Γr multiplies them.
-            bias_shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-            self.bias = self.add_weight(
-                shape=bias_shape,
-                name="bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        # reset_after keeps the recurrent biases apart: Γr multiplies them.
+        bias_shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+        self._add_cell_weights(input_shape[-1], gates=3, bias_shape=bias_shape)
         self.built = True
 
     def call(self, inputs, states, training=False):
         nested = isinstance(states, (list, tuple))
         previous = states[0] if nested else states
-        if training and self.dropout > 0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        recurrent_input = previous
-        if training and self.recurrent_dropout > 0:
-            recurrent_input = previous * self.get_recurrent_dropout_mask(previous)
+        # The update still mixes the undropped c<t-1> in.
+        inputs, recurrent_input = self._apply_dropout(inputs, previous, training)
 
         # The input side of all three gates in one product: (batch, 3 * units).
         projected_inputs = ops.matmul(inputs, self.kernel)
@@ -196,30 +129,12 @@ class GRUCell(keras.layers.Layer, DropoutRNNCellMixin):
         state = update_gate * previous + (1 - update_gate) * candidate
         return state, ([state] if nested else state)
 
-    def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
                 "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
                 "reset_after": self.reset_after,
-                "seed": self.seed,
             }
         )
         return config

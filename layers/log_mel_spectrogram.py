@@ -1,11 +1,10 @@
 """Log mel spectrogram of a raw waveform, inside the model."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
 
+from layers._validation import one_of, positive_int
 from layers.spectrogram import Spectrogram
 
 MEL_SCALES = ("slaney", "htk")
@@ -139,12 +138,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (("sample_rate", sample_rate), ("num_mel_bins", num_mel_bins)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-                raise ValueError(
-                    f"Invalid value for argument {name}. Expected a positive integer. "
-                    f"Received: {name}={value!r}"
-                )
+        positive_int("sample_rate", sample_rate)
+        positive_int("num_mel_bins", num_mel_bins)
         nyquist = sample_rate / 2
         if upper_edge_hertz is None:
             upper_edge_hertz = nyquist
@@ -154,16 +149,8 @@ class LogMelSpectrogram(keras.layers.Layer):
                 f"0 <= lower_edge_hertz < upper_edge_hertz <= sample_rate / 2 = {nyquist}. "
                 f"Received: lower_edge_hertz={lower_edge_hertz}, upper_edge_hertz={upper_edge_hertz}"
             )
-        if mel_scale not in MEL_SCALES:
-            raise ValueError(
-                f"Invalid value for argument mel_scale. Expected one of {MEL_SCALES}. "
-                f"Received: mel_scale={mel_scale!r}"
-            )
-        if mel_norm not in MEL_NORMS:
-            raise ValueError(
-                f"Invalid value for argument mel_norm. Expected one of {MEL_NORMS}. "
-                f"Received: mel_norm={mel_norm!r}"
-            )
+        one_of("mel_scale", mel_scale, MEL_SCALES)
+        one_of("mel_norm", mel_norm, MEL_NORMS)
         # The Spectrogram validates the framing arguments; log is applied after the filters.
         self.spectrogram = Spectrogram(
             frame_length=frame_length,

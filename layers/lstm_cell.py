@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from layers._dropout_rnn_cell import DropoutRNNCellMixin, validate_cell_arguments
+from layers._recurrent_cell import RecurrentCell
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
-class LSTMCell(keras.layers.Layer, DropoutRNNCellMixin):
+class LSTMCell(RecurrentCell):
     """One step of a long short-term memory (LSTM) network.
 
     With `a<t-1>` the previous output (hidden state), `c<t-1>` the previous
@@ -70,100 +70,34 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCellMixin):
         Schmidhuber and Cummins, "Learning to Forget", 2000.
     """
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
-        validate_cell_arguments(units, dropout, recurrent_dropout)
-        super().__init__(**kwargs)
-        self.units = int(units)
-        self.activation = keras.activations.get(activation)
+    def __init__(self, units, *, recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.unit_forget_bias = unit_forget_bias
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = float(dropout)
-        self.recurrent_dropout = float(recurrent_dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
-        # keras.layers.RNN reads these to create and thread the states.
         self.state_size = [self.units, self.units]
-        self.output_size = self.units
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(input_dim, 4 * self.units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, 4 * self.units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            bias_initializer = self.bias_initializer
-            if self.unit_forget_bias:
-                base_initializer = self.bias_initializer
-                units = self.units
+        bias_initializer = self.bias_initializer
+        if self.unit_forget_bias:
+            base_initializer = self.bias_initializer
+            units = self.units
 
-                def bias_initializer(shape, dtype=None):
-                    # Gate order u (i), f, c, o: ones for the forget gate only.
-                    return ops.concatenate(
-                        [
-                            base_initializer((units,), dtype=dtype),
-                            ops.ones((units,), dtype=dtype),
-                            base_initializer((2 * units,), dtype=dtype),
-                        ]
-                    )
+            def bias_initializer(shape, dtype=None):
+                # Gate order u (i), f, c, o: ones for the forget gate only.
+                return ops.concatenate(
+                    [
+                        base_initializer((units,), dtype=dtype),
+                        ops.ones((units,), dtype=dtype),
+                        base_initializer((2 * units,), dtype=dtype),
+                    ]
+                )
 
-            self.bias = self.add_weight(
-                shape=(4 * self.units,),
-                name="bias",
-                initializer=bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self._add_cell_weights(input_shape[-1], gates=4, bias_initializer=bias_initializer)
         self.built = True
 
     def call(self, inputs, states, training=False):
         previous_output, previous_memory = states[0], states[1]
-        if training and self.dropout > 0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        if training and self.recurrent_dropout > 0:
-            previous_output = previous_output * self.get_recurrent_dropout_mask(previous_output)
+        inputs, previous_output = self._apply_dropout(inputs, previous_output, training)
 
         # All four gate pre-activations from two matrix products.
         z = ops.matmul(inputs, self.kernel) + ops.matmul(previous_output, self.recurrent_kernel)
@@ -180,30 +114,12 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCellMixin):
         output = output_gate * self.activation(memory)
         return output, [output, memory]
 
-    def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
                 "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "unit_forget_bias": self.unit_forget_bias,
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed,
             }
         )
         return config

@@ -3,12 +3,9 @@
 import keras
 from keras import ops
 
+from layers._validation import fraction, positive_int
 from layers.scaled_dot_product_attention import causal_mask
 from layers.scaled_dot_product_attention import multi_head_dot_product_attention
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _clone_initializer(initializer):
@@ -52,9 +49,11 @@ class MultiHeadAttention(keras.layers.Layer):
     or ``dropout > 0``), a uniform average of the values otherwise (as
     ``keras.ops.dot_product_attention`` gives).
 
-    Self-attention called with one tensor as query and value (``layer(x,
-    x)``) projects query, key and value in a single product with the three
-    kernels side by side; the weights stay the three separate variables.
+    Self-attention can be asked for by leaving ``value`` out (``layer(x)``):
+    query, key and value are then projected from ``query`` in a single
+    product with the three kernels side by side (the weights stay the three
+    separate variables), and ``value_mask`` defaults to ``query_mask``. The
+    outputs equal those of ``layer(x, x)``, which projects three times.
 
     Args:
         num_heads: number of attention heads ``h``.
@@ -69,7 +68,8 @@ class MultiHeadAttention(keras.layers.Layer):
 
     Call arguments:
         query: ``(batch, T_q, dim_q)``.
-        value: ``(batch, T_v, dim_v)``.
+        value: ``(batch, T_v, dim_v)``; ``None`` (the default) for
+            self-attention over ``query``, see above.
         key: optional ``(batch, T_v, dim_k)``; defaults to ``value``.
         query_mask: optional boolean ``(batch, T_q)``; ``False`` marks padded
             query positions. Filled from the Keras mask of ``query``.
@@ -100,9 +100,6 @@ class MultiHeadAttention(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", 2017.
     """
 
-    # Whether self-attention projects query, key and value in one product.
-    _fuse_projections = True
-
     def __init__(
         self,
         num_heads,
@@ -115,41 +112,21 @@ class MultiHeadAttention(keras.layers.Layer):
         bias_initializer="zeros",
         **kwargs,
     ):
-        if not _is_positive_int(num_heads):
-            raise ValueError(
-                "Invalid value for argument num_heads. Expected a positive "
-                f"integer. Received: num_heads={num_heads}"
-            )
-        if not _is_positive_int(key_dim):
-            raise ValueError(
-                "Invalid value for argument key_dim. Expected a positive "
-                f"integer. Received: key_dim={key_dim}"
-            )
-        if value_dim is not None and not _is_positive_int(value_dim):
-            raise ValueError(
-                "Invalid value for argument value_dim. Expected a positive "
-                f"integer or None. Received: value_dim={value_dim}"
-            )
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, (int, float))
-            or not 0.0 <= dropout < 1.0
-        ):
-            raise ValueError(
-                "Invalid value for argument dropout. Expected a float in "
-                f"[0, 1). Received: dropout={dropout}"
-            )
-        if output_shape is not None:
-            shape = (output_shape,) if isinstance(output_shape, int) else output_shape
-            if not isinstance(shape, (list, tuple)) or not shape or not all(
-                _is_positive_int(d) for d in shape
-            ):
+        positive_int("num_heads", num_heads)
+        positive_int("key_dim", key_dim)
+        positive_int("value_dim", value_dim, allow_none=True)
+        fraction("dropout", dropout)
+        if output_shape is not None and not isinstance(output_shape, int):
+            if not isinstance(output_shape, (list, tuple)) or not output_shape:
                 raise ValueError(
-                    "Invalid value for argument output_shape. Expected a "
-                    "positive integer or a tuple of them. Received: "
-                    f"output_shape={output_shape}"
+                    "Invalid value for argument output_shape. Expected a positive integer "
+                    f"or a tuple of them. Received: output_shape={output_shape!r}"
                 )
-            output_shape = output_shape if isinstance(output_shape, int) else tuple(shape)
+            output_shape = tuple(output_shape)
+            for size in output_shape:
+                positive_int("output_shape", size)
+        elif output_shape is not None:
+            positive_int("output_shape", output_shape)
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.key_dim = key_dim
@@ -176,7 +153,8 @@ class MultiHeadAttention(keras.layers.Layer):
             dtype=self.dtype_policy,
         )
 
-    def build(self, query_shape, value_shape, key_shape=None):
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
         key_shape = value_shape if key_shape is None else key_shape
         for name, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
             if len(shape) != 3:
@@ -220,12 +198,7 @@ class MultiHeadAttention(keras.layers.Layer):
             projection.supports_masking = True
 
         # (batch, T, heads, value_dim) -> (batch, T, *output_shape)
-        if self._output_shape is None:
-            output_shape = (query_shape[-1],)
-        elif isinstance(self._output_shape, int):
-            output_shape = (self._output_shape,)
-        else:
-            output_shape = tuple(self._output_shape)
+        output_shape = self._output_features(query_shape)
         letters = "efghij"[: len(output_shape)]
         self.output_dense = self._projection(
             f"abcd,cd{letters}->ab{letters}", (None, *output_shape), letters, "attention_output"
@@ -240,6 +213,35 @@ class MultiHeadAttention(keras.layers.Layer):
             raise ValueError(
                 f"The feature size of {name} does not match the one the layer "
                 f"was built with ({expected}). Received: {name}.shape={tensor.shape}"
+            )
+
+    def _check_call_arguments(self, query, value, key, use_causal_mask, cache, cache_update_index):
+        self._check_features("query", query, self._query_dim)
+        self._check_features("value", value, self._value_feature_dim)
+        self._check_features("key", key, self._key_feature_dim)
+        if cache_update_index is not None and cache is None:
+            raise ValueError("cache_update_index was given without a cache.")
+        if cache is None:
+            return
+        if (self.value_dim or self.key_dim) != self.key_dim:
+            raise ValueError(
+                "A cache holds keys and values in one tensor, so it needs "
+                f"value_dim == key_dim. Received: key_dim={self.key_dim}, "
+                f"value_dim={self.value_dim}"
+            )
+        expected = (2, None, self.num_heads, self.key_dim)
+        if len(cache.shape) != 5 or any(
+            e is not None and c is not None and c != e for c, e in zip(cache.shape[1:], expected)
+        ):
+            raise ValueError(
+                "Expected a cache of shape (batch, 2, max_length, "
+                f"num_heads={self.num_heads}, key_dim={self.key_dim}). "
+                f"Received: cache.shape={cache.shape}"
+            )
+        if use_causal_mask and cache_update_index is None:
+            raise ValueError(
+                "use_causal_mask with a cache needs cache_update_index (the "
+                "position of the first query)."
             )
 
     def _project_self_attention(self, inputs):
@@ -258,82 +260,46 @@ class MultiHeadAttention(keras.layers.Layer):
             )
         return ops.split(projected, 3, axis=2)  # 3 x (batch, T, heads, key_dim)
 
-    def call(
-        self,
-        query,
-        value,
-        key=None,
-        query_mask=None,
-        value_mask=None,
-        attention_mask=None,
-        use_causal_mask=False,
-        return_attention_scores=False,
-        training=None,
-        cache=None,
-        cache_update_index=None,
-    ):
-        if key is None:
-            key = value
-        self._check_features("query", query, self._query_dim)
-        self._check_features("value", value, self._value_feature_dim)
-        self._check_features("key", key, self._key_feature_dim)
-        if cache_update_index is not None and cache is None:
-            raise ValueError("cache_update_index was given without a cache.")
-        if cache is not None and (self.value_dim or self.key_dim) != self.key_dim:
-            raise ValueError(
-                "A cache holds keys and values in one tensor, so it needs "
-                f"value_dim == key_dim. Received: key_dim={self.key_dim}, "
-                f"value_dim={self.value_dim}"
-            )
-        if cache is not None:
-            expected = (2, None, self.num_heads, self.key_dim)
-            if len(cache.shape) != 5 or any(
-                e is not None and c is not None and c != e
-                for c, e in zip(cache.shape[1:], expected)
-            ):
-                raise ValueError(
-                    "Expected a cache of shape (batch, 2, max_length, "
-                    f"num_heads={self.num_heads}, key_dim={self.key_dim}). "
-                    f"Received: cache.shape={cache.shape}"
-                )
-        if cache is not None and use_causal_mask and cache_update_index is None:
-            raise ValueError(
-                "use_causal_mask with a cache needs cache_update_index (the "
-                "position of the first query)."
-            )
+    def _project(self, query, value, key, self_attention, cache, cache_update_index):
+        """Projects to heads, (batch, T, dim) -> (batch, T, heads, head_dim).
 
-        # Projections: (batch, T, dim) -> (batch, T, heads, head_dim).
-        # A precomputed cache (no cache_update_index) replaces keys and values.
+        With a cache, this call's keys and values are written into it at
+        `cache_update_index`, or, without an index, the cache replaces them
+        (for example the encoder's keys and values in cross-attention).
+        Returns the query, key and value heads and the (updated) cache.
+        """
         use_cache_as_is = cache is not None and cache_update_index is None
-        if (
-            self._fuse_projections
-            and not use_cache_as_is
-            and query is value
-            and key is value
-            and (self.value_dim or self.key_dim) == self.key_dim
-        ):
+        if use_cache_as_is:
+            query_heads = self.query_dense(query)
+            cache = ops.cast(cache, self.compute_dtype)
+            key_heads = cache[:, 0, ...]  # (batch, max_length, heads, key_dim)
+            value_heads = cache[:, 1, ...]
+            return query_heads, key_heads, value_heads, cache
+
+        # One product needs the value heads to be as wide as the key heads.
+        if self_attention and (self.value_dim or self.key_dim) == self.key_dim:
             query_heads, key_heads, value_heads = self._project_self_attention(query)
         else:
             query_heads = self.query_dense(query)
-            if not use_cache_as_is:
-                key_heads = self.key_dense(key)
-                value_heads = self.value_dense(value)
-
+            key_heads = self.key_dense(key)
+            value_heads = self.value_dense(value)
         if cache is not None:
             cache = ops.cast(cache, self.compute_dtype)
-            if use_cache_as_is:
-                # For example the encoder's keys and values in cross-attention.
-                key_heads = cache[:, 0, ...]  # (batch, max_length, heads, key_dim)
-                value_heads = cache[:, 1, ...]
-            else:
-                start = [0, cache_update_index, 0, 0]
-                key_heads = ops.slice_update(cache[:, 0, ...], start, key_heads)
-                value_heads = ops.slice_update(cache[:, 1, ...], start, value_heads)
-                cache = ops.stack((key_heads, value_heads), axis=1)
-            # The new entries' padding says nothing about the rest of the cache.
-            value_mask = None
+            start = [0, cache_update_index, 0, 0]
+            key_heads = ops.slice_update(cache[:, 0, ...], start, key_heads)
+            value_heads = ops.slice_update(cache[:, 1, ...], start, value_heads)
+            cache = ops.stack((key_heads, value_heads), axis=1)
+        return query_heads, key_heads, value_heads, cache
 
-        # Masks: (batch, T_q, T_k), combined by logical AND.
+    def _attention_mask(
+        self, query_heads, key_heads, query_mask, value_mask, attention_mask,
+        use_causal_mask, cache, cache_update_index,
+    ):
+        """Combines the masks by logical AND into `(batch, 1, T_q, T_k)`.
+
+        Returns the mask (or `None`) and whether the backend's own causal
+        kernel can stand in for an explicit causal mask.
+        """
         mask = None
         if query_mask is not None:
             mask = ops.expand_dims(ops.cast(query_mask, "bool"), -1)  # (batch, T_q, 1)
@@ -347,35 +313,74 @@ class MultiHeadAttention(keras.layers.Layer):
             # (batch, T_q, T_k) -> (batch, 1, T_q, T_k), broadcast over heads.
             while len(mask.shape) < 4:
                 mask = ops.expand_dims(mask, -3)
-        is_causal = False
-        if use_causal_mask:
-            if mask is None and cache is None:
-                # The backend's own causal kernel, without a (T_q, T_k) tensor.
-                is_causal = True
-            else:
-                offset = 0 if cache is None else cache_update_index
-                causal = causal_mask(
-                    ops.shape(query_heads)[1], ops.shape(key_heads)[1], offset
-                )  # (1, 1, T_q, T_k)
-                mask = causal if mask is None else ops.logical_and(mask, causal)
+        if not use_causal_mask:
+            return mask, False
+        if mask is None and cache is None:
+            # The backend's own causal kernel, without a (T_q, T_k) tensor.
+            return None, True
+        offset = 0 if cache is None else cache_update_index
+        causal = causal_mask(
+            ops.shape(query_heads)[1], ops.shape(key_heads)[1], offset
+        )  # (1, 1, T_q, T_k)
+        return (causal if mask is None else ops.logical_and(mask, causal)), False
 
-        # Attention: explicit weights when they are returned or dropped out,
-        # as keras.layers.MultiHeadAttention decides.
+    def _attend(self, query_heads, key_heads, value_heads, mask, is_causal, return_scores, training):
+        """Scaled dot-product attention per head, (batch, T_q, heads, value_dim).
+
+        The weights are computed explicitly when they are returned or dropped
+        out, as keras.layers.MultiHeadAttention decides.
+        """
         dropout_fn = None
         if self.dropout > 0.0:
             def dropout_fn(weights):
                 return self.dropout_layer(weights, training=training)
 
-        attended, scores = multi_head_dot_product_attention(
+        return multi_head_dot_product_attention(
             query_heads,
             key_heads,
             value_heads,
             mask=mask,
             scale=1.0 / float(self.key_dim) ** 0.5,
             is_causal=is_causal,
-            return_weights=return_attention_scores,
+            return_weights=return_scores,
             dropout_fn=dropout_fn,
-        )  # (batch, T_q, heads, value_dim)
+        )
+
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        self_attention = value is None
+        if self_attention:
+            if key is not None:
+                raise ValueError("key was given without value; pass both or neither.")
+            value, value_mask = query, query_mask if value_mask is None else value_mask
+        key = value if key is None else key
+        self._check_call_arguments(query, value, key, use_causal_mask, cache, cache_update_index)
+
+        query_heads, key_heads, value_heads, cache = self._project(
+            query, value, key, self_attention, cache, cache_update_index
+        )
+        if cache is not None:
+            # The new entries' padding says nothing about the rest of the cache.
+            value_mask = None
+        mask, is_causal = self._attention_mask(
+            query_heads, key_heads, query_mask, value_mask, attention_mask,
+            use_causal_mask, cache, cache_update_index,
+        )
+        attended, scores = self._attend(
+            query_heads, key_heads, value_heads, mask, is_causal, return_attention_scores, training
+        )
         output = self.output_dense(attended)  # (batch, T_q, *output_shape)
 
         results = [output]
@@ -383,6 +388,33 @@ class MultiHeadAttention(keras.layers.Layer):
             results.append(cache)
         if return_attention_scores:
             results.append(scores)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def _output_features(self, query_shape):
+        if self._output_shape is None:
+            return (query_shape[-1],)
+        if isinstance(self._output_shape, int):
+            return (self._output_shape,)
+        return tuple(self._output_shape)
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        """The shape of the attention output, as keras.layers.MultiHeadAttention gives it."""
+        return (query_shape[0], query_shape[1], *self._output_features(query_shape))
+
+    def compute_output_spec(
+        self, query, value=None, key=None, return_attention_scores=False, cache=None, **kwargs
+    ):
+        output = keras.KerasTensor(self.compute_output_shape(query.shape), dtype=self.compute_dtype)
+        results = [output]
+        if cache is not None:
+            results.append(keras.KerasTensor(cache.shape, dtype=self.compute_dtype))
+        if return_attention_scores:
+            if cache is not None:
+                key_length = cache.shape[2]
+            else:
+                key_length = next(t for t in (key, value, query) if t is not None).shape[1]
+            scores_shape = (query.shape[0], self.num_heads, query.shape[1], key_length)
+            results.append(keras.KerasTensor(scores_shape, dtype=self.compute_dtype))
         return results[0] if len(results) == 1 else tuple(results)
 
     def get_config(self):

@@ -198,7 +198,7 @@ def multi_head_dot_product_attention(
         mask = causal if mask is None else ops.logical_and(mask, causal)
     # Scaling the query before the product (as Keras does) keeps the logits
     # identical to keras.layers.MultiHeadAttention's explicit path.
-    query = query * ops.cast(scale, query.dtype)
+    query = ops.multiply(query, ops.cast(scale, query.dtype))
     scores = ops.einsum("bsnh,btnh->bnts", key, query)  # (batch, heads, T_q, T_k)
     weights = masked_softmax(scores, mask, axis=-1)
     used_weights = weights if dropout_fn is None else dropout_fn(weights)

@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from layers._dropout_rnn_cell import DropoutRNNCellMixin, validate_cell_arguments
+from layers._recurrent_cell import RecurrentCell
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
-class SimpleRNNCell(keras.layers.Layer, DropoutRNNCellMixin):
+class SimpleRNNCell(RecurrentCell):
     """One step of a fully connected recurrent network.
 
     In the course notation, with `a<t-1>` the previous output and `x<t>` the
@@ -56,111 +56,17 @@ class SimpleRNNCell(keras.layers.Layer, DropoutRNNCellMixin):
         Elman, "Finding Structure in Time", 1990.
     """
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
-        validate_cell_arguments(units, dropout, recurrent_dropout)
-        super().__init__(**kwargs)
-        self.units = int(units)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = float(dropout)
-        self.recurrent_dropout = float(recurrent_dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
-        # keras.layers.RNN reads these to create and thread the states.
-        self.state_size = self.units
-        self.output_size = self.units
-
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(input_dim, self.units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, self.units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(self.units,),
-                name="bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self._add_cell_weights(input_shape[-1], gates=1)
         self.built = True
 
     def call(self, inputs, states, training=False):
         nested = isinstance(states, (list, tuple))
         previous = states[0] if nested else states
-        if training and self.dropout > 0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        if training and self.recurrent_dropout > 0:
-            previous = previous * self.get_recurrent_dropout_mask(previous)
+        inputs, previous = self._apply_dropout(inputs, previous, training)
 
         pre_activation = ops.matmul(inputs, self.kernel) + ops.matmul(previous, self.recurrent_kernel)
         if self.use_bias:
             pre_activation = pre_activation + self.bias
         output = self.activation(pre_activation)
         return output, ([output] if nested else output)
-
-    def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed,
-            }
-        )
-        return config

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from layers._validation import positive_number
+
 
 @keras.saving.register_keras_serializable(package="seqmodels")
 class SinusoidalPositionalEncoding(keras.layers.Layer):
@@ -56,15 +58,7 @@ class SinusoidalPositionalEncoding(keras.layers.Layer):
 
     def __init__(self, max_wavelength=10000, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(max_wavelength, bool)
-            or not isinstance(max_wavelength, (int, float))
-            or max_wavelength <= 0
-        ):
-            raise ValueError(
-                "Invalid value for argument max_wavelength. Expected a positive "
-                f"number. Received: max_wavelength={max_wavelength}"
-            )
+        positive_number("max_wavelength", max_wavelength)
         self.max_wavelength = max_wavelength
         # The encoding does not depend on the mask, so a mask passes through.
         self.supports_masking = True

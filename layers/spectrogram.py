@@ -1,10 +1,10 @@
 """Short-time Fourier power spectrogram of a raw waveform, inside the model."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
+
+from layers._validation import one_of, positive_int, positive_number
 
 WINDOWS = ("hann", "hamming", "rectangular")
 PAD_MODES = ("constant", "reflect")
@@ -18,14 +18,6 @@ def window_function(name, length):
     if name == "hamming":
         return 0.54 - 0.46 * np.cos(2 * np.pi * n / length)
     return np.ones(length)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"Invalid value for argument {name}. Expected a positive integer. "
-            f"Received: {name}={value!r}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
@@ -106,35 +98,20 @@ class Spectrogram(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("frame_length", frame_length)
-        _check_positive_int("frame_step", frame_step)
+        positive_int("frame_length", frame_length)
+        positive_int("frame_step", frame_step)
         if fft_length is None:
             fft_length = 1 << (int(frame_length) - 1).bit_length()
-        _check_positive_int("fft_length", fft_length)
+        positive_int("fft_length", fft_length)
         if fft_length < frame_length:
             raise ValueError(
                 "Invalid value for argument fft_length. Expected an integer at least "
                 f"frame_length={frame_length}. Received: fft_length={fft_length}"
             )
-        if window not in WINDOWS:
-            raise ValueError(
-                f"Invalid value for argument window. Expected one of {WINDOWS}. "
-                f"Received: window={window!r}"
-            )
-        if isinstance(power, bool) or not isinstance(power, numbers.Real) or power <= 0:
-            raise ValueError(
-                f"Invalid value for argument power. Expected a positive number. Received: power={power!r}"
-            )
-        if isinstance(log_offset, bool) or not isinstance(log_offset, numbers.Real) or log_offset <= 0:
-            raise ValueError(
-                "Invalid value for argument log_offset. Expected a positive number. "
-                f"Received: log_offset={log_offset!r}"
-            )
-        if pad_mode not in PAD_MODES:
-            raise ValueError(
-                f"Invalid value for argument pad_mode. Expected one of {PAD_MODES}. "
-                f"Received: pad_mode={pad_mode!r}"
-            )
+        one_of("window", window, WINDOWS)
+        positive_number("power", power)
+        positive_number("log_offset", log_offset)
+        one_of("pad_mode", pad_mode, PAD_MODES)
         self.frame_length = int(frame_length)
         self.frame_step = int(frame_step)
         self.fft_length = int(fft_length)

@@ -5,17 +5,10 @@ import math
 import keras
 from keras import ops
 
+from layers._validation import one_of, positive_int, positive_number
 from layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
 
 _POSITION_MODES = ("sinusoidal", "learned")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"Invalid value for argument {name}. Expected a positive integer. "
-            f"Received: {name}={value}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
@@ -92,23 +85,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("vocabulary_size", vocabulary_size)
-        _check_positive_int("sequence_length", sequence_length)
-        _check_positive_int("embedding_dim", embedding_dim)
-        if position not in _POSITION_MODES:
-            raise ValueError(
-                "Invalid value for argument position. Expected one of "
-                f"{_POSITION_MODES}. Received: position={position!r}"
-            )
-        if (
-            isinstance(max_wavelength, bool)
-            or not isinstance(max_wavelength, (int, float))
-            or max_wavelength <= 0
-        ):
-            raise ValueError(
-                "Invalid value for argument max_wavelength. Expected a positive "
-                f"number. Received: max_wavelength={max_wavelength}"
-            )
+        positive_int("vocabulary_size", vocabulary_size)
+        positive_int("sequence_length", sequence_length)
+        positive_int("embedding_dim", embedding_dim)
+        one_of("position", position, _POSITION_MODES)
+        positive_number("max_wavelength", max_wavelength)
         self.vocabulary_size = vocabulary_size
         self.sequence_length = sequence_length
         self.embedding_dim = embedding_dim

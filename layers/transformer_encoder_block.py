@@ -3,43 +3,16 @@
 import keras
 from keras import ops
 
+from layers._validation import fraction, positive_int, positive_number
 from layers.multi_head_attention import MultiHeadAttention
 
 
 def _check_block_arguments(num_heads, intermediate_dim, dropout, layer_norm_epsilon):
     """Validates the constructor arguments shared by the encoder and decoder."""
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads <= 0:
-        raise ValueError(
-            "Invalid value for argument num_heads. Expected a positive integer. "
-            f"Received: num_heads={num_heads}"
-        )
-    if (
-        isinstance(intermediate_dim, bool)
-        or not isinstance(intermediate_dim, int)
-        or intermediate_dim <= 0
-    ):
-        raise ValueError(
-            "Invalid value for argument intermediate_dim. Expected a positive "
-            f"integer. Received: intermediate_dim={intermediate_dim}"
-        )
-    if (
-        isinstance(dropout, bool)
-        or not isinstance(dropout, (int, float))
-        or not 0.0 <= dropout < 1.0
-    ):
-        raise ValueError(
-            "Invalid value for argument dropout. Expected a float in [0, 1). "
-            f"Received: dropout={dropout}"
-        )
-    if (
-        isinstance(layer_norm_epsilon, bool)
-        or not isinstance(layer_norm_epsilon, (int, float))
-        or layer_norm_epsilon <= 0
-    ):
-        raise ValueError(
-            "Invalid value for argument layer_norm_epsilon. Expected a positive "
-            f"number. Received: layer_norm_epsilon={layer_norm_epsilon}"
-        )
+    positive_int("num_heads", num_heads)
+    positive_int("intermediate_dim", intermediate_dim)
+    fraction("dropout", dropout)
+    positive_number("layer_norm_epsilon", layer_norm_epsilon)
 
 
 def _head_size(hidden_dim, num_heads):
@@ -181,7 +154,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="self_attention",
         )
-        self.self_attention_layer.build(inputs_shape, inputs_shape)
+        self.self_attention_layer.build(inputs_shape)
         self.self_attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon,
             dtype=self.dtype_policy,
@@ -233,8 +206,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         # Self-attention sub-layer.
         residual = inputs
         x = self.self_attention_layer_norm(inputs) if self.norm_first else inputs
+        # No value: self-attention, projected in one product.
         x = self.self_attention_layer(
-            query=x, value=x, attention_mask=self_attention_mask, training=training
+            query=x, attention_mask=self_attention_mask, training=training
         )
         x = self.self_attention_dropout(x, training=training)
         x = x + residual

@@ -2,10 +2,15 @@
 
 Every layer test calls :func:`run_layer_test`. It checks, in order:
 
-1. ``get_config`` round trip (``from_config`` and Keras (de)serialisation);
-2. eager call: output shapes and dtypes, weight counts;
+1. ``get_config`` round trip: every constructor argument is in the config
+   with the value it was given, and ``from_config`` and Keras
+   (de)serialisation give the same config back;
+2. eager call: output shapes and dtypes, weight counts, and
+   ``compute_output_shape`` (where the layer has one) against the real
+   output shape;
 3. symbolic call inside a Functional model: output shapes agree with eager;
-4. one ``fit`` step (gradients flow and the weights change);
+4. one ``fit`` step: every trainable weight receives a gradient and changes
+   (except those the test names as unused in its configuration);
 5. a ``mixed_float16`` pass (float16 compute, float32 variables, finite outputs);
 6. ``.keras`` save and reload with identical outputs;
 7. SavedModel export (``model.export``) and reload with identical outputs
@@ -15,6 +20,7 @@ It is written against public Keras APIs only; nothing is imported from
 ``keras.src``.
 """
 
+import inspect
 import os
 import tempfile
 
@@ -94,12 +100,12 @@ def run_layer_test(
     input_data,
     *,
     call_kwargs=None,
-    tensor_call_kwargs=None,
     expected_output_shape=None,
     expected_output_dtype=None,
     expected_num_trainable_weights=None,
     expected_num_non_trainable_weights=None,
     expected_num_trainable_params=None,
+    weights_without_gradient=(),
     run_training_check=True,
     run_mixed_precision_check=True,
     run_save_check=True,
@@ -116,14 +122,15 @@ def run_layer_test(
             dict of arrays (keyword call arguments).
         call_kwargs: non-tensor call arguments (flags such as
             ``use_causal_mask=True``), passed to every call.
-        tensor_call_kwargs: unused alias kept for clarity; pass tensors through
-            ``input_data`` as a dict instead.
         expected_output_shape: a shape tuple, or a nested structure of shape
             tuples for layers returning several tensors.
         expected_output_dtype: dtype string (or nested structure of them).
         expected_num_trainable_weights / expected_num_non_trainable_weights:
             number of weight variables after the first call.
         expected_num_trainable_params: total scalar count of trainable weights.
+        weights_without_gradient: paths (or path endings, e.g. ``"key/kernel"``)
+            of trainable weights that this configuration leaves unused; the
+            fit check requires that exactly these do not change.
         run_*_check: switch individual checks off where they cannot apply
             (for example a layer without trainable weights has no ``fit`` check
             worth running, and a layer that returns a Python structure cannot
@@ -144,12 +151,19 @@ def run_layer_test(
             continue
         if key not in config:
             raise AssertionError(f"get_config() lacks the init argument {key!r}")
+        if not _config_value_matches(config[key], value):
+            raise AssertionError(
+                f"get_config() has {key}={config[key]!r}, but the layer was made with "
+                f"{key}={value!r}"
+            )
     revived = layer_cls.from_config(config)
-    assert revived.get_config() == config, "from_config(get_config()) changes the config"
+    if revived.get_config() != config:
+        raise AssertionError("from_config(get_config()) changes the config")
     serialized = keras.saving.serialize_keras_object(layer)
     deserialized = keras.saving.deserialize_keras_object(serialized)
     assert type(deserialized) is layer_cls, "deserialisation gives another class"
-    assert deserialized.get_config() == config
+    if deserialized.get_config() != config:
+        raise AssertionError("Keras deserialisation changes the config")
 
     # 2. Eager call.
     outputs = layer(*args, **kwargs, **call_kwargs)
@@ -179,6 +193,7 @@ def run_layer_test(
     for value in _to_numpy(outputs):
         if _is_float_dtype(value.dtype):
             assert np.all(np.isfinite(value)), "eager outputs are not finite"
+    _check_compute_output_shape(layer, args, kwargs, outputs)
 
     # 3. Symbolic call in a Functional model that shares the built layer.
     model, _, _ = _functional_model(layer, args, kwargs, call_kwargs)
@@ -200,13 +215,27 @@ def run_layer_test(
             o for o in _flatten(train_model.outputs) if _is_float_dtype(o.dtype)
         ]
         train_model = keras.Model(train_model.inputs, float_outputs)
-        targets = [np.zeros(tuple(x.shape), "float32") for x in _flatten(train_model(model_inputs))]
+        # Random targets: with zeros, a layer whose outputs start at zero
+        # would get no gradient at all.
+        rng = np.random.default_rng(0)
+        targets = [
+            rng.normal(size=tuple(x.shape)).astype("float32")
+            for x in _flatten(train_model(model_inputs))
+        ]
         train_model.compile(optimizer=keras.optimizers.SGD(0.1), loss=["mse"] * len(targets))
-        before = [ops.convert_to_numpy(w) for w in train_model.trainable_weights]
+        weights = train_model.trainable_weights
+        before = [ops.convert_to_numpy(w) for w in weights]
         train_model.fit(model_inputs, targets, batch_size=len(model_inputs[0]), epochs=1, verbose=0)
-        after = [ops.convert_to_numpy(w) for w in train_model.trainable_weights]
-        changed = sum(not np.array_equal(b, a) for b, a in zip(before, after))
-        assert changed > 0, "one fit step changed no weight"
+        after = [ops.convert_to_numpy(w) for w in weights]
+        # With plain SGD a weight moves exactly when its gradient is nonzero.
+        unchanged = {w.path for w, b, a in zip(weights, before, after) if np.array_equal(b, a)}
+        expected = {w.path for w in weights if _named_in(w.path, weights_without_gradient)}
+        if unchanged != expected:
+            raise AssertionError(
+                "one fit step: weights without a gradient "
+                f"{sorted(unchanged - expected)}; expected no gradient for {sorted(expected)}, "
+                f"got one for {sorted(expected - unchanged)}"
+            )
 
     # 5. mixed_float16.
     if run_mixed_precision_check:
@@ -244,6 +273,93 @@ def run_layer_test(
             _assert_close(exported_outputs, model_outputs, atol, rtol, "SavedModel reload")
 
     return outputs
+
+
+def _named_in(path, names):
+    names = [names] if isinstance(names, str) else names
+    return any(path == name or path.endswith("/" + name) for name in names)
+
+
+_OBJECT_MODULES = {
+    "keras.initializers": keras.initializers,
+    "keras.regularizers": keras.regularizers,
+    "keras.constraints": keras.constraints,
+}
+
+
+def _config_value_matches(stored, given):
+    """Whether a config entry holds the constructor argument it came from.
+
+    Plain values must be equal (lists and tuples alike, ints and floats alike,
+    booleans only with booleans); a serialised initializer, regularizer or
+    constraint must equal the serialisation of what the argument names
+    (``"glorot_uniform"``, a config dict or an object), and a serialised
+    activation the name of the function given.
+    """
+    if isinstance(stored, dict) and stored.get("module") in _OBJECT_MODULES:
+        module = _OBJECT_MODULES[stored["module"]]
+        return stored == module.serialize(module.get(given))
+    if isinstance(stored, str) and stored != given and (given is None or callable(given)):
+        # An activation: `None` is stored as "linear", a function by its name.
+        return stored == keras.activations.serialize(keras.activations.get(given))
+    if isinstance(stored, (list, tuple)) and isinstance(given, (list, tuple)):
+        return len(stored) == len(given) and all(
+            _config_value_matches(s, g) for s, g in zip(stored, given)
+        )
+    if isinstance(stored, bool) or isinstance(given, bool):
+        return stored is given or stored == given and type(stored) is type(given)
+    if isinstance(stored, (int, float)) and isinstance(given, (int, float)):
+        return float(stored) == float(given)
+    return stored == given
+
+
+def _shape_arguments(fn, layer, args, kwargs):
+    """The `*_shape` arguments Keras would pass to `fn` (`build`-style) for this call."""
+    bound = inspect.signature(layer.call).bind_partial(*args, **kwargs).arguments
+    shapes = {f"{name}_shape": tuple(np.shape(value)) for name, value in bound.items()}
+    params = [
+        p.name for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if len(params) == 1:
+        return {params[0]: next(iter(shapes.values()))}
+    return {name: shape for name, shape in shapes.items() if name in params}
+
+
+def _check_compute_output_shape(layer, args, kwargs, outputs):
+    """`compute_output_shape` of the input shapes must give the eager output shape.
+
+    Like Keras's attention layers, a layer that returns extra tensors (scores,
+    caches) may describe only its first output.
+    """
+    if type(layer).compute_output_shape is keras.layers.Layer.compute_output_shape:
+        return
+    fn = layer.compute_output_shape
+    computed = fn(**_shape_arguments(fn, layer, args, kwargs))
+    actual = [tuple(x.shape) for x in _flatten(outputs)]
+    computed = _shape_structures(computed)
+    if len(computed) == 1:
+        actual = actual[:1]
+    matches = len(computed) == len(actual) and all(
+        len(c) == len(a) and all(d is None or d == e for d, e in zip(c, a))
+        for c, a in zip(computed, actual)
+    )
+    if not matches:
+        raise AssertionError(
+            f"compute_output_shape gives {computed}, but the layer returns shape {actual}"
+        )
+
+
+def _shape_structures(structure):
+    """Flattens a nested structure of shape tuples into a list of them."""
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    if isinstance(structure, (list, tuple)) and all(isinstance(d, (int, type(None))) for d in structure):
+        return [tuple(structure)]
+    result = []
+    for item in structure:
+        result.extend(_shape_structures(item))
+    return result
 
 
 def _assert_same_structure_values(actual, expected, what):

@@ -42,6 +42,8 @@ class EspeakEngine:
     _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
     _AUDIO_OUTPUT_SYNCHRONOUS = 2
     _POS_CHARACTER = 1
+    _CHARS_UTF8 = 1
+    _PHONEMES_IPA = 2
     # The data directory this process's eSpeak NG was initialised from (the C library's own state).
     _initialised_from = None
     _initialise_lock = threading.Lock()
@@ -63,6 +65,9 @@ class EspeakEngine:
             self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
             self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
             self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+            self._lib.espeak_TextToPhonemes.argtypes = [
+                ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
             self._lib.espeak_Synth.argtypes = [
                 ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                 ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
@@ -120,3 +125,23 @@ class EspeakEngine:
         audio = np.concatenate(chunks).astype(np.float32) / 32768.0
         audio = resample(audio, self.sample_rate, SAMPLE_RATE)
         return trim_silence(audio)
+
+    def text_to_phonemes(self, text: str, accent: str = "en-us") -> list[str]:
+        """eSpeak NG's IPA phonemes for ``text`` in ``accent``, one string per phoneme.
+
+        Stress marks are dropped and word boundaries ignored, so "hey computer"
+        gives one sequence: ``['h', 'eɪ', 'k', 'ə', 'm', 'p', 'j', 'uː', 'ɾ', 'ɚ']``.
+        """
+        # Bits 8-23 of the phoneme mode name the separator eSpeak puts between phonemes.
+        mode = self._PHONEMES_IPA | (ord("_") << 8)
+        phonemes = []
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(accent.encode()) != 0:
+                raise ValueError(f"eSpeak NG has no voice {accent!r}")
+            # The call reads one clause and moves the pointer on; NULL marks the end.
+            pointer = ctypes.c_char_p(text.encode())
+            while pointer.value:
+                clause = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), self._CHARS_UTF8, mode)
+                for word in (clause or b"").decode().split():
+                    phonemes += [p for p in word.replace("ˈ", "").replace("ˌ", "").split("_") if p]
+        return phonemes

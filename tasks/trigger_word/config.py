@@ -29,6 +29,9 @@ class Config(TrainConfig):
                                                 "counted, not extrapolated.")
     negative_words: tuple = option((), "Empty means the data module's NEGATIVE_WORDS: near-misses, which cause "
                                        "the false accepts, and other words.")
+    auto_near_misses: bool = option(True, "With no --negative-words, a word other than activate gets near-misses "
+                                          "picked from its eSpeak phonemes (data/trigger_word/near_misses.py), "
+                                          "because the hand-written ones are activate's.")
     clip_seconds: float = option(10.0, "The course's clip length.")
     speakers_per_variant: int = option(2, "Two accent, pitch and rate draws per eSpeak voice variant, for more "
                                           "speakers than eSpeak ships.")

@@ -35,12 +35,15 @@ class TriggerWordData:
 
 
 def make_clips(config, split, num_clips, negative_only=False):
-    from data.trigger_word import NEGATIVE_WORDS, make_trigger_word_clips
+    from data.trigger_word import make_trigger_word_clips
+    from data.trigger_word.near_misses import negative_words_for
 
     return make_trigger_word_clips(
         split, num_clips, seed=config.seed, word=config.word, clip_seconds=config.clip_seconds,
         negative_only=negative_only, speakers_per_variant=config.speakers_per_variant,
-        cache_dir=config.cache_dir or None, negative_words=config.negative_words or NEGATIVE_WORDS,
+        cache_dir=config.cache_dir or None,
+        negative_words=negative_words_for(config.word, config.negative_words, config.auto_near_misses,
+                                          config.cache_dir or None),
         synthetic_voices=config.synthetic_voices if split == "train" else 0, verbose=True)
 
 
@@ -160,8 +163,9 @@ def train(config, restart_on_change=False):
 
 def commands():
     from tasks.trigger_word.detect import detect_command
+    from tasks.trigger_word.listen import listen_command
 
-    return {"detect": detect_command}
+    return {"detect": detect_command, "listen": listen_command}
 
 
 TASK = TaskCommands(name=NAME, config_class=Config, train=train, demo_overrides=DEMO_OVERRIDES, commands=commands,

@@ -207,3 +207,39 @@ def check_dropout(cell_class, cell_kwargs):
     assert np.all(np.isfinite(first))
     assert not np.allclose(first, ops.convert_to_numpy(inference), atol=1e-4)
     assert not np.allclose(first, second, atol=1e-4), "the masks should change between batches"
+
+
+def check_one_mask_per_sequence(cell_class, cell_kwargs):
+    """Variational dropout: every step of a sequence uses the same two masks.
+
+    After the RNN's call the cell still holds the masks it drew for it, so the
+    same steps taken one by one with those masks must give the RNN's outputs;
+    masks drawn afresh at every step would not.
+    """
+    x = random_inputs(batch=4, timesteps=5, features=16)
+    cell = CELLS[cell_class](**cell_kwargs, dropout=0.5, recurrent_dropout=0.5, seed=2)
+    rnn = keras.layers.RNN(cell, return_sequences=True)
+    outputs = ops.convert_to_numpy(rnn(x, training=True))
+    states = [ops.zeros((4, size)) for size in keras.tree.flatten(cell.state_size)]
+    for t in range(x.shape[1]):
+        step_output, states = cell(x[:, t], states, training=True)
+        assert_all_close(step_output, outputs[:, t])
+    # The masks are real: about half of the entries are dropped.
+    dropped = float(np.mean(ops.convert_to_numpy(cell.get_dropout_mask(x[:, 0])) == 0))
+    assert 0.3 < dropped < 0.7, dropped
+
+
+def check_fit_with_dropout(cell_class, cell_kwargs):
+    """A compiled training step with both dropouts runs (under JAX the masks
+    must be drawn outside the scanned time loop) and changes every weight."""
+    x = random_inputs(batch=4, timesteps=5, features=6)
+    model = keras.Sequential([
+        keras.Input((5, 6)),
+        keras.layers.RNN(CELLS[cell_class](**cell_kwargs, dropout=0.3, recurrent_dropout=0.3, seed=3)),
+        keras.layers.Dense(1),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [ops.convert_to_numpy(w) for w in model.trainable_weights]
+    model.fit(x, np.ones((4, 1), "float32"), batch_size=4, epochs=2, verbose=0)
+    after = [ops.convert_to_numpy(w) for w in model.trainable_weights]
+    assert all(not np.array_equal(b, a) for b, a in zip(before, after))

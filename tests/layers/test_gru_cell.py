@@ -97,6 +97,14 @@ def test_dropout():
     testing.check_dropout(CELL, {"units": 8})
 
 
+def test_one_dropout_mask_per_sequence():
+    testing.check_one_mask_per_sequence(CELL, {"units": 8})
+
+
+def test_fit_with_dropout():
+    testing.check_fit_with_dropout(CELL, {"units": 8})
+
+
 def test_config_round_trip_of_the_cell():
     cell = GRUCell(5, reset_after=False, dropout=0.1, seed=7)
     config = cell.get_config()

@@ -102,6 +102,14 @@ def test_dropout():
     testing.check_dropout(CELL, {"units": 8})
 
 
+def test_one_dropout_mask_per_sequence():
+    testing.check_one_mask_per_sequence(CELL, {"units": 8})
+
+
+def test_fit_with_dropout():
+    testing.check_fit_with_dropout(CELL, {"units": 8})
+
+
 def test_config_round_trip_of_the_cell():
     cell = LSTMCell(5, unit_forget_bias=False, recurrent_dropout=0.3, seed=7)
     config = cell.get_config()

@@ -73,6 +73,8 @@ def test_harness_precomputed_cache():
         {"query": _normal(rng, 2, 1, 4), "value": _normal(rng, 2, 1, 4), "cache": _normal(rng, 2, 2, 5, 2, 3)},
         expected_output_shape=((2, 1, 4), (2, 2, 5, 2, 3)),
         expected_num_trainable_weights=8,
+        # The cache stands in for this call's keys and values.
+        weights_without_gradient=["key/kernel", "key/bias", "value/kernel", "value/bias"],
     )
 
 
@@ -181,23 +183,26 @@ def test_value_dim_without_scores():
     np.testing.assert_allclose(fast, explicit, atol=1e-5)
 
 
-class _Unfused(MultiHeadAttention):
-    _fuse_projections = False
-
-
 @pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
 def test_fused_self_attention_projections_match_separate_ones(dtype):
+    """`layer(x)` projects in one product, `layer(x, x)` in three; same outputs."""
     rng = np.random.default_rng(13)
-    fused, separate = MultiHeadAttention(2, 4, dtype=dtype), _Unfused(2, 4, dtype=dtype)
+    layer = MultiHeadAttention(2, 4, dtype=dtype)
     x = ops.convert_to_tensor(_normal(rng, 2, 5, 8))
-    fused(x, x)
-    separate(x, x)
-    fused.set_weights([_normal(rng, *w.shape) for w in separate.get_weights()])
-    separate.set_weights(fused.get_weights())
+    layer(x)
+    layer.set_weights([_normal(rng, *w.shape) for w in layer.get_weights()])
     cache = ops.zeros((2, 2, 5, 2, 4))
-    for kwargs in ({"use_causal_mask": True}, {"cache": cache, "cache_update_index": 0}):
-        expected = _numpy(separate(x, x, **kwargs))
-        actual = _numpy(fused(x, x, **kwargs))
+    query_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], "bool")
+    # (call arguments, what `layer(x, x)` needs besides them to match)
+    cases = (
+        ({"use_causal_mask": True}, {}),
+        # Self-attention's padded queries are padded keys too.
+        ({"query_mask": query_mask, "return_attention_scores": True}, {"value_mask": query_mask}),
+        ({"cache": cache, "cache_update_index": 0}, {}),
+    )
+    for kwargs, pair_kwargs in cases:
+        expected = _numpy(layer(x, x, **kwargs, **pair_kwargs))
+        actual = _numpy(layer(x, **kwargs))
         tolerance = 1e-5 if dtype == "float32" else 1e-2
         for a, e in zip(actual, expected):
             assert a.dtype == e.dtype
@@ -336,6 +341,11 @@ def test_bad_arguments():
     for kwargs, match in BAD_ARGUMENTS:
         with pytest.raises(ValueError, match=f"argument {match}. Expected"):
             MultiHeadAttention(**kwargs)
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument num_heads\. Expected a positive integer\. Received: num_heads=0$",
+    ):
+        MultiHeadAttention(num_heads=0, key_dim=4)
 
 
 def test_mismatched_shapes():
@@ -353,6 +363,8 @@ def test_mismatched_shapes():
     with pytest.raises(ValueError, match="Expected a cache of shape"):
         x = _normal(rng, 2, 1, 8)
         layer(x, _normal(rng, 2, 1, 6), cache=np.zeros((2, 2, 4, 2, 3), "float32"), cache_update_index=0)
+    with pytest.raises(ValueError, match="key was given without value"):
+        layer(_normal(rng, 2, 3, 8), key=_normal(rng, 2, 3, 8))
     with pytest.raises(ValueError, match="value_dim == key_dim"):
         other = MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3)
         x = _normal(rng, 2, 1, 8)

@@ -64,6 +64,14 @@ def test_dropout():
 
 
 def test_one_dropout_mask_per_sequence():
+    testing.check_one_mask_per_sequence(CELL, {"units": 8})
+
+
+def test_fit_with_dropout():
+    testing.check_fit_with_dropout(CELL, {"units": 8})
+
+
+def test_one_dropout_mask_per_sequence():
     # With no recurrence and the same input at every step, a<t> = tanh((x * m) W)
     # is the same at every step only if the mask m is.
     x = np.repeat(np.random.RandomState(0).normal(size=(4, 1, 16)), 6, axis=1).astype("float32")

@@ -354,7 +354,7 @@ def run_cli(*args):
                           timeout=300, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
-def test_predict_command(tiny_run, tmp_path):
+def test_predict_command(tiny_run, serving_function, tmp_path):
     config, _ = tiny_run
     texts_file = tmp_path / "texts.txt"
     texts_file.write_text("soup and bread for dinner\n\n")
@@ -363,7 +363,11 @@ def test_predict_command(tiny_run, tmp_path):
     lines = result.stdout.strip("\n").split("\n")
     assert len(lines) == 3
     assert lines[0].split("\t")[0] == "sport" and lines[1].split("\t")[0] == "food"
-    assert 0 < float(lines[2].split("\t")[1]) <= 1
+    # The printed probabilities (three decimals) are the SavedModel's, the empty line's too.
+    texts = ["football team goal", "soup and bread for dinner", ""]
+    expected = serving_function(text=tf.constant(texts))["probabilities"].numpy().max(axis=1)
+    printed = [float(line.split("\t")[1]) for line in lines]
+    np.testing.assert_allclose(printed, expected, atol=6e-4)
 
 
 def test_evaluate_command_reads_csv_and_jsonl(tiny_run, tmp_path):
