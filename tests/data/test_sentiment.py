@@ -172,3 +172,13 @@ def test_split_column_gives_the_split(tmp_path):
     path.write_text("text,label,split\ngood,positive,train\nbad,negative,test\n")
     with pytest.raises(ValueError, match="no validation rows"):
         sentiment.load_labelled_file(path)
+
+
+def test_tweets_out_of_domain_set():
+    texts, labels = sentiment.load_tweets()
+    # 16,186 negative and 6,954 positive rows in the file; repeats and texts given both labels are dropped.
+    assert np.bincount(labels).tolist() == [15971, 6834]
+    assert len(set(texts)) == len(texts)
+    index = texts.index("self-driving cars just seem lazy and a waste of money")
+    assert labels[index] == 0
+    assert set(sentiment.OUT_OF_DOMAIN_SETS) == {"drug_reviews", "tweets"}
