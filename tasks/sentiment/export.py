@@ -6,8 +6,19 @@ Signature `serving_default`:
     -> probabilities float32  [None, classes]  softmax over the class names
        label         tf.string  [None]           the most probable class name
 
-The class names are also written to `saved_model/assets.extra/class_names.json`
-so `evaluate` can map a file's labels onto the model's classes. Preprocessing
+Signature `explain` (one forward pass per word, so slower; see explain.py):
+
+    text                tf.string  [None]
+    -> tokens              tf.string  [None, words]           the words the model read ("" past the end)
+       contributions       float32    [None, words]           p(answer) - p(answer without that word)
+       class_contributions float32    [None, words, classes]  the same for every class
+       probabilities, label                                   as serving_default
+
+Both signatures give probabilities scaled by the temperature fitted on the
+validation split (calibration.py), also written to
+`saved_model/assets.extra/calibration.json`. The class names are written to
+`saved_model/assets.extra/class_names.json` so `evaluate` can map a file's
+labels onto the model's classes. Preprocessing
 (standardisation, tokenisation, vocabulary lookup, truncation to 2,000
 characters and 64 tokens by default) is inside the model, see model.py.
 """
@@ -19,10 +30,14 @@ import pathlib
 import sys
 
 CLASS_NAMES_FILE = os.path.join("assets.extra", "class_names.json")
+CALIBRATION_FILE = os.path.join("assets.extra", "calibration.json")
 
 
-def export_saved_model(model, class_names, export_dir, buckets=4):
-    """Writes `export_dir` with the `serving_default` signature above.
+def export_saved_model(model, class_names, export_dir, buckets=4, temperature=1.0):
+    """Writes `export_dir` with the `serving_default` and `explain` signatures above.
+
+    `temperature` is the one `calibration.fit_temperature` fitted on the
+    validation split; 1.0 serves the model's own probabilities.
 
     The token ids come padded to `sequence_length` (64), but most texts are far
     shorter (Rotten Tomatoes: 22 tokens on average), and the CNN's cost grows
@@ -36,8 +51,14 @@ def export_saved_model(model, class_names, export_dir, buckets=4):
     import keras
     import tensorflow as tf
 
+    from tasks.sentiment.calibration import apply_temperature_tf
+    from tasks.sentiment.explain import occlusion_function
     from tasks.sentiment.model import probabilities_of
 
+    temperature = float(temperature)
+    if not temperature > 0:
+        raise ValueError(f"Invalid value for argument temperature. Expected a positive number. "
+                         f"Received: temperature={temperature}")
     names = tf.constant([str(name) for name in class_names], dtype=tf.string)
     standardize, tokenize = model.get_layer("standardize"), model.get_layer("tokenize")
     # The model from (standardised text, token ids) on: what runs per bucket.
@@ -74,6 +95,7 @@ def export_saved_model(model, class_names, export_dir, buckets=4):
                                  tf.stack([size, tf.shape(names)[0]]))  # (batch, classes), input order
 
         probabilities = tf.cond(size >= 16 * buckets, bucketed, whole)  # (batch, classes)
+        probabilities = apply_temperature_tf(probabilities, temperature)
         label = tf.gather(names, tf.argmax(probabilities, axis=-1))  # (batch,)
         return {"probabilities": probabilities, "label": label}
 
@@ -82,10 +104,16 @@ def export_saved_model(model, class_names, export_dir, buckets=4):
         fn=serve,
         input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="text")],
     )
+    archive.add_endpoint(
+        name="explain",
+        fn=occlusion_function(model, class_names, temperature),
+        input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="text")],
+    )
     archive.write_out(str(export_dir), verbose=False)
     extra = pathlib.Path(export_dir) / CLASS_NAMES_FILE
     extra.parent.mkdir(parents=True, exist_ok=True)
     extra.write_text(json.dumps([str(name) for name in class_names]) + "\n")
+    (pathlib.Path(export_dir) / CALIBRATION_FILE).write_text(json.dumps({"temperature": temperature}) + "\n")
 
 
 def resolve_saved_model(path):
@@ -104,6 +132,12 @@ def load(path):
 def class_names_of(path):
     file = resolve_saved_model(path) / CLASS_NAMES_FILE
     return json.loads(file.read_text()) if file.is_file() else None
+
+
+def temperature_of(path):
+    """The temperature the SavedModel's probabilities were scaled by (1.0 for one exported without)."""
+    file = resolve_saved_model(path) / CALIBRATION_FILE
+    return float(json.loads(file.read_text())["temperature"]) if file.is_file() else 1.0
 
 
 def serve(loaded, texts, batch_size=1000):
@@ -146,6 +180,9 @@ def predict_command(argv):
     parser.add_argument("--model", required=True, help="run directory or SavedModel directory")
     parser.add_argument("--file", help="read texts from this file, one a line ('-' for standard input)")
     parser.add_argument("--json", action="store_true", help="one JSON object a line with all probabilities")
+    parser.add_argument("--explain", action="store_true",
+                        help="also print each word's contribution to the answer: the fall in the answer's "
+                             "probability when that word is taken out (+ pushes towards the answer)")
     parser.add_argument("texts", nargs="*", help="texts to classify")
     args = parser.parse_args(argv)
     texts = list(args.texts)
@@ -158,11 +195,22 @@ def predict_command(argv):
     loaded = load(args.model)
     probabilities, labels = serve(loaded, texts)
     names = class_names_of(args.model) or [str(i) for i in range(probabilities.shape[1])]
-    for text, label, row in zip(texts, labels, probabilities):
+    explanations = [None] * len(texts)
+    if args.explain:
+        if "explain" not in loaded.signatures:
+            parser.error(f"{args.model}: this SavedModel has no explain signature; export it again")
+        from tasks.sentiment.explain import explain, format_explanation
+
+        explanations = [words for _, _, words in explain(loaded, texts)]
+    for text, label, row, words in zip(texts, labels, probabilities, explanations):
         if args.json:
-            print(json.dumps({"text": text, "label": label,
-                              "probabilities": {n: round(float(p), 4) for n, p in zip(names, row)}},
-                             ensure_ascii=False))
+            record = {"text": text, "label": label,
+                      "probabilities": {n: round(float(p), 4) for n, p in zip(names, row)}}
+            if words is not None:
+                record["contributions"] = [[word, round(score, 4)] for word, score in words]
+            print(json.dumps(record, ensure_ascii=False))
         else:
             print(f"{label}\t{row.max():.3f}\t{text}")
+            if words is not None:
+                print(f"\t{format_explanation(words)}")
     return 0

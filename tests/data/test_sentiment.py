@@ -124,3 +124,61 @@ def test_drug_reviews_out_of_domain_set():
     assert len(texts) == 889
     assert np.bincount(labels).tolist() == [256, 633]
     assert not any("&#039;" in t or t.startswith('"') for t in texts)
+
+
+def test_stratified_folds_partition_each_class_evenly():
+    labels = np.array([0] * 53 + [1] * 101 + [2] * 7)
+    folds = sentiment.stratified_folds(labels, 10, seed=3)
+    assert folds.shape == labels.shape and set(folds) == set(range(10))
+    sizes = np.bincount(folds, minlength=10)
+    assert sizes.max() - sizes.min() <= 1 and sizes.sum() == len(labels)
+    for label in (0, 1, 2):
+        per_fold = np.bincount(folds[labels == label], minlength=10)
+        assert per_fold.max() - per_fold.min() <= 1
+    assert np.array_equal(folds, sentiment.stratified_folds(labels, 10, seed=3))
+    assert not np.array_equal(folds, sentiment.stratified_folds(labels, 10, seed=4))
+    with pytest.raises(ValueError, match="folds"):
+        sentiment.stratified_folds(labels, 1)
+
+
+def test_fold_split_keeps_the_test_fold_out_of_training_and_validation():
+    labels = np.array([0, 1] * 300 + [1] * 100)
+    folds = sentiment.stratified_folds(labels, 10, seed=0)
+    seen_in_test = []
+    for fold in range(10):
+        train, validation, test = sentiment.fold_split(labels, fold, 10, seed=0)
+        assert np.array_equal(test, np.flatnonzero(folds == fold))
+        assert not set(train) & set(validation) and not set(test) & (set(train) | set(validation))
+        assert len(train) + len(validation) + len(test) == len(labels)
+        assert abs(len(validation) - len(test)) <= 2  # one fold's worth of the nine others
+        assert abs(labels[validation].mean() - labels.mean()) < 0.02  # stratified
+        seen_in_test.extend(test)
+    assert sorted(seen_in_test) == list(range(len(labels)))  # every example is tested exactly once
+    with pytest.raises(ValueError, match="fold"):
+        sentiment.fold_split(labels, 10, 10)
+
+
+def test_split_column_gives_the_split(tmp_path):
+    path = tmp_path / "folded.csv"
+    path.write_text("text,label,split\ngood,positive,train\nbad,negative,train\nfine,positive,validation\n"
+                    "awful,negative,validation\nnice,positive,test\n")
+    data = sentiment.load_labelled_file(path)
+    assert data.class_names == ("negative", "positive")
+    assert data.train[0] == ["good", "bad"] and data.train[1].tolist() == [1, 0]
+    assert data.validation[0] == ["fine", "awful"] and data.test[0] == ["nice"]
+    path.write_text("text,label,split\ngood,positive,train\nbad,negative,dev\n")
+    with pytest.raises(ValueError, match="dev"):
+        sentiment.load_labelled_file(path)
+    path.write_text("text,label,split\ngood,positive,train\nbad,negative,test\n")
+    with pytest.raises(ValueError, match="no validation rows"):
+        sentiment.load_labelled_file(path)
+
+
+def test_tweets_out_of_domain_set():
+    texts, labels = sentiment.load_tweets()
+    # 16,186 negative and 6,954 positive rows in the file; repeats and texts given both labels are dropped.
+    assert np.bincount(labels).tolist() == [15971, 6834]
+    assert len(set(texts)) == len(texts)
+    index = texts.index("self-driving cars just seem lazy and a waste of money")
+    assert labels[index] == 0
+    assert set(sentiment.OUT_OF_DOMAIN_SETS) == {"drug_reviews", "tweets"}

@@ -236,8 +236,8 @@ def tiny_run(tmp_path_factory):
 def test_run_directory_holds_model_metrics_and_plots(tiny_run):
     config, metrics = tiny_run
     out = config.out
-    for name in ("model.keras", "metrics.json", "confusion_matrix.png", "training_curves.png", "history.csv",
-                 "saved_model/saved_model.pb", "saved_model/assets.extra/class_names.json"):
+    for name in ("model.keras", "metrics.json", "confusion_matrix.png", "reliability.png", "training_curves.png",
+                 "history.csv", "saved_model/saved_model.pb", "saved_model/assets.extra/class_names.json"):
         assert os.path.exists(os.path.join(out, name)), name
     saved = json.load(open(os.path.join(out, "metrics.json")))
     assert saved["test"]["class_names"] == list(CLASSES)
@@ -247,6 +247,16 @@ def test_run_directory_holds_model_metrics_and_plots(tiny_run):
     # Two class words per text make the three classes easy.
     assert saved["test_accuracy"] >= 0.9, saved["test_accuracy"]
     assert "out_of_domain_accuracy" not in saved  # Only for negative/positive models.
+    assert saved["temperature"] > 0 and 0 <= saved["test_ece"] <= 1 and 0 <= saved["test_ece_uncalibrated"] <= 1
+
+
+def calibrated(model, texts, run_dir):
+    """The Keras model's probabilities scaled by the temperature the run's SavedModel was exported with."""
+    from tasks.sentiment.calibration import apply_temperature
+    from tasks.sentiment.export import temperature_of
+
+    probabilities = models.probabilities_of(model(tf.constant(texts))).numpy()
+    return apply_temperature(probabilities, temperature_of(run_dir))
 
 
 def test_keras_file_reloads_with_the_same_outputs(tiny_run):
@@ -258,7 +268,7 @@ def test_keras_file_reloads_with_the_same_outputs(tiny_run):
     model = keras.models.load_model(os.path.join(config.out, "model.keras"))
     loaded = tf.saved_model.load(os.path.join(config.out, "saved_model"))
     texts = ["we had pizza and soup", "the team scored a goal", ""]
-    keras_probabilities = models.probabilities_of(model(tf.constant(texts))).numpy()
+    keras_probabilities = calibrated(model, texts, config.out)
     served = loaded.signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(served["probabilities"].numpy(), keras_probabilities, atol=1e-5)
     assert [s.decode() for s in served["label"].numpy()[:2]] == ["food", "sport"]
@@ -277,7 +287,7 @@ def test_serving_in_length_buckets_gives_each_text_the_padded_models_answer(tiny
     rng = np.random.default_rng(1)
     words = sum(WORDS.values(), []) + FILLER
     texts = [" ".join(rng.choice(words, n)) for n in rng.integers(0, 40, 96)] + ["goal " * 100, "", "\xff", "pizza"]
-    keras_probabilities = models.probabilities_of(model(tf.constant(texts))).numpy()
+    keras_probabilities = calibrated(model, texts, config.out)
     served = loaded.signatures["serving_default"](text=tf.constant(texts))["probabilities"].numpy()
     np.testing.assert_allclose(served, keras_probabilities, atol=1e-5)
     one_by_one = [loaded.signatures["serving_default"](text=tf.constant([t]))["probabilities"].numpy()[0]
@@ -305,7 +315,7 @@ def test_saved_model_in_a_fresh_process_matches(tiny_run):
     import layers  # noqa: F401
 
     model = keras.models.load_model(os.path.join(config.out, "model.keras"))
-    expected = models.probabilities_of(model(tf.constant(["happy smile love", "tennis match"]))).numpy()
+    expected = calibrated(model, ["happy smile love", "tennis match"], config.out)
     np.testing.assert_allclose(served["p"], expected, atol=1e-5)
 
 
@@ -346,6 +356,155 @@ def test_serving_an_empty_batch(serving_function):
 
 
 # ---------------------------------------------------------------------------
+# Calibration.
+
+
+def test_expected_calibration_error_on_hand_worked_values():
+    from tasks.sentiment.calibration import expected_calibration_error, reliability_bins
+
+    # Confidences 0.9 (right), 0.82 (wrong), 0.58 (right), 0.55 (right). With 15 bins of width 1/15 they
+    # fall in bins 13, 12, 8 and 8: ECE = (|1 - 0.9| + |0 - 0.82| + 2 * |1 - (0.58 + 0.55) / 2|) / 4.
+    probabilities = np.array([[0.9, 0.1], [0.18, 0.82], [0.58, 0.42], [0.45, 0.55]])
+    labels = np.array([0, 0, 0, 1])
+    assert expected_calibration_error(probabilities, labels) == pytest.approx((0.1 + 0.82 + 2 * 0.435) / 4)
+    counts, confidence, accuracy = reliability_bins(probabilities, labels)
+    assert counts.tolist() == [0] * 8 + [2, 0, 0, 0, 1, 1, 0]
+    assert confidence[8] == pytest.approx(0.565) and accuracy[8] == 1.0 and accuracy[12] == 0.0
+    # One bin: |mean confidence 0.7125 - accuracy 0.75|.
+    assert expected_calibration_error(probabilities, labels, bins=1) == pytest.approx(0.0375)
+    assert expected_calibration_error(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1])) == 0.0
+    assert expected_calibration_error(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([1, 0])) == 1.0
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    from tasks.sentiment.calibration import apply_temperature, expected_calibration_error, fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20000, 3))
+    true_probabilities = np.exp(logits / 2.5) / np.exp(logits / 2.5).sum(1, keepdims=True)
+    labels = np.array([rng.choice(3, p=p) for p in true_probabilities])
+    temperature = fit_temperature(logits, labels)
+    assert temperature == pytest.approx(2.5, rel=0.05)
+    # The same against a brute-force search of the negative log-likelihood.
+    grid = np.linspace(1.0, 4.0, 301)
+    nll = [-np.mean(np.log(apply_temperature(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), t)
+                           [np.arange(len(labels)), labels])) for t in grid]
+    assert temperature == pytest.approx(grid[int(np.argmin(nll))], abs=0.011)
+    raw = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    scaled = apply_temperature(raw, temperature)
+    assert np.array_equal(scaled.argmax(1), raw.argmax(1))  # accuracy cannot change
+    assert expected_calibration_error(scaled, labels) < 0.02 < expected_calibration_error(raw, labels)
+    assert apply_temperature(raw, 1.0) is raw
+    with pytest.raises(ValueError, match="labels"):
+        fit_temperature(logits, labels[:10])
+
+
+# ---------------------------------------------------------------------------
+# Explanations, on a tiny two-class model that has to learn negation.
+
+POSITIVE_WORDS = ["good", "great", "fun", "charming", "brilliant", "lovely"]
+NEGATIVE_WORDS = ["bad", "dull", "boring", "awful", "weak", "tedious"]
+TEMPLATES = ["the film is {}", "it was {} .", "a {} movie", "{} acting", "the plot was {} , the cast too"]
+
+
+def negation_corpus(size=800, seed=0):
+    """Texts with one opinion word, negated in half of them ("not good", "not bad at all"): the label is
+    the word's polarity, flipped by `not`."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(size):
+        positive, negated = i % 2 == 0, (i // 2) % 2 == 0
+        word = rng.choice(POSITIVE_WORDS if positive else NEGATIVE_WORDS)
+        slot = ("not {} at all" if rng.random() < 0.3 else "not {}") if negated else "{}"
+        texts.append(TEMPLATES[rng.integers(len(TEMPLATES))].format(slot.format(word)))
+        labels.append(int(positive != negated))
+    return texts, np.asarray(labels, np.int32)
+
+
+@pytest.fixture(scope="module")
+def negation_model(tmp_path_factory):
+    """An ensemble of a CNN and the NBSVM member trained on `negation_corpus`, its combination and
+    temperature fitted on held-out texts, exported: (keras model, SavedModel directory, temperature)."""
+    from data.word_vectors import load_glove
+    from tasks.sentiment.calibration import fit_temperature
+    from tasks.sentiment.export import export_saved_model
+
+    tf.keras.utils.set_random_seed(0)
+    texts, labels = negation_corpus()
+    train_texts, train_labels, held_texts, held_labels = texts[:640], labels[:640], texts[640:], labels[640:]
+    config = Config(model="ensemble", ensemble_members=("cnn", "ngram"), filters=16, sequence_length=16,
+                    learning_rate=5e-3, batch_size=32, char_ngram_max=0)
+    tokens = models.standardize_python(train_texts)
+    glove = load_glove()
+    vocabulary = models.build_vocabulary(tokens, 1, glove.words[:2000])
+    matrix, _ = models.embedding_matrix(vocabulary, glove)
+    nbsvm = models.fit_nbsvm(tokens, train_labels, 2, 1, regularization=1.0, max_tokens=16)
+    model = models.compile_classifier(models.build_classifier(config, vocabulary, matrix, 2, nbsvm), config)
+    targets = {name: train_labels for name in models.output_names(config)}
+    dataset = tf.data.Dataset.from_tensor_slices((tf.constant(train_texts), targets)).shuffle(640, seed=0).batch(32)
+    model.fit(dataset, epochs=4, verbose=0)
+    models.combine_members(model, held_texts, held_labels)
+    temperature = fit_temperature(model, (held_texts, held_labels))
+    export_dir = tmp_path_factory.mktemp("negation") / "saved_model"
+    export_saved_model(model, ("negative", "positive"), export_dir, temperature=temperature)
+    return model, export_dir, temperature
+
+
+def test_explanations_find_the_negation(negation_model):
+    from tasks.sentiment.explain import explain
+
+    _, export_dir, _ = negation_model
+    loaded = tf.saved_model.load(str(export_dir))
+    (good, _, _), (bad, _, _), (not_good, _, not_good_words), (not_bad, _, not_bad_words) = explain(
+        loaded, ["good", "bad", "not good", "not bad at all"])
+    assert (good, bad, not_good, not_bad) == ("positive", "negative", "negative", "positive")
+    assert [word for word, _ in not_good_words] == ["not", "good"]
+    assert [word for word, _ in not_bad_words] == ["not", "bad", "at", "all"]
+    # The answer's probability falls most when one of the decisive words is taken out.
+    top_word, top_score = max(not_good_words, key=lambda pair: pair[1])
+    assert top_word in ("not", "good") and top_score > 0.2
+    # In "not bad at all" it is `not` that turns the answer positive: without it the text reads negative.
+    scores = dict(not_bad_words)
+    assert scores["not"] > 0.5 and scores["not"] == max(scores.values())
+    assert abs(scores["at"]) < scores["not"] / 2 and abs(scores["all"]) < scores["not"] / 2
+
+
+def test_explain_signature_agrees_with_serving_the_occluded_texts(negation_model):
+    """Each contribution is p(class | text) - p(class | text without the word), computed here independently
+    with serving_default on texts rebuilt in Python."""
+    _, export_dir, _ = negation_model
+    loaded = tf.saved_model.load(str(export_dir))
+    texts = ["the film is not boring at all", "a charming movie", "", "Not GOOD!!", "it was dull , the cast too"]
+    out = loaded.signatures["explain"](text=tf.constant(texts))
+    serve = loaded.signatures["serving_default"]
+    np.testing.assert_allclose(out["probabilities"].numpy(), serve(text=tf.constant(texts))["probabilities"].numpy(),
+                               atol=1e-5)
+    for row, text in enumerate(texts):
+        words = [w.decode() for w in out["tokens"].numpy()[row] if w]
+        assert words == models.standardize_python([text])[0]
+        variants = [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
+        expected = (serve(text=tf.constant([" ".join(words)]))["probabilities"].numpy()
+                    - serve(text=tf.constant(variants))["probabilities"].numpy())  # (words, classes)
+        np.testing.assert_allclose(out["class_contributions"].numpy()[row, : len(words)], expected, atol=1e-5)
+        answer = int(np.argmax(out["probabilities"].numpy()[row]))
+        np.testing.assert_allclose(out["contributions"].numpy()[row, : len(words)], expected[:, answer], atol=1e-5)
+        assert np.all(out["contributions"].numpy()[row, len(words) :] == 0)
+
+
+def test_saved_model_probabilities_use_the_fitted_temperature(negation_model):
+    from tasks.sentiment.calibration import apply_temperature
+    from tasks.sentiment.export import temperature_of
+
+    model, export_dir, temperature = negation_model
+    assert temperature_of(export_dir) == pytest.approx(temperature) and temperature != 1.0
+    texts = ["good", "not good", "a weak movie", "it was not tedious at all ."]
+    raw = models.probabilities_of(model(tf.constant(texts))).numpy()
+    served = tf.saved_model.load(str(export_dir)).signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(served["probabilities"].numpy(), apply_temperature(raw, temperature), atol=1e-5)
+    assert not np.allclose(served["probabilities"].numpy(), raw, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------
 # Command line.
 
 
@@ -370,6 +529,20 @@ def test_predict_command(tiny_run, serving_function, tmp_path):
     np.testing.assert_allclose(printed, expected, atol=6e-4)
 
 
+def test_predict_command_explains(negation_model):
+    _, export_dir, _ = negation_model
+    result = run_cli("predict", "--model", str(export_dir), "--explain", "not bad at all")
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer, explanation = result.stdout.strip("\n").split("\n")
+    assert answer.split("\t")[0] == "positive" and answer.split("\t")[2] == "not bad at all"
+    pairs = explanation.strip().split("  ")
+    assert [pair.split(" ")[0] for pair in pairs] == ["not", "bad", "at", "all"]
+    assert pairs[0].startswith("not +") and float(pairs[0].split(" ")[1]) > 0.5
+    result = run_cli("predict", "--model", str(export_dir), "--explain", "--json", "not good")
+    record = json.loads(result.stdout)
+    assert record["label"] == "negative" and [w for w, _ in record["contributions"]] == ["not", "good"]
+
+
 def test_evaluate_command_reads_csv_and_jsonl(tiny_run, tmp_path):
     config, _ = tiny_run
     jsonl = tmp_path / "check.jsonl"
@@ -380,7 +553,8 @@ def test_evaluate_command_reads_csv_and_jsonl(tiny_run, tmp_path):
     metrics = json.loads(result.stdout)
     assert metrics["examples"] == 3 and metrics["accuracy"] == 1.0 and metrics["macro_f1"] == 1.0
     assert metrics["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
-    assert os.path.exists(metrics["plot"])
+    assert os.path.exists(metrics["plot"]) and os.path.exists(metrics["reliability_plot"])
+    assert 0 <= metrics["ece"] <= 1 and metrics["temperature"] > 0
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nhello,anger\n")
     result = run_cli("evaluate", "--model", config.out, "--data", str(bad))
