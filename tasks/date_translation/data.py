@@ -249,6 +249,12 @@ def encode_pairs(examples, sequence_length):
     return inputs, targets
 
 
+# Training batches group strings of similar length (most are far shorter than the longest) and are
+# padded to their bucket's bound, so the encoder reads little padding and the training step is
+# traced for a handful of widths only.
+LENGTH_BUCKETS = (24, 40, 56, 72)
+
+
 def make_dataset(examples, config, shuffle):
     from tasks.date_translation.model import decoder_inputs
 
@@ -257,12 +263,27 @@ def make_dataset(examples, config, shuffle):
     if shuffle:
         # Seeded and reshuffled each epoch; the runner replays the reshuffles on resume.
         dataset = dataset.shuffle(len(examples), seed=config.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(config.batch_size, drop_remainder=shuffle and len(examples) >= config.batch_size)
+        bounds = [b for b in LENGTH_BUCKETS if b < config.sequence_length]
+        dataset = dataset.bucket_by_sequence_length(
+            lambda x, y: tf.reduce_sum(tf.cast(x != PADDING_ID, tf.int32)),
+            bucket_boundaries=[b + 1 for b in bounds],
+            bucket_batch_sizes=[config.batch_size] * (len(bounds) + 1),
+            padded_shapes=([None], [OUTPUT_LENGTH]), pad_to_bucket_boundary=False,
+            drop_remainder=len(examples) >= config.batch_size)
 
-    def trim(x, y):
-        # Pad each batch only to its longest input: most strings are far shorter than the longest.
-        width = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(x != PADDING_ID, tf.int32), axis=1)), 2)
-        return ((x[:, :width], decoder_inputs(y)), y)
+        def trim(x, y):
+            # Every batch of a bucket gets the bucket's width: one traced training step per bucket.
+            longest = tf.reduce_max(tf.reduce_sum(tf.cast(x != PADDING_ID, tf.int32), axis=1))
+            width = tf.reduce_min(tf.constant(bounds + [config.sequence_length])[
+                tf.constant(bounds + [config.sequence_length]) >= longest])
+            return ((x[:, :width], decoder_inputs(y)), y)
+    else:
+        dataset = dataset.batch(config.batch_size)
+
+        def trim(x, y):
+            # Pad each batch only to its longest input.
+            width = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(x != PADDING_ID, tf.int32), axis=1)), 2)
+            return ((x[:, :width], decoder_inputs(y)), y)
 
     return dataset.map(trim, num_parallel_calls=1).prefetch(2)
 
