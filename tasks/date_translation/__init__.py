@@ -1,1 +1,2 @@
-DESCRIPTION = "Human-written dates to ISO 8601 (seq2seq with attention or a Transformer; greedy/beam search in the SavedModel)"
+DESCRIPTION = ("Date strings in the wild to ISO 8601 date, time and UTC offset, or 'not a date' (seq2seq with "
+               "attention or a Transformer; calendar-constrained greedy/beam search in the SavedModel)")

@@ -20,8 +20,8 @@ class Config(TrainConfig):
                                         "rule.")
     test_size: int = option(10000, "Distinct held-out strings, enough to measure exact match to the 0.1% the "
                                   "goal needs.")
-    sequence_length: int = option(32, "Input characters, room for the longest normalised date; longer inputs "
-                                      "are cut and get confidence 0.")
+    sequence_length: int = option(96, "The order token and the input characters, room for the longest "
+                                      "normalised generated string; longer inputs are cut and get confidence 0.")
     epochs: int = option(4, "Length of the cosine schedule, long enough that the attention model passes 99.9% "
                             "with room to anneal.")
     stop_at_exact_match: float = option(0.999, "Stop once greedy validation exact match reaches this, the "

@@ -23,7 +23,8 @@ def analyze_date_translation(run_dir, beam_width=None, size=None, batch_size=500
     """Error analysis of a trained date translation run on its test split."""
     import tensorflow as tf
 
-    from data import dates
+    from data.date_strings import generator
+    from tasks.date_translation.data import OUTPUT_CHARACTERS, encode_pairs
     from tasks.date_translation.model import decoder_inputs, load_model
 
     run_dir = Path(run_dir)
@@ -31,10 +32,9 @@ def analyze_date_translation(run_dir, beam_width=None, size=None, batch_size=500
     model = load_model(run_dir / "model.keras")
     beam_width = int(beam_width or saved.get("beam_width", 1))
     size = int(size or saved.get("test_size", 10000))
-    sequence_length = int(saved.get("sequence_length", 32))
-    pairs = dates.generate(size, "test", seed=int(saved.get("seed", 0)))
-    inputs = np.array([dates.encode_input(p.human, sequence_length) for p in pairs], np.int32)
-    references = np.array([dates.encode_output(p.iso) for p in pairs], np.int32)
+    sequence_length = int(saved.get("sequence_length", 96))
+    pairs = generator.generate(size, "test", seed=int(saved.get("seed", 0)))
+    inputs, references = encode_pairs(pairs, sequence_length)
 
     decode = tf.function(lambda ids: model.decode(ids, beam_width=beam_width))
     outputs = np.concatenate([decode(tf.constant(inputs[i : i + batch_size]))[0].numpy()
@@ -42,8 +42,8 @@ def analyze_date_translation(run_dir, beam_width=None, size=None, batch_size=500
     analysis = analyze_errors(
         teacher_forced_scorer(model, decoder_inputs),
         inputs, references, outputs,
-        describe_input=lambda row: pairs[row].human,
-        describe_target=dates.decode_output,
+        describe_input=lambda row: f"{pairs[row].order} {pairs[row].text}",
+        describe_target=lambda ids: "".join(OUTPUT_CHARACTERS[i] for i in ids),
     )
     return analysis, beam_width, pairs
 

@@ -1,17 +1,20 @@
 """The two date translation models, each owning its step-by-step decoding.
 
-Both read character ids of the normalised human date (``data.dates``: 0
-padding, 1 unknown, 2.. characters) and write the 10 characters of the ISO
-date, one at a time, each conditioned on the characters already written
-(teacher forcing in training: the decoder input is the start token followed
-by the first 9 target characters).
+Both read the ids of ``tasks.date_translation.data`` (the caller's order token,
+then the normalised characters: 0 padding, 1 unknown) and write the 19
+characters of the fixed-layout answer (``YYYYMMDDhhmmssSHHMM``, ``_`` for an
+absent part, ``#`` for not a date), one at a time, each conditioned on the
+characters already written (teacher forcing in training: the decoder input is
+the start token followed by the first 18 target characters). Decoding masks
+every step with the calendar mask (``data.allowed_tokens``), so only real
+dates, times and offsets come out.
 
 * ``AttentionDateModel`` (``--model attention``): the course's architecture
   (Bahdanau et al., 2015): a bidirectional LSTM reads the input; at every
   output step an additive attention over its states, queried with the
   previous post-attention state s<t-1>, gives a context c<t>; the
   post-attention LSTM reads [c<t>, embedding of y<t-1>] and a softmax over the
-  11 output characters follows. Unlike the course model it also sees the
+  14 output characters follows. Unlike the course model it also sees the
   previous output character, which makes beam search meaningful. s<0> comes
   from the backward encoder state, as in the paper.
 * ``TransformerDateModel`` (``--model transformer``): token and position
@@ -39,15 +42,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from data.dates import INPUT_CHARACTERS, OUTPUT_CHARACTERS, OUTPUT_LENGTH
+from tasks.date_translation.data import (INPUT_VOCABULARY_SIZE, OUTPUT_CHARACTERS, OUTPUT_LENGTH,
+                                         allowed_tokens)
 from layers.additive_attention import AdditiveAttention
 from layers.lstm_cell import LSTMCell
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.transformer_encoder_block import TransformerEncoderBlock
-from tasks.common.beam_search import beam_search, greedy_search, tile_beams
+from tasks.common.beam_search import NEG_INF, beam_search, greedy_search, tile_beams
 
-INPUT_VOCABULARY_SIZE = len(INPUT_CHARACTERS) + 2  # + padding and unknown
 OUTPUT_VOCABULARY_SIZE = len(OUTPUT_CHARACTERS)  # what the softmax ranges over
 START_ID = OUTPUT_VOCABULARY_SIZE  # the decoder's start token, never predicted
 DECODER_VOCABULARY_SIZE = OUTPUT_VOCABULARY_SIZE + 1
@@ -55,7 +58,7 @@ MODELS = ("attention", "transformer")
 
 
 def decoder_inputs(targets):
-    """Teacher forcing: (batch, 10) target ids -> start token + the first 9."""
+    """Teacher forcing: (batch, 19) target ids -> start token + the first 18."""
     start = tf.fill([tf.shape(targets)[0], 1], START_ID)
     return tf.concat([start, tf.cast(targets[:, :-1], tf.int32)], axis=1)
 
@@ -72,24 +75,37 @@ class DateTranslationModel(keras.Model):
     attention_description = ""
 
     def call(self, inputs, training=None):
-        """``(encoder_ids (batch, T_x), decoder_ids (batch, 10))`` -> logits ``(batch, 10, 11)``."""
+        """``(encoder_ids (batch, T_x), decoder_ids (batch, 19))`` -> logits ``(batch, 19, 14)``."""
         encoder_ids, decoder_ids = inputs
         return self.teacher_forced(encoder_ids, decoder_ids, training=training)
 
-    def decode(self, encoder_ids, beam_width=1):
-        """Greedy (``beam_width`` 1) or beam search: ids ``(batch, 10)``, log P(ids | input) ``(batch,)``.
+    def decode(self, encoder_ids, beam_width=1, constrained=True):
+        """Greedy (``beam_width`` 1) or beam search: ids ``(batch, 19)``, log P(ids | input) ``(batch,)``.
 
-        All in TF ops: it traces into a ``tf.function`` (XLA included) and exports.
+        ``constrained`` (the default, and what the SavedModel serves) masks every
+        step with ``data.allowed_tokens``, so only real calendar dates and times
+        can come out; the probabilities are then renormalised over the allowed
+        characters. All in TF ops: it traces into a ``tf.function`` (XLA
+        included) and exports.
         """
         encoder_ids = tf.convert_to_tensor(encoder_ids, tf.int32)
         memory, state = self.encode(encoder_ids)
+        # The characters written so far ride in the state, so beam search reorders them with the beams.
+        state = dict(state, history=tf.zeros([tf.shape(encoder_ids)[0], OUTPUT_LENGTH], tf.int32))
         if beam_width > 1:
             memory, state = (tf.nest.map_structure(lambda t: tile_beams(t, beam_width), nest)
                              for nest in (memory, state))
 
         def step_fn(token_ids, state, step):
-            logits, state = self.decode_step(memory, state, token_ids, step)
-            return tf.nn.log_softmax(logits), state
+            # token_ids is the character written at step - 1 (the start token at step 0).
+            written = tf.one_hot(step - 1, OUTPUT_LENGTH, on_value=True, off_value=False, dtype=tf.bool)
+            history = tf.where(written[tf.newaxis], token_ids[:, tf.newaxis], state["history"])
+            model_state = {k: v for k, v in state.items() if k != "history"}
+            logits, model_state = self.decode_step(memory, model_state, token_ids, step)
+            logits = tf.cast(logits, tf.float32)
+            if constrained:
+                logits = tf.where(allowed_tokens(history, step), logits, NEG_INF)
+            return tf.nn.log_softmax(logits), dict(model_state, history=history)
 
         start_ids = tf.fill([tf.shape(encoder_ids)[0]], START_ID)
         if beam_width == 1:
@@ -99,7 +115,7 @@ class DateTranslationModel(keras.Model):
         return result["sequences"][:, 0], result["log_probs"][:, 0]
 
     def attention_weights(self, encoder_ids, output_ids):
-        """Attention of each output character over the input, ``(batch, 10, T_x)``, for the heat map.
+        """Attention of each output character over the input, ``(batch, 19, T_x)``, for the heat map.
 
         The attention model's additive attention; for the Transformer, the last
         decoder block's cross-attention, averaged over heads.
@@ -120,7 +136,7 @@ class AttentionDateModel(DateTranslationModel):
     >>> memory, state = model.encode(np.array([[5, 6, 7]], "int32"))
     >>> logits, state = model.decode_step(memory, state, np.array([START_ID], "int32"), 0)
     >>> tuple(logits.shape)
-    (1, 11)
+    (1, 14)
 
     Args:
         embedding_dim: width of the input and output character embeddings.
@@ -161,7 +177,7 @@ class AttentionDateModel(DateTranslationModel):
         return memory, {"hidden": hidden, "cell": cell}
 
     def decode_step(self, memory, state, token_ids, step=None, return_attention=False, training=None):
-        """One output character: logits ``(batch, 11)`` and the new state (``step`` is unused here).
+        """One output character: logits ``(batch, 14)`` and the new state (``step`` is unused here).
 
         With ``return_attention``, also the attention weights ``(batch, T_x)`` of this step.
         """
@@ -175,7 +191,7 @@ class AttentionDateModel(DateTranslationModel):
         return (logits, new_state, weights) if return_attention else (logits, new_state)
 
     def teacher_forced(self, encoder_ids, decoder_ids, return_attention=False, training=None):
-        """``decode_step`` over the 10 teacher tokens: logits ``(batch, 10, 11)`` (and weights ``(batch, 10, T_x)``)."""
+        """``decode_step`` over the 19 teacher tokens: logits ``(batch, 19, 14)`` (and weights ``(batch, 19, T_x)``)."""
         memory, state = self.encode(encoder_ids, training=training)
         logits, weights = [], []
         for step in range(OUTPUT_LENGTH):
@@ -261,13 +277,13 @@ class TransformerDateModel(DateTranslationModel):
         outputs, mask = self._encoder_outputs(encoder_ids, training=training)
         cross_caches = tuple(block.compute_cross_attention_cache(outputs) for block in self.decoder_blocks)
         head_size = self.model_dim // self.num_heads
-        # (batch, 2, 10, heads, head_size): keys and values of the characters written so far.
+        # (batch, 2, 19, heads, head_size): keys and values of the characters written so far.
         caches = tuple(ops.zeros((ops.shape(outputs)[0], 2, OUTPUT_LENGTH, self.num_heads, head_size), outputs.dtype)
                        for _ in self.decoder_blocks)
         return {"outputs": outputs, "mask": mask, "cross_caches": cross_caches}, {"caches": caches}
 
     def decode_step(self, memory, state, token_ids, step, return_attention=False, training=None):
-        """Output character ``step``: logits ``(batch, 11)`` and the new caches.
+        """Output character ``step``: logits ``(batch, 14)`` and the new caches.
 
         With ``return_attention``, also the last block's cross-attention scores
         ``(batch, heads, 1, T_x)``.
@@ -286,8 +302,8 @@ class TransformerDateModel(DateTranslationModel):
         return (logits, new_state, scores) if return_attention else (logits, new_state)
 
     def teacher_forced(self, encoder_ids, decoder_ids, return_attention=False, training=None):
-        """All 10 steps at once through the same blocks (causal): logits ``(batch, 10, 11)``, and with
-        ``return_attention`` the last block's cross-attention averaged over heads ``(batch, 10, T_x)``."""
+        """All 19 steps at once through the same blocks (causal): logits ``(batch, 19, 14)``, and with
+        ``return_attention`` the last block's cross-attention averaged over heads ``(batch, 19, T_x)``."""
         outputs, mask = self._encoder_outputs(encoder_ids, training=training)
         y = self.decoder_embedding(decoder_ids)
         scores = None

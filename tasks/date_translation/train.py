@@ -2,71 +2,26 @@
 
     python -m tasks.date_translation train --out runs/dates [--model attention|transformer]
 
-Data are deterministic pairs from ``data.dates``, batched with teacher-forcing
+Data are deterministic examples from ``data.date_strings`` (``data.py``), batched with teacher-forcing
 decoder inputs; the model is ``model.py``'s; a callback measures free-running
 exact match on the validation set every few hundred steps and stops at the
 target; :func:`train` then evaluates (``evaluate.py``) and exports
 (``export.py``) through the shared run-directory steps (``tasks/common``).
 """
 
-import dataclasses
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data import dates
 from tasks.common.fit import fit_resumable
 from tasks.common.run_dir import RunDir
 from tasks.common.runner import TaskCommands
 from tasks.date_translation import DESCRIPTION
 from tasks.date_translation.config import Config
-from tasks.date_translation.model import build_model, decoder_inputs
-
-
-@dataclasses.dataclass
-class DateData:
-    train: tf.data.Dataset  # ((encoder_ids, decoder_ids), target_ids), batched
-    validation: tf.data.Dataset
-    train_pairs: list
-    validation_pairs: list
-    test_pairs: list
-
-
-def encode_pairs(pairs, sequence_length):
-    """(encoder ids (n, sequence_length), target ids (n, 10)) as int32 arrays."""
-    inputs = np.zeros((len(pairs), sequence_length), "int32")
-    targets = np.zeros((len(pairs), dates.OUTPUT_LENGTH), "int32")
-    for row, pair in enumerate(pairs):
-        inputs[row] = dates.encode_input(pair.human, sequence_length)
-        targets[row] = dates.encode_output(pair.iso)
-    return inputs, targets
-
-
-def make_dataset(pairs, config, shuffle):
-    inputs, targets = encode_pairs(pairs, config.sequence_length)
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
-    if shuffle:
-        # Seeded and reshuffled each epoch; the runner replays the reshuffles on resume.
-        dataset = dataset.shuffle(len(pairs), seed=config.seed, reshuffle_each_iteration=True)
-    # Training drops the last partial batch: one batch shape, so XLA compiles the training step once.
-    dataset = dataset.batch(config.batch_size, drop_remainder=shuffle and len(pairs) >= config.batch_size)
-    dataset = dataset.map(lambda x, y: ((x, decoder_inputs(y)), y), num_parallel_calls=1)
-    return dataset.prefetch(2)
-
-
-def build_data(config):
-    train_pairs = dates.generate(config.train_size, "train", seed=config.seed)
-    validation_pairs = dates.generate(config.validation_size, "validation", seed=config.seed)
-    test_pairs = dates.generate(config.test_size, "test", seed=config.seed)
-    return DateData(
-        train=make_dataset(train_pairs, config, shuffle=True),
-        validation=make_dataset(validation_pairs, config, shuffle=False),
-        train_pairs=train_pairs,
-        validation_pairs=validation_pairs,
-        test_pairs=test_pairs,
-    )
+from tasks.date_translation.data import OUTPUT_LENGTH, build_data, encode_pairs
+from tasks.date_translation.model import build_model
 
 
 def learning_rate_schedule(config):
@@ -186,7 +141,7 @@ def decoded_ids(decode, inputs, batch_size=2000):
     """``decode`` (a compiled ``model.decode``) over ``inputs`` in batches -> ids (n, 10)."""
     ids = [decode(tf.constant(inputs[start:start + batch_size]))[0].numpy()
            for start in range(0, len(inputs), batch_size)]
-    return np.concatenate(ids) if ids else np.zeros((0, dates.OUTPUT_LENGTH), "int32")
+    return np.concatenate(ids) if ids else np.zeros((0, OUTPUT_LENGTH), "int32")
 
 
 NAME = "date_translation"
@@ -200,15 +155,16 @@ DEMO_OVERRIDES = {
     "batch_size": 256,
     "learning_rate": 8e-3,
 }
-DEMO_INPUTS = ["Saturday, May 9, 2018", "3rd of march 1979", "12.05.07", "05/03/1979", "hello world"]
+DEMO_INPUTS = ["Saturday, May 9, 2018", "2019-04-17T10:00:00Z", "Wed, 17 Apr 2019 13:51:39 +0000", "05/03/1979",
+               "May 2014", "hello world"]
 
 
 def query_saved_model(loaded, texts):
     """Readable answers of the exported SavedModel for raw date strings."""
     outputs = loaded.signatures["serving_default"](text=tf.constant(texts, tf.string))
     return [
-        f"{date.decode()} (confidence {confidence:.2f})"
-        for date, confidence in zip(outputs["date"].numpy(), outputs["confidence"].numpy())
+        f"{iso.decode() or 'not a date'} (confidence {confidence:.2f})"
+        for iso, confidence in zip(outputs["iso"].numpy(), outputs["confidence"].numpy())
     ]
 
 

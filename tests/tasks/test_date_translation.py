@@ -2,11 +2,15 @@
 
 The default tests use tiny models (a run of the whole task takes well under a
 minute on an idle machine); the accuracy figures live in the slow test and in
-bench/date_translation.py.
+bench/date_parsing.py. The calendar mask is checked against Python's
+``datetime`` calendar.
 """
 
+import calendar
+import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-from data import dates
+from data.date_strings import generator
+from data.date_strings.targets import NOT_A_DATE, Answer, answer_problem
 from tasks.common.config import ConfigError
+from tasks.date_translation import data as date_data
 from tasks.date_translation.config import Config
-from tasks.date_translation.export import DateTranslator, is_calendar_date, padded_batch_size, preprocess
+from tasks.date_translation.export import DateTranslator, padded_batch_size
 from tasks.date_translation.model import (
     START_ID,
     AttentionDateModel,
@@ -37,7 +43,14 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = dict(embedding_dim=8, encoder_units=8, decoder_units=8, attention_units=8, model_dim=16,
             num_heads=2, intermediate_dim=32, encoder_layers=1, decoder_layers=1)
 SAMPLES = ["Saturday, May 9, 2018", "3rd of march 1979", "12.05.07", "05/03/1979", "", "hello world",
-           "x" * 80, "  THE 1ST OF JANUARY 2000  ", "☃ 3 mai 1979"]
+           "x" * 120, "  THE 1ST OF JANUARY 2000  ", "☃ 3 mai 1979", "2019-04-17T10:00:00Z",
+           "Wed, 17 Apr 2019 13:51:39 +0000", "May 2014", "17/04/2019 9:41\u202fPM"]
+OUTPUT_LENGTH = date_data.OUTPUT_LENGTH
+
+
+def encode(texts, sequence_length, orders=None):
+    orders = orders or ["MDY"] * len(texts)
+    return date_data.encode_inputs(texts, orders, sequence_length)[0]
 
 
 def test_config_rejects_bad_values():
@@ -68,7 +81,7 @@ class _ScriptedExactMatch(ExactMatchCallback):
     """Scores from a script instead of decoding, each after a pause that the clock must not count."""
 
     def __init__(self, scores, pause, **kwargs):
-        super().__init__(dates.generate(4, "validation", seed=0), 32, **kwargs)
+        super().__init__(generator.generate(4, "validation", seed=0), 96, **kwargs)
         self.scripted, self.pause = list(scores), pause
 
     def score(self):
@@ -106,33 +119,113 @@ def test_padded_batch_size_buckets():
 
 
 # ---------------------------------------------------------------------------
-# The serving graph's preprocessing agrees with data.dates.
+# Input normalisation (TF ops, shared by training and serving) against a Python reference.
+
+NORMALISATION_ALPHABET = ("aBcDmAyZ0123456789 ,.-/:+'\t\n"
+                          "\u00a0\u202f\u2009\u3000\u2013\u2212\u2019\u00e9\u00c9\u2603")
 
 
-@pytest.fixture(scope="module")
-def compiled_preprocess():
-    return tf.function(lambda text: preprocess(text, 32), input_signature=[tf.TensorSpec([None], tf.string)])
+def python_normalize(text):
+    """The documented normalisation, in plain Python (an independent spelling of ``data.normalize``)."""
+    text = text.lower()
+    text = re.sub("[\u2010-\u2015\u2212\ufe63\uff0d]", "-", text)
+    text = re.sub("[\u2018\u2019\u02bc]", "'", text)
+    text = re.sub("[\\s,\u200b\ufeff]+", " ", text)
+    return text.strip(" ")
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(st.text(max_size=40), st.text(alphabet=" ,.-/0123456789aBcDmayMAY\t\n", max_size=45)),
-                min_size=1, max_size=4))
-def test_preprocess_in_graph_matches_python(compiled_preprocess, texts):
-    ids, lengths = compiled_preprocess(tf.constant(texts))
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet=NORMALISATION_ALPHABET, max_size=50), min_size=1, max_size=4),
+       st.sampled_from(date_data.ORDERS))
+def test_normalisation_and_ids_match_a_python_reference(texts, order):
+    ids, lengths = date_data.encode_text(tf.constant(texts), tf.constant([order] * len(texts)), 40)
     ids = ids.numpy()
-    assert 1 <= ids.shape[1] <= 32
-    for row, text in zip(range(len(texts)), texts):
-        expected = dates.encode_input(text, 32)[: ids.shape[1]]
-        assert ids[row].tolist() == expected, text
-        assert int(lengths[row]) == len(dates.normalize(text))
+    assert 2 <= ids.shape[1] <= 40
+    for row, text in enumerate(texts):
+        normalized = python_normalize(text)
+        assert date_data.normalize(tf.constant([text]))[0].numpy().decode() == normalized, repr(text)
+        assert int(lengths[row]) == len(normalized)
+        expected = [date_data.ORDER_IDS[order]] + [
+            date_data.FIRST_CHARACTER_ID + date_data.INPUT_CHARACTERS.index(c) if c in date_data.INPUT_CHARACTERS
+            else date_data.UNKNOWN_ID for c in normalized][:39]
+        assert ids[row].tolist() == expected + [0] * (ids.shape[1] - len(expected)), repr(text)
 
 
-def test_is_calendar_date():
-    cases = {"2018-05-09": True, "2000-02-29": True, "1900-02-29": False, "2024-02-29": True,
-             "2023-02-29": False, "2018-04-31": False, "2018-13-01": False, "2018-00-10": False,
-             "1899-12-31": False, "2100-01-01": False, "20-18-0509": False, "----------": False}
-    result = is_calendar_date(tf.constant(list(cases))).numpy().tolist()
-    assert result == list(cases.values())
+def test_the_longest_generated_string_fits_the_default_sequence_length():
+    examples = generator.generate(2000, "train", seed=3)
+    _, lengths = date_data.encode_inputs([e.text for e in examples], [e.order for e in examples], 8)
+    # The order token takes one place.
+    assert lengths.max() + 1 <= Config().sequence_length
+
+
+def test_answers_round_trip_through_the_output_layout():
+    examples = generator.generate(400, "test", seed=2)
+    targets = np.array([date_data.encode_answer(e.answer) for e in examples])
+    assert targets.shape == (400, OUTPUT_LENGTH)
+    assert date_data.answers_of(targets) == [e.answer for e in examples]
+    assert date_data.target_string(Answer("2003-09-25", "10:49:41", "-03:30")) == "20030925104941-0330"
+    assert date_data.target_string(Answer("2014-05")) == "201405" + "_" * 13
+    assert date_data.target_string(NOT_A_DATE) == "#" * 19
+
+
+# ---------------------------------------------------------------------------
+# The calendar mask: only real dates, times and offsets can be written.
+
+
+def _enumerate(prefix_ids, positions):
+    """Every continuation of ``prefix_ids`` over ``positions`` the mask allows (depth first)."""
+    results = [list(prefix_ids)]
+    for step in positions:
+        grown = []
+        history = np.zeros((len(results), OUTPUT_LENGTH), "int32")
+        for row, ids in enumerate(results):
+            history[row, :len(ids)] = ids
+        allowed = date_data.allowed_tokens(history, step).numpy()
+        for row, ids in enumerate(results):
+            grown.extend(ids + [token] for token in np.flatnonzero(allowed[row]))
+        results = grown
+    return results
+
+
+@pytest.mark.parametrize("year", [1900, 2000, 2023, 2024, 1000, 2999])
+def test_the_mask_allows_exactly_the_days_of_the_calendar(year):
+    prefix = [int(c) for c in f"{year:04d}"]
+    allowed = _enumerate(prefix, range(4, 8))
+    dates_allowed = {"".join(date_data.OUTPUT_CHARACTERS[t] for t in ids[4:]) for ids in allowed}
+    expected = {f"{m:02d}{d:02d}" for m in range(1, 13) for d in range(1, calendar.monthrange(year, m)[1] + 1)}
+    expected |= {f"{m:02d}__" for m in range(1, 13)}  # month-and-year answers
+    assert dates_allowed == expected
+    assert ("0229" in dates_allowed) == calendar.isleap(year)
+
+
+def test_the_mask_allows_exactly_the_times_of_the_day():
+    prefix = [int(c) for c in "20240229"]
+    clocks = {"".join(date_data.OUTPUT_CHARACTERS[t] for t in ids[8:]) for ids in _enumerate(prefix, range(8, 12))}
+    expected = {f"{h:02d}{m:02d}" for h in range(24) for m in range(60)} | {"____"}
+    assert clocks == expected
+    offsets = _enumerate([int(c) for c in "20240229235959"], range(14, 18))
+    offsets = {"".join(date_data.OUTPUT_CHARACTERS[t] for t in ids[14:]) for ids in offsets}
+    assert offsets == {f"{s}{h:02d}{m}" for s in "+-" for h in range(24) for m in range(6)} | {"____"}
+
+
+def test_random_logits_under_the_mask_give_only_valid_answers():
+    rng = np.random.default_rng(0)
+    history = np.zeros((4000, OUTPUT_LENGTH), "int32")
+    for step in range(OUTPUT_LENGTH):
+        allowed = date_data.allowed_tokens(history, step).numpy()
+        assert allowed.any(axis=1).all()
+        # Skewed random logits, so every branch (not a date, absent parts) is drawn often.
+        logits = rng.normal(size=allowed.shape) + 3 * rng.normal(size=(1, allowed.shape[1]))
+        history[:, step] = np.where(allowed, logits, -np.inf).argmax(1)
+    answers = date_data.answers_of(history)
+    layouts = ["".join(date_data.OUTPUT_CHARACTERS[t] for t in row) for row in history]
+    for answer, layout in zip(answers, layouts):
+        # Every layout is a valid answer (answers_of returns NOT_A_DATE only for "#" layouts here).
+        assert (answer == NOT_A_DATE) == (layout[0] == "#"), layout
+        assert date_data.target_string(answer) == layout
+        assert answer_problem(answer) == ""
+        if answer.date and len(answer.date) == 10:
+            datetime.date.fromisoformat(answer.date)  # a real day
 
 
 # ---------------------------------------------------------------------------
@@ -148,9 +241,9 @@ def tiny_model(request):
 
 def test_incremental_decoding_matches_the_full_model(tiny_model):
     model, config = tiny_model
-    pairs = dates.generate(16, "test", seed=4)
-    inputs = tf.constant(np.array([dates.encode_input(p.human, 32) for p in pairs], "int32")[:, :28])
-    greedy_ids, greedy_log_probs = model.decode(inputs, 1)
+    examples = generator.generate(16, "test", seed=4)
+    inputs = tf.constant(date_data.encode_pairs(examples, 96)[0][:, :60])
+    greedy_ids, greedy_log_probs = model.decode(inputs, 1, constrained=False)
     # Teacher forcing on the greedy output must reproduce it step by step.
     logits = model([inputs, decoder_inputs(greedy_ids)])
     np.testing.assert_array_equal(np.argmax(logits, -1), greedy_ids)
@@ -159,7 +252,7 @@ def test_incremental_decoding_matches_the_full_model(tiny_model):
     np.testing.assert_allclose(greedy_log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
     # Beam search scores its answer with the same model, and never does worse than greedy
     # by more than what a narrow beam can lose; at width 4 it usually does better.
-    beam_ids, beam_log_probs = model.decode(inputs, 4)
+    beam_ids, beam_log_probs = model.decode(inputs, 4, constrained=False)
     logits = model([inputs, decoder_inputs(beam_ids)])
     log_softmax = tf.nn.log_softmax(logits).numpy()
     chosen = np.take_along_axis(log_softmax, beam_ids.numpy()[..., None], -1)[..., 0]
@@ -167,17 +260,35 @@ def test_incremental_decoding_matches_the_full_model(tiny_model):
     assert np.mean(beam_log_probs.numpy() >= greedy_log_probs.numpy() - 1e-4) >= 0.75
 
 
+def test_constrained_decoding_scores_under_the_mask_and_answers_validly(tiny_model):
+    model, _ = tiny_model
+    examples = generator.generate(24, "test", seed=6)
+    inputs = tf.constant(date_data.encode_pairs(examples, 96)[0][:, :60])
+    for beam_width in (1, 3):
+        ids, log_probs = model.decode(inputs, beam_width)
+        ids = ids.numpy()
+        # The same log P from the teacher-forced logits, renormalised over what the mask allows.
+        logits = np.asarray(model([inputs, decoder_inputs(ids)]))
+        masks = np.stack([date_data.allowed_tokens(ids, step).numpy() for step in range(OUTPUT_LENGTH)], 1)
+        assert np.take_along_axis(masks, ids[..., None], -1).all()
+        masked = tf.nn.log_softmax(np.where(masks, logits, -1e9)).numpy()
+        chosen = np.take_along_axis(masked, ids[..., None], -1)[..., 0]
+        np.testing.assert_allclose(log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
+        for answer, row in zip(date_data.answers_of(ids), ids):
+            assert (answer == NOT_A_DATE) == (row[0] == date_data.NOT_A_DATE_ID)
+
+
 def test_teacher_forced_call_equals_decode_step_by_step(tiny_model):
     model, _ = tiny_model
-    pairs = dates.generate(6, "test", seed=5)
-    inputs = tf.constant(np.array([dates.encode_input(p.human, 24) for p in pairs], "int32"))
+    examples = generator.generate(6, "test", seed=5)
+    inputs = tf.constant(date_data.encode_pairs(examples, 96)[0][:, :48])
     # Random targets, not the model's own answers: every step is fed a token it did not choose.
-    targets = np.random.default_rng(0).integers(0, 11, size=(6, dates.OUTPUT_LENGTH)).astype("int32")
+    targets = np.random.default_rng(0).integers(0, 14, size=(6, OUTPUT_LENGTH)).astype("int32")
     teacher_ids = decoder_inputs(tf.constant(targets)).numpy()
     logits = ops.convert_to_numpy(model([inputs, teacher_ids]))
     full_weights = ops.convert_to_numpy(model.attention_weights(inputs, targets))
     memory, state = model.encode(inputs)
-    for step in range(dates.OUTPUT_LENGTH):
+    for step in range(OUTPUT_LENGTH):
         step_logits, state, weights = model.decode_step(memory, state, teacher_ids[:, step], step,
                                                         return_attention=True)
         np.testing.assert_allclose(ops.convert_to_numpy(step_logits), logits[:, step], atol=1e-5, rtol=1e-5)
@@ -193,7 +304,7 @@ def test_model_config_and_keras_file_round_trip(tiny_model, tmp_path):
     assert isinstance(model, expected_class)
     clone = expected_class.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
-    inputs = np.array([dates.encode_input("3rd of march 1979", 20), dates.encode_input("12.05.07", 20)], "int32")
+    inputs = encode(["3rd of march 1979", "12.05.07"], 20)
     model.save(tmp_path / "model.keras")
     reloaded = load_model(tmp_path / "model.keras")
     assert type(reloaded) is expected_class and reloaded.get_config() == model.get_config()
@@ -206,7 +317,7 @@ def test_model_config_and_keras_file_round_trip(tiny_model, tmp_path):
 
 def test_a_model_saved_before_the_model_classes_is_refused_clearly(tmp_path):
     encoder_ids = keras.Input((None,), dtype="int32", name="encoder_ids")
-    decoder_ids = keras.Input((dates.OUTPUT_LENGTH,), dtype="int32", name="decoder_ids")
+    decoder_ids = keras.Input((OUTPUT_LENGTH,), dtype="int32", name="decoder_ids")
     embedded = keras.layers.Embedding(40, 4)(decoder_ids)
     keras.Model([encoder_ids, decoder_ids], keras.layers.Dense(11)(embedded), name="date_attention").save(
         tmp_path / "model.keras")
@@ -221,18 +332,27 @@ def test_xla_serving_matches_the_plain_graph(tiny_model):
     compiled = DateTranslator(model, config.sequence_length, 2, jit_compile=True)
     for beam_width in (1, 2):
         expected, served = plain.translate(texts, beam_width), compiled.translate(texts, beam_width)
-        assert served["date"].numpy().tolist() == expected["date"].numpy().tolist()
+        assert served["iso"].numpy().tolist() == expected["iso"].numpy().tolist()
         np.testing.assert_allclose(served["confidence"], expected["confidence"], atol=1e-5)
 
 
 def test_attention_weights_are_distributions_over_real_characters(tiny_model):
     model, _ = tiny_model
-    inputs = np.array([dates.encode_input("3 may 1979", 16)], "int32")
+    inputs = encode(["3 may 1979"], 16)
     ids, _ = model.decode(inputs, 1)
     weights = np.asarray(model.attention_weights(inputs, ids))
-    assert weights.shape == (1, 10, 16)
+    assert weights.shape == (1, OUTPUT_LENGTH, 16)
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-4)
-    assert np.all(weights[..., len("3 may 1979"):] < 1e-6)  # padding gets no attention
+    assert np.all(weights[..., 1 + len("3 may 1979"):] < 1e-6)  # padding gets no attention
+
+
+def test_attention_plot_of_a_long_timestamp(tiny_model, tmp_path):
+    from tasks.date_translation.evaluate import plot_attention
+
+    model, config = tiny_model
+    path = plot_attention(model, "Wednesday, 17 April 2019 at 13:51:39.123456 Coordinated Universal Time",
+                          config.sequence_length, tmp_path / "long.png", "DMY")
+    assert path.stat().st_size > 1000
 
 
 # ---------------------------------------------------------------------------
@@ -244,7 +364,7 @@ def run_dir(tmp_path_factory):
     from tasks.common.runner import train
 
     out = tmp_path_factory.mktemp("date_run")
-    config = Config(out=str(out), train_size=256, validation_size=64, test_size=96, epochs=1,
+    config = Config(out=str(out), train_size=256, validation_size=64, test_size=120, epochs=1,
                     batch_size=64, beam_width=2, verbose=0, **TINY)
     metrics = train(TASK, config)
     return out, metrics, config
@@ -252,19 +372,26 @@ def run_dir(tmp_path_factory):
 
 def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
     out, metrics, config = run_dir
-    for name in ("model.keras", "metrics.json", "attention.png", "training_curves.png", "demo.json"):
+    for name in ("model.keras", "metrics.json", "attention.png", "reliability.png", "training_curves.png",
+                 "demo.json"):
         assert (out / name).exists(), name
-    assert metrics["test_count"] == 96
-    # The figure is the share of test dates the saved model's greedy search gets right, counted here.
+    assert metrics["test_count"] == 120
+    # The figures are the shares of test strings the saved model's greedy search gets right, counted here.
     model = load_model(out / "model.keras")
-    pairs = dates.generate(96, "test", seed=config.seed)
-    ids, _ = model.decode(np.array([dates.encode_input(p.human, config.sequence_length) for p in pairs], "int32"))
-    right = [dates.decode_output(row) == pair.iso for row, pair in zip(ids.numpy(), pairs)]
-    assert metrics["test_exact_match"] == pytest.approx(np.mean(right))
-    assert set(metrics["test_exact_match_by_family"]) <= set(dates.FAMILIES)
+    examples = generator.generate(120, "test", seed=config.seed)
+    ids, _ = model.decode(date_data.encode_pairs(examples, config.sequence_length)[0])
+    answers = date_data.answers_of(ids)
+    assert metrics["test_exact_match"] == pytest.approx(np.mean([a == e.answer for a, e in zip(answers, examples)]))
+    assert metrics["test_date_exact"] == pytest.approx(
+        np.mean([a.date == e.answer.date for a, e in zip(answers, examples)]))
+    with_time = [(a, e) for a, e in zip(answers, examples) if e.answer.time]
+    assert metrics["test_time_exact"] == pytest.approx(
+        np.mean([a.date == e.answer.date and a.time == e.answer.time for a, e in with_time]))
+    assert set(metrics["test_exact_match_by_family"]) <= set(generator.ALL_FAMILIES)
+    assert sum(b["count"] for b in metrics["test_reliability"]) == 120
     assert "val_loss" in metrics["history"]
     loaded = tf.saved_model.load(str(out / "saved_model"))
-    assert set(loaded.signatures) == {"serving_default", "greedy", "beam"}
+    assert set(loaded.signatures) == {"serving_default", "with_order", "greedy", "beam"}
     spec = loaded.signatures["serving_default"].structured_input_signature[1]["text"]
     assert spec.dtype == tf.string and spec.shape.as_list() == [None]
 
@@ -275,11 +402,12 @@ import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
 texts = json.loads(sys.argv[2])
 result = {}
-for name in ("serving_default", "greedy", "beam"):
-    out = loaded.signatures[name](text=tf.constant(texts, tf.string))
-    result[name] = {"date": [d.decode() for d in out["date"].numpy()],
-                    "confidence": out["confidence"].numpy().tolist(),
-                    "dtypes": [out["date"].dtype.name, out["confidence"].dtype.name]}
+for name in ("serving_default", "greedy", "beam", "with_order"):
+    kwargs = {"order": tf.constant(["DMY"] * len(texts))} if name == "with_order" else {}
+    out = loaded.signatures[name](text=tf.constant(texts, tf.string), **kwargs)
+    result[name] = {k: [v.decode() for v in out[k].numpy()] for k in ("date", "time", "utc_offset", "iso")}
+    result[name]["confidence"] = out["confidence"].numpy().tolist()
+    result[name]["dtypes"] = [out["iso"].dtype.name, out["confidence"].dtype.name]
 print(json.dumps(result))
 """
 
@@ -294,15 +422,20 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     served = json.loads(completed.stdout.strip().splitlines()[-1])
     model = keras.models.load_model(str(out / "model.keras"))
     translator = DateTranslator(model, config.sequence_length, config.beam_width)
-    for name, beam_width in (("serving_default", 1), ("greedy", 1), ("beam", config.beam_width)):
-        expected = translator.translate(tf.constant(SAMPLES), beam_width)
+    for name, beam_width, order in (("serving_default", 1, "MDY"), ("greedy", 1, "MDY"),
+                                    ("beam", config.beam_width, "MDY"), ("with_order", 1, "DMY")):
+        expected = translator.translate(tf.constant(SAMPLES), beam_width, tf.constant([order] * len(SAMPLES)))
         assert served[name]["dtypes"] == ["string", "float32"]
-        assert served[name]["date"] == [d.decode() for d in expected["date"].numpy()]
+        for field in ("date", "time", "utc_offset", "iso"):
+            assert served[name][field] == [v.decode() for v in expected[field].numpy()], (name, field)
         np.testing.assert_allclose(served[name]["confidence"], expected["confidence"].numpy(), atol=1e-5)
+        for date, clock, offset, iso in zip(*(served[name][k] for k in ("date", "time", "utc_offset", "iso"))):
+            answer = Answer(date, clock, offset)  # raises on an invalid answer
+            assert answer.iso == iso
     # The documented bad-input policy: empty and too-long inputs get confidence 0.
     confidence = served["serving_default"]["confidence"]
     assert confidence[SAMPLES.index("")] == 0.0
-    assert confidence[SAMPLES.index("x" * 80)] == 0.0
+    assert confidence[SAMPLES.index("x" * 120)] == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -316,11 +449,11 @@ def serving(run_dir):
                           st.text(alphabet="0123456789/.-, ", max_size=200)), min_size=1, max_size=5))
 def test_serving_never_fails_on_any_string(serving, texts):
     outputs = serving(text=tf.constant(texts, tf.string))
-    answers = outputs["date"].numpy()
+    fields = [[v.decode() for v in outputs[k].numpy()] for k in ("date", "time", "utc_offset", "iso")]
     confidences = outputs["confidence"].numpy()
-    assert answers.shape == confidences.shape == (len(texts),)
-    for answer, confidence in zip(answers, confidences):
-        assert len(answer) == 10 and set(answer.decode()) <= set(dates.OUTPUT_CHARACTERS)
+    assert len(fields[0]) == confidences.shape[0] == len(texts)
+    for (date, clock, offset, iso), confidence in zip(zip(*fields), confidences):
+        assert Answer(date, clock, offset).iso == iso  # the calendar mask: always a valid answer
         assert 0.0 <= confidence <= 1.0
 
 
@@ -343,24 +476,45 @@ def test_translate_command(run_dir, capsys, tmp_path):
     assert len(lines) == 4
     # Threshold above 1: every answer is flagged as low confidence.
     assert all("low confidence" in line for line in lines)
-    assert all(len(line.split("\t")[0]) == 10 for line in lines)
+    iso = re.compile(r"(\d{4}-\d{2}(-\d{2}(T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2})?)?)?|not a date)")
+    assert all(iso.fullmatch(line.split("\t")[0]) for line in lines)
     assert plot.exists() and plot.stat().st_size > 1000
+    # --json gives every field, and --order reaches the with_order signature.
+    texts = ["05/03/1979", "2019-04-17T10:00:00Z"]
+    assert main(TASK, ["translate", "--model", str(out), *texts, "--order", "DMY", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    expected = loaded.signatures["with_order"](text=tf.constant(texts), order=tf.constant(["DMY", "DMY"]))
+    for index, row in enumerate(rows):
+        assert row["text"] == texts[index]
+        assert set(row) == {"text", "date", "time", "utc_offset", "iso", "confidence"}
+        for field in ("date", "time", "utc_offset", "iso"):
+            assert row[field] == expected[field].numpy()[index].decode()
 
 
 def test_evaluate_and_generate_commands(run_dir, serving, capsys, tmp_path):
     out, _, _ = run_dir
     from tasks.common.runner import main
 
-    data = tmp_path / "test.tsv"
+    data = tmp_path / "test.jsonl"
     assert main(TASK, ["generate", "--split", "test", "--size", "40", "--out", str(data)]) == 0
     capsys.readouterr()
-    assert main(TASK, ["evaluate", "--model", str(out), "--data", str(data)]) == 0
+    plot = tmp_path / "reliability.png"
+    assert main(TASK, ["evaluate", "--model", str(out), "--data", str(data), "--threshold", "0.0",
+                       "--reliability-plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["count"] == 40
-    # The SavedModel's own answers to the generated file, counted here.
-    pairs = dates.read_tsv(data)
-    answers = serving(text=tf.constant([p.human for p in pairs]))["date"].numpy()
-    assert result["exact_match"] == pytest.approx(np.mean([a.decode() == p.iso for a, p in zip(answers, pairs)]))
+    assert result["count"] == 40 and plot.stat().st_size > 1000
+    # The SavedModel's own answers to the generated file (each under its order), counted here.
+    examples = generator.generate(40, "test", seed=0)
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    outputs = loaded.signatures["with_order"](text=tf.constant([e.text for e in examples]),
+                                              order=tf.constant([e.order for e in examples]))
+    answers = [Answer(*(outputs[k].numpy()[i].decode() for k in ("date", "time", "utc_offset")))
+               for i in range(40)]
+    assert result["exact_match"] == pytest.approx(np.mean([a == e.answer for a, e in zip(answers, examples)]))
+    assert result["date_exact"] == pytest.approx(np.mean([a.date == e.answer.date for a, e in zip(answers, examples)]))
+    # At threshold 0 every wrong answer is a confident one.
+    assert result["confident_wrong"] == pytest.approx(1 - result["exact_match"])
     assert sum(v["count"] for v in result["by_family"].values()) == 40
 
 
@@ -377,6 +531,7 @@ def test_reaches_99_9_percent_exact_match(tmp_path, model_kind):
     settings_by_kind = {"attention": {}, "transformer": dict(batch_size=128, learning_rate=5e-3, epochs=3, warmup_steps=100)}
     metrics = train(TASK, Config(out=str(tmp_path / model_kind), model=model_kind, stop_at_exact_match=0.0, verbose=0,
                                  **settings_by_kind[model_kind]))
+    # The goal on the wild-dates generator (not reached yet: see bench/RESULTS.md).
     assert metrics["test_count"] == 10000
-    assert metrics["test_exact_match"] >= 0.999
-    assert min(metrics["test_exact_match_by_family"].values()) >= 0.99
+    assert min(metrics["test_date_exact_by_family"].values()) >= 0.999
+    assert metrics["test_time_exact"] >= 0.999

@@ -153,7 +153,7 @@ def test_date_translation_command_on_an_untrained_model(tmp_path, capsys):
     assert "errors by format family" in printed
     for record in saved["records"]:
         assert record["at_fault"] == ("search" if record["reference_score"] > record["output_score"] else "model")
-        assert len(record["reference"]) == len(record["output"]) == 10
+        assert len(record["reference"]) == len(record["output"]) == 19  # the fixed answer layout
 
 
 def test_date_translation_command_without_a_run(tmp_path, capsys):
