@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -77,29 +76,15 @@ def _run_config(run_dir):
 # ---------------------------------------------------------------------------
 # Dates
 
-_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{2}|\d{4})\s*$")
+ORDERS = ("MDY", "DMY", "YMD")
 
 
-def apply_order(text, order):
-    """Rewrites an all-numeric ``a/b/y`` or ``a.b.y`` date so the model reads it in ``order``.
-
-    The date model reads slashes month first (US) and dots day first
-    (European), as its training data writes them; ``order`` ("mdy" or "dmy")
-    says how the person meant an ambiguous numeric date, and the separator is
-    swapped to the one the model reads that way. ``"auto"`` and every other
-    text pass unchanged.
-    """
-    if order not in ("auto", "mdy", "dmy"):
-        raise BadInput(f"order must be auto, mdy or dmy; received {order!r}")
-    match = _NUMERIC_DATE.match(text)
-    if order == "auto" or not match:
-        return text
-    first, separator, second, year = match.groups()
-    if separator == "-":
-        return text
-    if order == "mdy":
-        return f"{first}/{second}/{year}"
-    return f"{first}.{second}.{year}"
+def check_order(order):
+    """The date model's reading order of ambiguous numeric dates, upper-cased; a clear error otherwise."""
+    normalized = str(order).strip().upper()
+    if normalized not in ORDERS:
+        raise BadInput(f"order must be one of {', '.join(ORDERS)}; received {order!r}")
+    return normalized
 
 
 class DateAdapter:
@@ -108,7 +93,7 @@ class DateAdapter:
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.loaded = _load(self.task, run_dir)
-        self.translate_fn = _signature(self.task, run_dir, self.loaded, "serving_default")
+        self.translate_fn = _signature(self.task, run_dir, self.loaded, "with_order")
         self.sequence_length = int(_run_config(run_dir).get("sequence_length", 32))
         self.attention_note = ""
         self.model = None
@@ -129,28 +114,31 @@ class DateAdapter:
         else:
             self.attention_note = f"attention unavailable: no {keras_file} next to the SavedModel"
 
-    def translate(self, texts):
-        """Texts -> [(iso, confidence)], one SavedModel call for the whole list."""
+    def translate(self, texts, orders=None):
+        """Texts (and their orders, MDY by default) -> [(iso, confidence)], one SavedModel call for all."""
         import tensorflow as tf
 
-        outputs = self.translate_fn(text=tf.constant([t.encode("utf-8") for t in texts], tf.string))
-        dates = [d.decode("utf-8", "replace") for d in outputs["date"].numpy()]
-        return list(zip(dates, [float(c) for c in outputs["confidence"].numpy()]))
+        orders = list(orders) if orders is not None else ["MDY"] * len(texts)
+        outputs = self.translate_fn(text=tf.constant([t.encode("utf-8") for t in texts], tf.string),
+                                    order=tf.constant(orders, tf.string))
+        isos = [d.decode("utf-8", "replace") for d in outputs["iso"].numpy()]
+        return list(zip(isos, [float(c) for c in outputs["confidence"].numpy()]))
 
-    def attention(self, text, iso):
-        """(input characters, output characters, weights (10, len(input)) as lists) or None."""
+    def attention(self, text, order):
+        """(order token and input characters, output characters, weights (19, 1 + len(input))) or None."""
         if self.model is None:
             return None
-        from data.dates import OUTPUT_CHARACTERS, encode_input, normalize
+        from tasks.date_translation import data as date_data
 
-        shown = normalize(text)[: self.sequence_length]
-        if not shown or len(iso) != 10 or any(c not in OUTPUT_CHARACTERS for c in iso):
+        shown = date_data.normalized(text)[: self.sequence_length - 1]
+        if not shown:
             return None
-        ids = np.array([encode_input(text, self.sequence_length)], np.int32)[:, : len(shown)]
-        output_ids = np.array([[OUTPUT_CHARACTERS.index(c) for c in iso]], np.int32)
-        weights = np.asarray(self._attention(ids, output_ids))[0]  # (10, len(shown))
-        return {"input": list(shown), "output": list(iso), "weights": np.round(weights, 4).tolist()}
-
+        ids, _ = date_data.encode_inputs([text], [order], self.sequence_length)
+        ids = ids[:, : len(shown) + 1]
+        output_ids, _ = self.model.decode(ids, 1)
+        weights = np.asarray(self._attention(ids, output_ids))[0]  # (19, 1 + len(shown))
+        answer = "".join(date_data.OUTPUT_CHARACTERS[i] for i in np.asarray(output_ids)[0])
+        return {"input": [order] + list(shown), "output": list(answer), "weights": np.round(weights, 4).tolist()}
 
 # ---------------------------------------------------------------------------
 # Sentiment

@@ -114,7 +114,7 @@ class Gate:
 class DatesRequest(BaseModel):
     text: Optional[str] = None
     texts: Optional[List[str]] = None
-    order: str = "auto"
+    order: str = "MDY"
     attention: bool = False
 
 
@@ -182,7 +182,9 @@ def create_app(runs_dir, adapters=None, warmup=True):
     batchers = {}
     if not isinstance(adapters.get("date_translation"), (str, type(None))):
         dates = adapters["date_translation"]
-        batchers["date_translation"] = MicroBatcher(dates.translate, max_batch=64, name="dates")
+        batchers["date_translation"] = MicroBatcher(
+            lambda items: dates.translate([text for text, _ in items], [order for _, order in items]),
+            max_batch=64, name="dates")
         if warmup:  # Compile the decoder's batch-size buckets before the first visitor pays for them.
             for size in (1, 9, 17, 33):
                 dates.translate(["1 jan 2000"] * size)
@@ -264,7 +266,7 @@ def create_app(runs_dir, adapters=None, warmup=True):
     @app.post("/api/date_translation")
     async def translate_dates(body: DatesRequest):
         """One ``text`` (with ``attention``) or a batch of ``texts`` -> ISO dates and confidences."""
-        from webapp.adapters import apply_order
+        from webapp.adapters import check_order
 
         dates = available("date_translation")
         if (body.text is None) == (body.texts is None):
@@ -279,14 +281,14 @@ def create_app(runs_dir, adapters=None, warmup=True):
             texts = [body.text]
         for text in texts:
             _check_text(text, "date text", 200)
-        queried = [apply_order(t, body.order) for t in texts]
-        answers = await batchers["date_translation"].submit(queried)
-        results = [{"text": text, "read_as": query, "iso": iso, "confidence": round(confidence, 4)}
-                   for text, query, (iso, confidence) in zip(texts, queried, answers)]
-        response = {"results": results, "order": body.order}
+        order = check_order(body.order)
+        answers = await batchers["date_translation"].submit([(text, order) for text in texts])
+        results = [{"text": text, "iso": iso, "confidence": round(confidence, 4)}
+                   for text, (iso, confidence) in zip(texts, answers)]
+        response = {"results": results, "order": order}
         if body.attention and body.text is not None:
             with gates["attention"]:
-                response["attention"] = await run_in_threadpool(dates.attention, queried[0], answers[0][0])
+                response["attention"] = await run_in_threadpool(dates.attention, texts[0], order)
             if response["attention"] is None:
                 response["attention_note"] = dates.attention_note or "no attention for an empty or unreadable answer"
         return response

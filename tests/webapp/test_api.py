@@ -11,8 +11,8 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from data.dates import normalize
-from webapp.adapters import apply_order
+from tasks.date_translation import data as date_data
+from webapp.adapters import check_order
 from webapp.batching import MicroBatcher, QueueFull
 
 
@@ -37,43 +37,48 @@ def test_dates_match_the_saved_model(client, runs_dir):
     response = client.post("/api/date_translation", json={"texts": DATE_TEXTS})
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [r["iso"] for r in results] == [d.decode() for d in reference["date"].numpy()]
+    assert [r["iso"] for r in results] == [d.decode() for d in reference["iso"].numpy()]
     np.testing.assert_allclose([r["confidence"] for r in results], reference["confidence"].numpy(), atol=1e-4)
     # One text gives the same answer as the same text inside a batch.
     single = client.post("/api/date_translation", json={"text": DATE_TEXTS[1]}).json()["results"][0]
     assert single["iso"] == results[1]["iso"]
 
 
-def test_dates_attention_covers_the_normalised_input(client):
+def test_dates_attention_covers_the_order_token_and_the_normalised_input(client):
     text = "  3rd of MARCH,  1979 "
-    data = client.post("/api/date_translation", json={"text": text, "attention": True}).json()
+    data = client.post("/api/date_translation", json={"text": text, "order": "dmy", "attention": True}).json()
     attention = data["attention"]
-    assert attention["input"] == list(normalize(text))
-    assert "".join(attention["output"]) == data["results"][0]["iso"]
+    assert attention["input"] == ["DMY"] + list(date_data.normalized(text))
+    assert len(attention["output"]) == date_data.OUTPUT_LENGTH
+    assert all(c in date_data.OUTPUT_CHARACTERS for c in attention["output"])
+    # The answer the heat map explains is the one the API returned.
+    answer = date_data.answers_of(np.array([[date_data.OUTPUT_CHARACTERS.index(c) for c in attention["output"]]]))[0]
+    assert answer.iso == data["results"][0]["iso"]
     weights = np.array(attention["weights"])
-    assert weights.shape == (10, len(normalize(text)))
-    # Each output character's attention is a distribution over the input characters.
+    assert weights.shape == (date_data.OUTPUT_LENGTH, 1 + len(date_data.normalized(text)))
+    # Each output character's attention is a distribution over the order token and input characters.
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=2e-3)
     assert (weights >= 0).all()
 
 
-def test_order_rewrites_only_ambiguous_numeric_dates():
-    assert apply_order("05/03/1979", "dmy") == "05.03.1979"
-    assert apply_order("12.05.07", "mdy") == "12/05/07"
-    assert apply_order("05/03/1979", "mdy") == "05/03/1979"
-    assert apply_order("05/03/1979", "auto") == "05/03/1979"
-    assert apply_order("May 5, 1979", "dmy") == "May 5, 1979"
-    assert apply_order("1979-05-03", "dmy") == "1979-05-03"
+def test_order_names_are_checked_and_upper_cased():
+    assert check_order("dmy") == "DMY" and check_order(" YMD ") == "YMD"
     with pytest.raises(ValueError, match="order"):
-        apply_order("05/03/1979", "ymd")
+        check_order("auto")
 
 
-def test_dates_order_reaches_the_model(client, runs_dir):
-    reference = saved_model(runs_dir, "date_translation").signatures["serving_default"](
-        text=tf.constant(["05.03.1979"]))["date"].numpy()[0].decode()
-    result = client.post("/api/date_translation", json={"text": "05/03/1979", "order": "dmy"}).json()["results"][0]
-    assert result["read_as"] == "05.03.1979" and result["iso"] == reference
-    assert client.post("/api/date_translation", json={"text": "05/03/1979", "order": "ymd"}).status_code == 400
+@pytest.mark.parametrize("order", ["MDY", "DMY", "YMD"])
+def test_dates_order_reaches_the_model(client, runs_dir, order):
+    reference = saved_model(runs_dir, "date_translation").signatures["with_order"](
+        text=tf.constant(["05/03/1979", "12.05.07"]), order=tf.constant([order, order]))["iso"].numpy()
+    results = client.post("/api/date_translation",
+                          json={"texts": ["05/03/1979", "12.05.07"], "order": order.lower()}).json()["results"]
+    assert [r["iso"] for r in results] == [iso.decode() for iso in reference]
+
+
+def test_an_unknown_order_is_a_400(client):
+    response = client.post("/api/date_translation", json={"text": "05/03/1979", "order": "xyz"})
+    assert response.status_code == 400 and "order" in response.json()["error"]
 
 
 def test_concurrent_dates_requests_are_batched_and_answered_correctly(app, client):

@@ -6,9 +6,8 @@ async function translateOne() {
   try {
     const data = await api("/api/date_translation", { text: $("text").value, order: $("order").value, attention: true });
     const r = data.results[0];
-    $("iso").textContent = r.iso;
+    $("iso").textContent = r.iso || "not a date";
     $("confidence").textContent = r.confidence.toFixed(3);
-    $("read-as").textContent = r.read_as !== r.text ? `(read as "${r.read_as}")` : "";
     if (data.attention) {
       drawHeatmap($("attention"), data.attention.weights, data.attention.output, data.attention.input);
       $("attention-note").textContent = "";
@@ -24,7 +23,7 @@ async function translateBatch() {
     const texts = $("batch").value.split("\n").filter(t => t.trim());
     const data = await api("/api/date_translation", { texts, order: $("order").value });
     $("batch-results").innerHTML = "<tr><th>text</th><th>ISO</th><th>confidence</th></tr>" + data.results.map(r =>
-      `<tr><td></td><td>${r.iso}</td><td>${r.confidence.toFixed(3)}</td></tr>`).join("");
+      `<tr><td></td><td>${r.iso || "not a date"}</td><td>${r.confidence.toFixed(3)}</td></tr>`).join("");
     data.results.forEach((r, i) => { $("batch-results").rows[i + 1].cells[0].textContent = r.text; });
   } catch (e) { showError("error", e); }
 }
