@@ -70,6 +70,7 @@ def make_dataset(texts, labels, config, shuffle):
 def build_data(config):
     """Corpus, vocabulary (training words plus GloVe's most frequent), GloVe rows, NBSVM member, datasets."""
     from tasks.sentiment import model as models
+    from tasks.sentiment.calibration import fit_temperature
 
     try:
         corpus = load_sentiment_data(config.dataset, config.data, config.seed)
@@ -153,11 +154,15 @@ def train(config, restart_on_change=False):
     if combination is not None:
         model = run.save_model(model)
 
-    run.log("evaluating")
-    metrics = evaluation.evaluate_run(model, data, config, run.dir)
+    # Temperature scaling, fitted on the validation split (never test), calibrates the probabilities
+    # that evaluation reports and the SavedModel serves.
+    temperature = fit_temperature(model, data.corpus.validation)
+    run.log(f"evaluating (temperature {temperature:.3f}, fitted on validation)")
+    metrics = evaluation.evaluate_run(model, data, config, run.dir, temperature=temperature)
     if combination is not None:
         metrics["member_weights"] = combination
-    run.export(lambda directory: exporting.export_saved_model(model, data.class_names, directory))
+    run.export(lambda directory: exporting.export_saved_model(model, data.class_names, directory,
+                                                              temperature=temperature))
     demo = run.verify_saved_model(query_saved_model, DEMO_INPUTS)
     return run.write(metrics, demo, parameters=model.count_params(), headline_metric="test_accuracy")
 
