@@ -331,8 +331,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
 
     def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None, cache_shape=None,
                              cross_attention_cache_shape=None):
-        if cache_shape is not None:
-            return inputs_shape, cache_shape
+        # The first output only, as Keras's attention layers do: whether a cache and scores follow
+        # depends on call arguments that shapes do not carry; `compute_output_spec` gives them all.
         return inputs_shape
 
     def compute_output_spec(self, inputs, encoder_outputs=None, decoder_padding_mask=None,

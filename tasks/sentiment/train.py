@@ -70,7 +70,6 @@ def make_dataset(texts, labels, config, shuffle):
 def build_data(config):
     """Corpus, vocabulary (training words plus GloVe's most frequent), GloVe rows, NBSVM member, datasets."""
     from tasks.sentiment import model as models
-    from tasks.sentiment.calibration import fit_temperature
 
     try:
         corpus = load_sentiment_data(config.dataset, config.data, config.seed)
@@ -135,6 +134,7 @@ def query_saved_model(loaded, texts):
 def train(config, restart_on_change=False):
     """Trains, evaluates and exports a sentiment classifier into ``config.out``; returns the metrics."""
     from tasks.sentiment import model as models
+    from tasks.sentiment.calibration import fit_temperature
 
     run = RunDir.prepare(config, NAME, restart_on_change=restart_on_change,
                          strategies_supported=STRATEGIES, strategy_reason=STRATEGY_REASON)
