@@ -118,6 +118,8 @@ def labels_to_text(labels, mask, alphabet=ALPHABET):
     return normalize_spaces(tf.strings.reduce_join(strings, axis=-1))
 
 
+# Written with graph ops throughout; AutoGraph would only slow the tracing.
+@tf.autograph.experimental.do_not_convert
 def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     """Best-path CTC decoding: the most probable class per frame, repeats collapsed, blanks dropped.
 
@@ -178,6 +180,7 @@ def _push_word(histories, word_ids):
     return tf.concat([histories[..., 1:], word_ids[..., tf.newaxis]], axis=-1)
 
 
+@tf.autograph.experimental.do_not_convert
 def prefix_beam_search_beams(
     log_probs,
     lengths,
@@ -379,7 +382,9 @@ def prefix_beam_search_beams(
 
     num_steps = tf.minimum(tf.reduce_max(tf.concat([lengths, [0]], 0)), max_time)
     # The batch (and the labels' time axis) may be static outside the loop and dynamic inside.
-    invariants = {key: tf.TensorShape([None]).concatenate(value.shape[1:]) for key, value in state.items()}
+    invariants = {
+        key: tf.TensorShape([None]).concatenate(value.shape[1:]) for key, value in state.items()
+    }
     invariants["labels"] = tf.TensorShape([None, width, None])
     _, state = tf.while_loop(
         lambda t, state: t < num_steps,
@@ -413,6 +418,7 @@ def prefix_beam_search_beams(
     }
 
 
+@tf.autograph.experimental.do_not_convert
 def prefix_beam_search(
     log_probs,
     lengths,
