@@ -62,7 +62,8 @@ def lm_sentences():
     sentences = [" ".join(digits) for digits in itertools.permutations(UNITS[:6], 3)]
     for month, ordinal in itertools.product(MONTHS.split(), ORDINALS):
         sentences += [f"the {ordinal} of {month}", f"{month} {ordinal}"]
-    for hour, minute in itertools.product(UNITS + ["ten", "eleven", "twelve"], ["thirty", "fifteen"]):
+    hours = UNITS + ["ten", "eleven", "twelve"]
+    for hour, minute in itertools.product(hours, ["thirty", "fifteen"]):
         sentences += [f"{hour} {minute} a m", f"meet me at {hour} {minute} p m"]
     sentences += [f"meet me on {m} {o}" for m, o in itertools.product(MONTHS.split(), ORDINALS[:3])]
     return sentences
@@ -152,7 +153,9 @@ def main():
     theirs = {}
     for width in widths:
         theirs[f"beam {width}"] = lambda w=width: plain.decode_beams(log_probs, beam_width=w)[0][0]
-        theirs[f"beam {width} + LM"] = lambda w=width: fused.decode_beams(log_probs, beam_width=w)[0][0]
+        theirs[f"beam {width} + LM"] = lambda w=width: fused.decode_beams(
+            log_probs, beam_width=w
+        )[0][0]
 
     for fn in ours.values():  # trace
         fn(batch, lengths)

@@ -257,19 +257,20 @@ def pyctcdecode_best(log_probs, alphabet, beam_width, exact):
     return beams[0][0], beams[0][3]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_beam_search_agrees_with_pyctcdecode_without_pruning(seed):
-    # 1 + 3 + ... + 3 ** 6 = 1093 prefixes fit the beam. pyctcdecode keeps (prefix, last label) states and merges texts that differ
-    # only in spaces, so the exact comparison uses an alphabet without a space.
+def test_beam_search_agrees_with_pyctcdecode_without_pruning():
+    # 1 + 3 + ... + 3 ** 6 = 1093 prefixes fit the beam. pyctcdecode keeps (prefix, last label)
+    # states and merges texts that differ only in spaces, so the exact comparison uses an
+    # alphabet without a space.
     pytest.importorskip("pyctcdecode")
-    alphabet, time = "abc", 6
-    log_probs = random_log_probs(20 + seed, 1, time, 4, scale=1.0)
-    text, log_prob = pyctcdecode_best(log_probs[0], alphabet, beam_width=4000, exact=True)
+    alphabet, time, batch = "abc", 6, 3
+    log_probs = random_log_probs(20, batch, time, 4, scale=1.0)
     beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=1100)(
-        log_probs, [time]
+        log_probs, [time] * batch
     )
-    assert beams["texts"][0, 0].numpy().decode() == text
-    np.testing.assert_allclose(float(beams["scores"][0, 0]), log_prob, atol=1e-3)
+    for b in range(batch):
+        text, log_prob = pyctcdecode_best(log_probs[b], alphabet, beam_width=4000, exact=True)
+        assert beams["texts"][b, 0].numpy().decode() == text
+        np.testing.assert_allclose(float(beams["scores"][b, 0]), log_prob, atol=1e-3)
 
 
 def synthetic_posteriors(text, seed, frames_per_char=4, noise=1.0, alphabet=ALPHABET):
@@ -409,8 +410,8 @@ def test_beam_search_with_lm_matches_python_reference(order, beam_width):
     lm = NgramLanguageModel.from_texts(
         ["one two", "two three", "one one", "ten two one", "three ten"], order=order
     )
-    lengths = np.array([25, 18], dtype=np.int32)
-    log_probs = random_log_probs(40 + order, 2, 25, len(alphabet) + 1, scale=1.5)
+    lengths = np.array([25, 18, 0], dtype=np.int32)  # an empty utterance scores only </s>
+    log_probs = random_log_probs(40 + order, 3, 25, len(alphabet) + 1, scale=1.5)
     # More spaces than random, so that words are completed often.
     log_probs[:, ::4, 1] += 2.0
     log_probs = tf.nn.log_softmax(log_probs).numpy()
@@ -420,6 +421,17 @@ def test_beam_search_with_lm_matches_python_reference(order, beam_width):
     for b, length in enumerate(lengths):
         reference = reference_beam_search(log_probs[b, :length], beam_width, lm_score=score)
         assert_same_beams(graph[b], reference)
+
+
+def test_beam_search_rejects_bad_arguments():
+    log_probs = random_log_probs(0, 1, 5, 4)
+    with pytest.raises(ValueError, match="beam_width"):
+        prefix_beam_search(log_probs, [5], alphabet="abc", beam_width=0)
+    with pytest.raises(ValueError, match="prune_top_k"):
+        prefix_beam_search(log_probs, [5], alphabet="abc", prune_top_k=0)
+    lm = NgramLanguageModel.from_texts(["a b"], order=2)
+    with pytest.raises(ValueError, match="space"):
+        prefix_beam_search(log_probs, [5], alphabet="abc", lm=lm)
 
 
 def test_language_model_resolves_an_acoustic_ambiguity():
@@ -473,7 +485,8 @@ def test_decoders_in_a_saved_model_give_the_same_texts(tmp_path):
         [synthetic_posteriors(s, seed, noise=0.7) for seed, s in enumerate(sentences)]
     )
     module = Decoder()
-    expected = {name: getattr(module, name)(log_probs, lengths) for name in ["greedy", "beam", "beam_lm"]}
+    names = ["greedy", "beam", "beam_lm"]
+    expected = {name: getattr(module, name)(log_probs, lengths) for name in names}
     tf.saved_model.save(module, str(tmp_path / "decoder"))
     del module
     loaded = tf.saved_model.load(str(tmp_path / "decoder"))
