@@ -142,7 +142,7 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)  # (batch, time)
     best_log_prob = tf.reduce_max(log_probs, axis=-1)  # (batch, time)
     # A blank before the first frame, so a first non-blank frame starts a run.
-    previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]])
+    previous = tf.pad(best, [[0, 0], [1, 0]])[:, :max_time]
     starts_run = tf.not_equal(best, previous)
     emitted = valid & starts_run & tf.not_equal(best, 0)  # (batch, time)
     texts = labels_to_text(best, emitted, alphabet)
@@ -202,10 +202,13 @@ def prefix_beam_search_beams(
             ``language_model.NgramScorer`` (``order``, ``bos_id``, ``eos_id``,
             ``word_ids(words)``, ``log_prob_ids(histories, word_ids)``, natural
             logs), or a ``language_model.NgramLanguageModel`` (its scorer is
-            used). Words are split at the alphabet's space.
-        lm_weight: weight of the LM's log probability in shallow fusion.
+            used). Words are split at the alphabet's space. To export, the
+            scorer must be an attribute of the module or model being saved,
+            so that its lookup tables are saved with it.
+        lm_weight: weight of the LM's log probability in shallow fusion
+            (a float or a scalar tensor, e.g. a serving input).
         word_bonus: added for every completed word (counters the LM's
-            preference for fewer words).
+            preference for fewer words); a float or a scalar tensor.
         prune_top_k: None to extend every prefix by every character, or a
             Python int: extend only by the frame's ``prune_top_k`` most
             probable characters (the blank and the repeat of a prefix's last
