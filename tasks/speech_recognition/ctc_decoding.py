@@ -29,9 +29,9 @@ Every hypothesis is a label prefix ``l`` with two probabilities after frame t,
 An extension ``l+c`` that is itself in the beam is merged into that prefix
 (its probability added to the other's ``p_nb'``), so no two hypotheses share
 a label prefix, and the beam keeps the ``beam_width`` best prefixes by
-``log(p_b + p_nb) + lm_score``. Prefixes that fell out of the beam are not
-remembered (the common form of the algorithm; the paper's "if l+ not in
-A_prev" line refers to the same simplification). With a beam wide enough to
+``log(p_b + p_nb) + lm_score``. Prefixes that fell out of the beam are
+forgotten: an extension that recreates one starts again from the extension's
+probability alone (the common form of the algorithm). With a beam wide enough to
 hold every prefix, the search is exact: the best hypothesis is the labelling
 of highest total probability, and ``p_b + p_nb`` is that total (the tests
 check both against enumeration and ``tf.nn.ctc_loss``).
@@ -55,8 +55,10 @@ Confidence:
   nothing was recognised.
 * beam search: the share of the final beam's (fused) probability held by the
   hypotheses whose text is the chosen one; 0 for an empty transcript. Two
-  competing readings of equal weight give 0.5; the share is an upper bound of
-  the text's posterior, since the mass outside the beam is not counted.
+  competing readings of equal weight give 0.5. The mass outside the beam is
+  not counted, so the share overstates the text's posterior when much of it
+  lies there; and on noisy posteriors without an LM, where many one-letter
+  variants share the mass, it falls as the beam widens.
 """
 
 import tensorflow as tf
