@@ -83,6 +83,11 @@ class Waveforms(Sequence):
         clip = int(self.indices[index])
         return self.audio[self.offsets[clip]:self.offsets[clip + 1]].astype(np.float32) / 32767.0
 
+    def int16(self, index: int) -> np.ndarray:
+        """Clip ``index`` as stored: int16 samples (full scale 32767)."""
+        clip = int(self.indices[index])
+        return np.asarray(self.audio[self.offsets[clip]:self.offsets[clip + 1]])
+
     @property
     def lengths(self) -> np.ndarray:
         """Samples per clip, int64."""

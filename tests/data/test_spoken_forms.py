@@ -360,3 +360,27 @@ def test_augmentation_changes_the_audio_not_the_labels(clips):
     ratio = augmented[0]["num_samples"].numpy() / plain[0]["num_samples"].numpy()
     assert np.all((ratio > 0.89) & (ratio < 1.12)) and not np.allclose(ratio, 1)
     assert np.abs(augmented[0]["waveform"].numpy()).max() <= 1.0
+
+
+def test_tfds_builder_tiny(tmp_path, monkeypatch):
+    from data.tfds_spoken_forms import SpokenForms
+
+    monkeypatch.setenv("SEQMODELS_CACHE", str(tmp_path / "cache"))
+    builder = SpokenForms(config="tiny", data_dir=str(tmp_path / "tfds"))
+    builder.download_and_prepare()
+    train = list(builder.as_dataset(split="train").as_numpy_iterator())
+    assert len(train) == 3
+    clips = sf.make_spoken_clips("train", 3, speakers_per_variant=1, synthetic_voices=2,
+                                 background_kinds=("white", "pink", "silence"), verbose=False)
+    assert sorted(e["transcript"].decode() for e in train) == sorted(clips.transcripts)
+    for example in train:
+        index = clips.transcripts.index(example["transcript"].decode())
+        np.testing.assert_array_equal(example["audio"], clips.waveforms.int16(index))
+        assert example["date_iso"].decode() == clips.date_iso[index]
+    # The training speakers include generated voice variants; the test split's never do.
+    assert {s.variant for s in clips.speakers} <= {
+        s.variant for s in tw.make_speakers(1, 0, synthetic_voices=2)["train"]}
+    test = list(builder.as_dataset(split="test").as_numpy_iterator())
+    assert len(test) == 2
+    assert not any(e["speaker"].decode().split("+")[1].startswith(tw.SYNTHETIC_VARIANT_PREFIX)
+                   for e in test)
