@@ -41,6 +41,7 @@ from data.spoken_forms.clips import (
     SpokenClipOptions,
     SpokenClips,
     Waveforms,
+    assemble_clips,
     default_cache_dir,
     jitter_prosody,
     load_babble_bank,
@@ -75,17 +76,22 @@ from data.spoken_forms.normalize import (
     encode_transcript,
     normalize_transcript,
 )
-from data.spoken_forms.speech import CHUNK_SIZE, speech_text, synthesize_in_fresh_processes
+from data.spoken_forms.speech import (
+    CHUNK_SIZE,
+    iter_synthesized_chunks,
+    speech_text,
+    synthesize_in_fresh_processes,
+)
 
 __all__ = [
     "ALPHABET", "BABBLE_WORDS", "BLANK", "CATEGORIES", "CATEGORY_WEIGHTS", "CHUNK_SIZE",
     "DEFAULT_PADDING_SECONDS", "DEFAULT_SNR_DB", "MONTHS", "NUM_CLASSES", "SPOKEN_FORMS_VERSION",
     "WEEKDAYS",
     "BabbleOptions", "SpokenClipOptions", "SpokenClips", "Utterance", "Waveforms",
-    "augment_waveform", "cardinal_words", "decode_ids", "default_cache_dir", "digit_words",
+    "assemble_clips", "augment_waveform", "cardinal_words", "decode_ids", "default_cache_dir", "digit_words",
     "encode_transcript", "generate_utterance", "generate_utterances", "jitter_prosody",
     "load_babble_bank", "make_cache", "make_dataset", "make_spoken_clips", "mix_clips",
     "mix_speech", "normalize_transcript", "ordinal_words", "random_date", "random_time",
-    "speech_text", "synthesize_in_fresh_processes", "synthesize_spoken_clips", "vocabulary",
+    "iter_synthesized_chunks", "speech_text", "synthesize_in_fresh_processes", "synthesize_spoken_clips", "vocabulary",
     "year_words",
 ]

@@ -265,6 +265,21 @@ def test_cache_hit_returns_identical_audio_and_generation_is_deterministic(clips
     assert fresh.transcripts == clips.transcripts[:3]
 
 
+def test_speech_is_the_same_whatever_the_number_of_worker_processes(monkeypatch):
+    # Chunks of two: three utterances make two child processes, run one or two at a time.
+    monkeypatch.setattr(sf.speech, "CHUNK_SIZE", 2)
+    speakers = tw.make_speakers(1, 0)["test"][:3]
+    texts = ["ten o clock", "seven four two", "the third of march"]
+    serial = sf.synthesize_in_fresh_processes(texts, speakers, workers=1)
+    parallel = list(sf.iter_synthesized_chunks(texts, speakers, workers=2))
+    assert [len(chunk) for chunk in parallel] == [2, 1]
+    for a, b in zip(serial, [audio for chunk in parallel for audio in chunk]):
+        np.testing.assert_array_equal(a, b)
+    assert 0.3 < len(serial[0]) / 16000 < 2.0
+    with pytest.raises(ValueError, match="One speaker per text"):
+        sf.synthesize_in_fresh_processes(texts, speakers[:2])
+
+
 def test_cache_key_changes_with_the_options():
     base = sf.SpokenClipOptions("test", 5)
     keys = {tw.cache_key(base)}
