@@ -30,12 +30,16 @@ CHUNK_SIZE = 200
 
 
 def speech_text(transcript: str) -> str:
-    """What eSpeak NG is asked to say for a normalised transcript.
+    """What a speech engine is asked to say for a normalised transcript.
 
-    ``o clock`` is given its apostrophe back: eSpeak says a lone ``o`` as the
-    letter ("oh clock") but ``o'clock`` as people do ("uh clock").
+    ``o clock`` gets its apostrophe back and ``a m`` / ``p m`` their dot:
+    eSpeak NG says a lone ``o`` as the letter ("oh clock") and a lone ``a``
+    as the article ("uh em"), but ``o'clock`` and ``a.m`` as people do.
     """
-    return f" {transcript} ".replace(" o clock ", " o'clock ").strip()
+    text = f" {transcript} "
+    for said, written in ((" o clock ", " o'clock "), (" a m ", " a.m "), (" p m ", " p.m ")):
+        text = text.replace(said, written)
+    return text.strip()
 
 
 def synthesize_chunk(engine: EspeakEngine, texts, speakers) -> list[np.ndarray]:
