@@ -104,8 +104,9 @@ class SpokenClips:
         transcripts: normalised transcripts (:func:`normalize_transcript`).
         categories: the grammar category of each (``CATEGORIES``).
         date_iso, times, numbers: each utterance's meaning (see ``grammar``).
-        speakers: the :class:`Speaker` of each (a ``"engine/voice"`` string
-            for the other engines of ``data.other_engines``).
+        speakers: the :class:`Speaker` of each, before the utterance's own
+            rate and pitch jitter (an ``"engine/voice"`` string for the other
+            engines of ``data.other_engines``).
         speech_spans: ``(start_s, end_s)`` of the speech in each clip.
         backgrounds: the background kind of each clip.
         snr_db: the signal-to-noise ratio drawn for each clip.

@@ -355,6 +355,14 @@ def test_dataset_batches_are_padded_with_their_lengths(clips):
     assert seen == len(clips)
     padded = next(iter(sf.make_dataset(clips, 5, pad_to_multiple=160)))[0]["waveform"]
     assert padded.shape[1] % 160 == 0
+    # A subset shares the audio and keeps each clip's transcript with it.
+    subset = clips.subset([3, 1])
+    assert subset.transcripts == [clips.transcripts[3], clips.transcripts[1]]
+    np.testing.assert_array_equal(subset.waveforms[0], clips.waveforms[3])
+    features, targets = next(iter(sf.make_dataset(subset, 2)))
+    assert features["num_samples"].numpy().tolist() == [len(clips.waveforms[3]),
+                                                        len(clips.waveforms[1])]
+    assert sf.decode_ids(targets["labels"][1, :targets["label_length"][1]]) == clips.transcripts[1]
 
 
 def test_shuffled_batches_cover_every_clip_and_repeat_from_the_seed(clips):
