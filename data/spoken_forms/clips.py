@@ -40,7 +40,7 @@ from data.trigger_word import (
 from data.trigger_word.cache import write_atomically
 
 # Bump whenever generation changes so stale cache entries are not reused.
-SPOKEN_FORMS_VERSION = 2
+SPOKEN_FORMS_VERSION = 3
 DEFAULT_SNR_DB = (5.0, 30.0)
 DEFAULT_PADDING_SECONDS = (0.1, 0.6)
 # Babble words: the trigger-word negatives the grammar never says, so babble

@@ -387,9 +387,10 @@ def generate_utterance(rng: np.random.Generator, category: str | None = None) ->
     template, needs = MIXED_TEMPLATES[int(rng.integers(len(MIXED_TEMPLATES)))]
     fields, date_iso, time, number = {}, "", "", ""
     if "date" in needs.split():
-        # A day is named for an appointment; "the deadline is march twenty twenty" is fine.
+        # "on" names a day ("born on march nineteen seventy nine" is not English);
+        # "the deadline is march twenty twenty" is fine.
         fields["date"], date_iso = random_date(rng, with_weekday=0.3,
-                                               month_year="time" not in needs.split())
+                                               month_year="on {date}" not in template)
     if "time" in needs.split():
         fields["time"], time = random_time(rng)
     if "weekday" in needs.split():
