@@ -21,7 +21,10 @@ from a seed, with the trigger-word machinery (``data.trigger_word``):
    length-bucketed when shuffled, optionally augmented.
 
 Speech from other engines (flite, festival), for evaluation only, is in
-``data.other_engines``.
+``data.other_engines``. Text for a language model is the training split's
+own stream of the grammar: ``[u.text for u in generate_utterances(n, seed,
+stream=SPLITS.index("train"))]`` (the clips of split ``s`` use stream
+``SPLITS.index(s)``).
 
 Example:
 
