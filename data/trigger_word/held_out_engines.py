@@ -19,9 +19,11 @@ household noise.
 These engines give no word times, so the word's place in a sentence is
 measured: its start is the length of the text before it said alone, its end
 the length of the text up to and including it said alone (both trimmed of
-silence). An utterance-final word is said a little longer than inside a
-sentence, so the end may be late by a few tens of milliseconds; a detection
-counts from the word's start to 1 s after its end, which absorbs that.
+silence). An utterance-final word is said longer than inside a sentence, so
+both times may be late by up to about 0.2 s (eSpeak's own word events show
+that much); a detection counts from the word's start to 1 s after its end,
+which absorbs it, but delays measured on these sets would be biased, so
+none are reported.
 
 Every set is cached like the eSpeak clips (``other-engines-<kind>-<key>``).
 """
