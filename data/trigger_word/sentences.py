@@ -254,6 +254,7 @@ def synthesize_texts_in_fresh_process(items, data_path=None) -> list[SpokenText]
             input=json.dumps(request), text=True, capture_output=True, env=environment, cwd=root)
         if result.returncode != 0:
             raise RuntimeError(f"Sentence synthesis failed:\n{result.stderr[-2000:]}")
+        # The child writes its utterances as a bank's first group (the one file format for them).
         bank = SentenceBank.load(path)
     return bank.positives
 

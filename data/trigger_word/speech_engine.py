@@ -145,8 +145,8 @@ class EspeakEngine:
         comma is not part of the word).
 
         Returns:
-            (audio float32 16 kHz, [(start_s, end_s, word text)]), the same
-            audio as :meth:`synthesize`.
+            (audio float32 16 kHz, trimmed as :meth:`synthesize` trims it,
+            [(start_s, end_s, word text)] in that audio's time).
         """
         raw, events = self._speak(text, speaker)
         first, last = trim_bounds(raw)
