@@ -123,7 +123,7 @@ def main(argv=None):
     parser.add_argument("--plain-test", action="store_true",
                         help="with --other-engines, also the plain eSpeak test clips (no scenes)")
     parser.add_argument("--note", default="", help="with --other-engines, a sentence for the section")
-    parser.add_argument("--extra-targets", type=float, nargs="*", default=[5.0, 20.0],
+    parser.add_argument("--extra-targets", type=float, nargs="*", default=[5.0, 20.0, 100.0],
                         help="with --other-engines, also rules chosen on validation for these false "
                              "accepts per hour (small runs reach little recall at the run's own target)")
     args = parser.parse_args(argv)
