@@ -44,11 +44,11 @@ from data.spoken_forms.clips import (
     DEFAULT_SNR_DB,
     SPOKEN_FORMS_VERSION,
     SpokenClips,
+    assemble_clips,
     make_cache,
-    mix_clips,
 )
 from data.spoken_forms.grammar import CATEGORIES, generate_utterances
-from data.spoken_forms.speech import speech_text
+from data.spoken_forms.speech import CHUNK_SIZE, speech_text
 from data.trigger_word import BACKGROUND_KINDS, SAMPLE_RATE, ClipCache, WordBank, cache_fields
 from data.trigger_word import resample, trim_silence
 
@@ -221,14 +221,11 @@ def make_other_engine_spoken_clips(num_utterances: int, seed: int = 0, cache_dir
     directory = cache.path("other-engines", options)
     if directory is not None and (directory / "clips.json").exists():
         return SpokenClips.load(directory)
-    clips = _synthesize_other_engine_clips(options, verbose, workers)
-    if directory is not None:
-        clips.save(directory, cache_fields(options))
-        clips = SpokenClips.load(directory)
-    return clips
+    clips = _synthesize_other_engine_clips(options, directory, verbose, workers)
+    return SpokenClips.load(directory) if directory is not None else clips
 
 
-def _synthesize_other_engine_clips(options: OtherEngineClipOptions, verbose: bool,
+def _synthesize_other_engine_clips(options: OtherEngineClipOptions, directory, verbose: bool,
                                    workers: int | None) -> SpokenClips:
     utterances = generate_utterances(options.num_utterances, options.seed,
                                      stream=OTHER_ENGINES_STREAM, categories=options.categories)
@@ -236,31 +233,32 @@ def _synthesize_other_engine_clips(options: OtherEngineClipOptions, verbose: boo
             for index in range(options.num_utterances)]
     voices = [options.voices[int(rng.integers(len(options.voices)))] for rng in rngs]
     stretches = [float(rng.uniform(*options.duration_stretch)) for rng in rngs]
+    needs_babble = bool({"babble", "mixture"} & set(options.background_kinds))
+    bank = babble_bank(options.voices, workers) if needs_babble and options.num_utterances else None
     if verbose and options.num_utterances:
         print(f"other engines: synthesising {options.num_utterances} utterances with "
               f"{len(options.voices)} voices", flush=True)
     jobs = [(voice, speech_text(u.text), stretch)
             for voice, u, stretch in zip(voices, utterances, stretches)]
-    speech = _run_jobs(jobs, workers, verbose)
-    needs_babble = bool({"babble", "mixture"} & set(options.background_kinds))
-    bank = babble_bank(options.voices, workers) if needs_babble and options.num_utterances else None
-    return mix_clips(rngs, speech, utterances, voices, bank, options.background_kinds,
-                     options.snr_db, options.padding_seconds)
+    chunks = (_run_jobs(jobs[start:start + CHUNK_SIZE], workers, verbose, start, len(jobs))
+              for start in range(0, len(jobs), CHUNK_SIZE))
+    return assemble_clips(chunks, rngs, utterances, voices, bank, options.background_kinds,
+                          options.snr_db, options.padding_seconds, directory,
+                          cache_fields(options))
 
 
-def _run_jobs(jobs, workers, verbose) -> list[np.ndarray]:
+def _run_jobs(jobs, workers, verbose=False, done=0, total=0) -> list[np.ndarray]:
     """``synthesize`` of each ``(engine/voice, text, stretch)``, in threads (each runs a process)."""
     def run(job):
         name, text, stretch = job
         engine, _, voice = name.partition("/")
         return synthesize(engine, voice, text, stretch)
 
-    results = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
-        for index, audio in enumerate(pool.map(run, jobs)):
-            results.append(audio)
-            if verbose and ((index + 1) % 100 == 0 or index + 1 == len(jobs)):
-                print(f"  other engines: {index + 1}/{len(jobs)} utterances", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(run, jobs))
+    if verbose:
+        print(f"  other engines: {done + len(jobs)}/{total} utterances", flush=True)
     return results
 
 
@@ -272,7 +270,7 @@ def babble_bank(voices, workers: int | None = None, words=BABBLE_WORDS,
     ``piece_seconds`` (babble needs speech-like sound, not whole words).
     """
     texts = [(voice, ", ".join(words), 1.0) for voice in voices]
-    speech = _run_jobs(texts, workers, verbose=False)
+    speech = _run_jobs(texts, workers)
     piece = int(piece_seconds * SAMPLE_RATE)
     pieces = [[audio[start:start + piece] for start in range(0, len(audio) - piece + 1, piece)]
               or [audio] for audio in speech]

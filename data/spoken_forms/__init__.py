@@ -21,7 +21,10 @@ from a seed, with the trigger-word machinery (``data.trigger_word``):
    length-bucketed when shuffled, optionally augmented.
 
 Speech from other engines (flite, festival), for evaluation only, is in
-``data.other_engines``.
+``data.other_engines``. Text for a language model is the training split's
+own stream of the grammar: ``[u.text for u in generate_utterances(n, seed,
+stream=SPLITS.index("train"))]`` (the clips of split ``s`` use stream
+``SPLITS.index(s)``).
 
 Example:
 
@@ -41,6 +44,7 @@ from data.spoken_forms.clips import (
     SpokenClipOptions,
     SpokenClips,
     Waveforms,
+    assemble_clips,
     default_cache_dir,
     jitter_prosody,
     load_babble_bank,
@@ -75,17 +79,22 @@ from data.spoken_forms.normalize import (
     encode_transcript,
     normalize_transcript,
 )
-from data.spoken_forms.speech import CHUNK_SIZE, speech_text, synthesize_in_fresh_processes
+from data.spoken_forms.speech import (
+    CHUNK_SIZE,
+    iter_synthesized_chunks,
+    speech_text,
+    synthesize_in_fresh_processes,
+)
 
 __all__ = [
     "ALPHABET", "BABBLE_WORDS", "BLANK", "CATEGORIES", "CATEGORY_WEIGHTS", "CHUNK_SIZE",
     "DEFAULT_PADDING_SECONDS", "DEFAULT_SNR_DB", "MONTHS", "NUM_CLASSES", "SPOKEN_FORMS_VERSION",
     "WEEKDAYS",
     "BabbleOptions", "SpokenClipOptions", "SpokenClips", "Utterance", "Waveforms",
-    "augment_waveform", "cardinal_words", "decode_ids", "default_cache_dir", "digit_words",
+    "assemble_clips", "augment_waveform", "cardinal_words", "decode_ids", "default_cache_dir", "digit_words",
     "encode_transcript", "generate_utterance", "generate_utterances", "jitter_prosody",
     "load_babble_bank", "make_cache", "make_dataset", "make_spoken_clips", "mix_clips",
     "mix_speech", "normalize_transcript", "ordinal_words", "random_date", "random_time",
-    "speech_text", "synthesize_in_fresh_processes", "synthesize_spoken_clips", "vocabulary",
+    "iter_synthesized_chunks", "speech_text", "synthesize_in_fresh_processes", "synthesize_spoken_clips", "vocabulary",
     "year_words",
 ]

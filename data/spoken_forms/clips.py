@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from data.spoken_forms.grammar import CATEGORIES, Utterance, generate_utterances, vocabulary
-from data.spoken_forms.speech import synthesize_in_fresh_processes
+from data.spoken_forms.speech import iter_synthesized_chunks
 from data.trigger_word import (
     BACKGROUND_KINDS,
     NEGATIVE_WORDS,
@@ -39,7 +40,7 @@ from data.trigger_word import (
 from data.trigger_word.cache import write_atomically
 
 # Bump whenever generation changes so stale cache entries are not reused.
-SPOKEN_FORMS_VERSION = 1
+SPOKEN_FORMS_VERSION = 3
 DEFAULT_SNR_DB = (5.0, 30.0)
 DEFAULT_PADDING_SECONDS = (0.1, 0.6)
 # Babble words: the trigger-word negatives the grammar never says, so babble
@@ -83,6 +84,11 @@ class Waveforms(Sequence):
         clip = int(self.indices[index])
         return self.audio[self.offsets[clip]:self.offsets[clip + 1]].astype(np.float32) / 32767.0
 
+    def int16(self, index: int) -> np.ndarray:
+        """Clip ``index`` as stored: int16 samples (full scale 32767)."""
+        clip = int(self.indices[index])
+        return np.asarray(self.audio[self.offsets[clip]:self.offsets[clip + 1]])
+
     @property
     def lengths(self) -> np.ndarray:
         """Samples per clip, int64."""
@@ -98,8 +104,9 @@ class SpokenClips:
         transcripts: normalised transcripts (:func:`normalize_transcript`).
         categories: the grammar category of each (``CATEGORIES``).
         date_iso, times, numbers: each utterance's meaning (see ``grammar``).
-        speakers: the :class:`Speaker` of each (a ``"engine/voice"`` string
-            for the other engines of ``data.other_engines``).
+        speakers: the :class:`Speaker` of each, before the utterance's own
+            rate and pitch jitter (an ``"engine/voice"`` string for the other
+            engines of ``data.other_engines``).
         speech_spans: ``(start_s, end_s)`` of the speech in each clip.
         backgrounds: the background kind of each clip.
         snr_db: the signal-to-noise ratio drawn for each clip.
@@ -145,9 +152,14 @@ class SpokenClips:
     def save(self, directory: Path, extra_meta: dict) -> None:
         """``audio.npy`` (int16, all clips end to end) then ``clips.json``, each atomically."""
         directory.mkdir(parents=True, exist_ok=True)
-        audio = np.concatenate([np.round(np.clip(w, -1, 1) * 32767).astype(np.int16)
-                                for w in self.waveforms]) if len(self) else np.zeros(0, np.int16)
+        audio = np.concatenate([self.waveforms.int16(i) for i in range(len(self))]) \
+            if len(self) else np.zeros(0, np.int16)
         write_atomically(directory / "audio.npy", lambda temporary: np.save(temporary, audio))
+        self.write_description(directory, extra_meta)
+
+    def write_description(self, directory: Path, extra_meta: dict) -> None:
+        """``clips.json``: offsets and everything but the audio. Written last, it marks a
+        complete cache entry."""
         meta = dict(extra_meta, offsets=[int(o) for o in np.cumsum([0, *self.num_samples])],
                     transcripts=self.transcripts, categories=self.categories,
                     date_iso=self.date_iso, times=self.times, numbers=self.numbers,
@@ -155,7 +167,6 @@ class SpokenClips:
                               for s in self.speakers],
                     speech_spans=[list(s) for s in self.speech_spans],
                     backgrounds=self.backgrounds, snr_db=self.snr_db)
-        # clips.json last: its presence marks a complete entry.
         write_atomically(directory / "clips.json",
                          lambda temporary: temporary.write_text(json.dumps(meta)))
 
@@ -282,16 +293,19 @@ def make_spoken_clips(split: str, num_utterances: int, seed: int = 0, cache_dir=
     directory = cache.path(f"clips-{split}", options)
     if directory is not None and (directory / "clips.json").exists():
         return SpokenClips.load(directory)
-    clips = synthesize_spoken_clips(options, cache, verbose=verbose, workers=workers)
-    if directory is not None:
-        clips.save(directory, cache_fields(options))
-        clips = SpokenClips.load(directory)  # the cached audio, so a cache hit is identical
-    return clips
+    clips = synthesize_spoken_clips(options, cache, directory, verbose=verbose, workers=workers)
+    # From the cache entry just written: the same memory-mapped audio as a later cache hit.
+    return SpokenClips.load(directory) if directory is not None else clips
 
 
-def synthesize_spoken_clips(options: SpokenClipOptions, cache: ClipCache, verbose: bool = False,
-                            workers: int | None = None) -> SpokenClips:
-    """The clips of ``options``, made now (deterministically); see :func:`make_spoken_clips`."""
+def synthesize_spoken_clips(options: SpokenClipOptions, cache: ClipCache, directory=None,
+                            verbose: bool = False, workers: int | None = None) -> SpokenClips:
+    """The clips of ``options``, made now (deterministically); see :func:`make_spoken_clips`.
+
+    With a ``directory``, the audio is written there as it is made (so memory
+    holds a few chunks, not the whole set) and the entry is completed with
+    its ``clips.json``.
+    """
     split_index = SPLITS.index(options.split)
     speakers = make_speakers(options.speakers_per_variant, options.seed,
                              synthetic_voices=options.synthetic_voices)[options.split]
@@ -310,18 +324,18 @@ def synthesize_spoken_clips(options: SpokenClipOptions, cache: ClipCache, verbos
     with data_root as root:
         data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
                      if options.synthetic_voices else None)
-        if verbose and options.num_utterances:
-            print(f"spoken forms: synthesising {options.num_utterances} {options.split} utterances "
-                  f"({len(speakers)} speakers)", flush=True)
-        speech = synthesize_in_fresh_processes([u.text for u in utterances], said_by, data_path,
-                                               workers=workers, verbose=verbose,
-                                               label=options.split)
         bank = (load_babble_bank(BabbleOptions(options.split, options.seed,
                                                options.speakers_per_variant,
                                                options.synthetic_voices), cache, data_path)
                 if options.needs_babble and options.num_utterances else None)
-    return mix_clips(rngs, speech, utterances, clip_speakers, bank, options.background_kinds,
-                     options.snr_db, options.padding_seconds)
+        if verbose and options.num_utterances:
+            print(f"spoken forms: synthesising {options.num_utterances} {options.split} utterances "
+                  f"({len(speakers)} speakers)", flush=True)
+        speech = iter_synthesized_chunks([u.text for u in utterances], said_by, data_path,
+                                         workers=workers, verbose=verbose, label=options.split)
+        return assemble_clips(speech, rngs, utterances, clip_speakers, bank,
+                              options.background_kinds, options.snr_db, options.padding_seconds,
+                              directory, cache_fields(options))
 
 
 def jitter_prosody(rng: np.random.Generator, speaker: Speaker) -> Speaker:
@@ -331,23 +345,88 @@ def jitter_prosody(rng: np.random.Generator, speaker: Speaker) -> Speaker:
         pitch=int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 100)))
 
 
+class _AudioSink:
+    """int16 clips appended in order: streamed to a file next to a cache entry, or kept in memory."""
+
+    def __init__(self, directory: Path | None):
+        self.directory, self.pieces, self.lengths = directory, [], []
+        self.file = None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.raw_path = directory / f"audio.raw-{os.getpid()}"
+            self.file = open(self.raw_path, "wb")
+
+    def append(self, clip: np.ndarray) -> None:
+        if self.file is not None:
+            clip.tofile(self.file)
+        else:
+            self.pieces.append(clip)
+        self.lengths.append(len(clip))
+
+    def finish(self) -> np.ndarray:
+        """All clips end to end: ``audio.npy`` of the entry (memory-mapped), or an array."""
+        if self.file is None:
+            return np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.int16)
+        self.file.close()
+        total = int(sum(self.lengths))
+        target = self.directory / "audio.npy"
+        temporary = target.with_name(f"audio.tmp-{os.getpid()}.npy")
+        stored = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.int16, shape=(total,))
+        if total:
+            raw = np.memmap(self.raw_path, dtype=np.int16, mode="r", shape=(total,))
+            for start in range(0, total, 1 << 24):
+                stored[start:start + (1 << 24)] = raw[start:start + (1 << 24)]
+            del raw
+        stored.flush()
+        del stored
+        os.replace(temporary, target)
+        os.remove(self.raw_path)
+        return np.load(target, mmap_mode="r")
+
+
+def assemble_clips(speech_chunks, rngs, utterances, speakers, bank, background_kinds, snr_db,
+                   padding_seconds, directory: Path | None = None,
+                   extra_meta: dict | None = None) -> SpokenClips:
+    """Puts each speech array over its background (:func:`mix_speech`), chunk by chunk.
+
+    Args:
+        speech_chunks: lists of speech arrays, in the clips' order.
+        rngs: one random generator per clip (its background, level and padding).
+        utterances, speakers: per clip.
+        bank: babble material (``None`` when no kind needs it).
+        directory: the cache entry to write (audio streamed as it is made,
+            ``clips.json`` last), or ``None`` to keep the clips in memory.
+    """
+    sink = _AudioSink(directory)
+    spans, kinds, ratios = [], [], []
+    index = 0
+    for chunk in speech_chunks:
+        for audio in chunk:
+            rng = rngs[index]
+            kind = str(background_kinds[int(rng.integers(len(background_kinds)))])
+            clip, span, ratio = mix_speech(rng, audio, kind, bank, snr_db, padding_seconds)
+            sink.append(np.round(np.clip(clip, -1, 1) * 32767).astype(np.int16))
+            spans.append(span)
+            kinds.append(kind)
+            ratios.append(ratio)
+            index += 1
+    if index != len(utterances):
+        raise ValueError(f"{index} speech arrays for {len(utterances)} utterances")
+    offsets = np.cumsum([0] + sink.lengths)
+    clips = SpokenClips(Waveforms(sink.finish(), offsets), [u.text for u in utterances],
+                        [u.category for u in utterances], [u.date_iso for u in utterances],
+                        [u.time for u in utterances], [u.number for u in utterances],
+                        list(speakers), spans, kinds, ratios)
+    if directory is not None:
+        clips.write_description(directory, extra_meta or {})
+    return clips
+
+
 def mix_clips(rngs, speech, utterances, speakers, bank, background_kinds, snr_db,
               padding_seconds) -> SpokenClips:
-    """Puts each speech array over its background (:func:`mix_speech`); the clips in memory."""
-    waveforms, spans, kinds, ratios = [], [], [], []
-    for rng, audio in zip(rngs, speech):
-        kind = str(background_kinds[int(rng.integers(len(background_kinds)))])
-        clip, span, ratio = mix_speech(rng, audio, kind, bank, snr_db, padding_seconds)
-        waveforms.append(np.round(np.clip(clip, -1, 1) * 32767).astype(np.int16))
-        spans.append(span)
-        kinds.append(kind)
-        ratios.append(ratio)
-    offsets = np.cumsum([0] + [len(w) for w in waveforms])
-    audio = np.concatenate(waveforms) if waveforms else np.zeros(0, np.int16)
-    return SpokenClips(Waveforms(audio, offsets), [u.text for u in utterances],
-                       [u.category for u in utterances], [u.date_iso for u in utterances],
-                       [u.time for u in utterances], [u.number for u in utterances],
-                       list(speakers), spans, kinds, ratios)
+    """:func:`assemble_clips` of speech arrays already in memory, the clips kept in memory."""
+    return assemble_clips([speech], rngs, utterances, speakers, bank, background_kinds, snr_db,
+                          padding_seconds)
 
 
 def mix_speech(rng: np.random.Generator, speech: np.ndarray, kind: str, bank: WordBank | None,

@@ -12,8 +12,9 @@ generator, in one of five categories (weights in ``CATEGORY_WEIGHTS``):
   equally common.
 * ``date``: a day and month in every spoken order (``the third of march``,
   ``march third``, ``march the third``, ``third of march``, ``march three``),
-  with or without a weekday (``tuesday the fifth of may``) and a year, or a
-  month and a year (``march nineteen seventy nine``). Years run 1900-2049 and
+  with or without a weekday (``tuesday the fifth of may``) and a year, a
+  weekday and a day (``friday the third``), or a month and a year (``march
+  nineteen seventy nine``). Years run 1900-2049 and
   are said as people say them: ``nineteen seventy nine``, ``nineteen oh
   five``, ``nineteen hundred``, ``two thousand``, ``two thousand and one`` or
   ``two thousand one``, ``twenty twenty four`` or ``two thousand and twenty
@@ -30,7 +31,8 @@ meaning end to end, in the answer format of the date-translation task:
 
 * ``date_iso``: ``YYYY-MM-DD`` when a day, month and year are said;
   ``YYYY-MM`` for a month and a year; ``""`` otherwise (no date, a day and
-  month without a year, a weekday alone).
+  month without a year, a weekday and a day, a weekday alone), as the
+  date-translation task's answers have no year-less form.
 * ``time``: ``HH:MM`` on the 24-hour clock, or ``""``. ``a m``/``p m`` and
   ``in the morning`` / ``in the afternoon`` / ``in the evening`` / ``at
   night`` decide the half of the day (``twelve a m`` is ``00:00``, ``twelve p
@@ -191,10 +193,10 @@ def _random_year_words(rng: np.random.Generator, year: int) -> str:
 
 
 DATE_FORMS = ("the_day_of_month", "day_of_month", "month_day", "month_the_day", "month_cardinal",
-              "month_year")
+              "weekday_the_day", "month_year")
 
 
-DATE_FORM_WEIGHTS = (0.3, 0.1, 0.3, 0.1, 0.08, 0.12)
+DATE_FORM_WEIGHTS = (0.3, 0.1, 0.28, 0.1, 0.07, 0.05, 0.1)
 
 
 def random_date(rng: np.random.Generator, with_year: float = 0.6, with_weekday: float = 0.2,
@@ -210,6 +212,8 @@ def random_date(rng: np.random.Generator, with_year: float = 0.6, with_weekday: 
     month = int(rng.integers(1, 13))
     if form == "month_year":
         return f"{MONTHS[month - 1]} {_random_year_words(rng, year)}", f"{year:04d}-{month:02d}"
+    if form == "weekday_the_day":  # "friday the third": no month, so no year either
+        return f"{WEEKDAYS[int(rng.integers(7))]} the {ordinal_words(int(rng.integers(1, 32)))}", ""
     said_year = rng.random() < with_year
     day = int(rng.integers(1, _days_in_month(month, year if said_year else None) + 1))
     month_name, ordinal = MONTHS[month - 1], ordinal_words(day)
@@ -383,9 +387,10 @@ def generate_utterance(rng: np.random.Generator, category: str | None = None) ->
     template, needs = MIXED_TEMPLATES[int(rng.integers(len(MIXED_TEMPLATES)))]
     fields, date_iso, time, number = {}, "", "", ""
     if "date" in needs.split():
-        # A day is named for an appointment; "the deadline is march twenty twenty" is fine.
+        # "on" names a day ("born on march nineteen seventy nine" is not English);
+        # "the deadline is march twenty twenty" is fine.
         fields["date"], date_iso = random_date(rng, with_weekday=0.3,
-                                               month_year="time" not in needs.split())
+                                               month_year="on {date}" not in template)
     if "time" in needs.split():
         fields["time"], time = random_time(rng)
     if "weekday" in needs.split():

@@ -11,6 +11,7 @@ whatever the number of utterances asked for or of worker processes run.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import json
@@ -29,12 +30,16 @@ CHUNK_SIZE = 200
 
 
 def speech_text(transcript: str) -> str:
-    """What eSpeak NG is asked to say for a normalised transcript.
+    """What a speech engine is asked to say for a normalised transcript.
 
-    ``o clock`` is given its apostrophe back: eSpeak says a lone ``o`` as the
-    letter ("oh clock") but ``o'clock`` as people do ("uh clock").
+    ``o clock`` gets its apostrophe back and ``a m`` / ``p m`` their dot:
+    eSpeak NG says a lone ``o`` as the letter ("oh clock") and a lone ``a``
+    as the article ("uh em"), but ``o'clock`` and ``a.m`` as people do.
     """
-    return f" {transcript} ".replace(" o clock ", " o'clock ").strip()
+    text = f" {transcript} "
+    for said, written in ((" o clock ", " o'clock "), (" a m ", " a.m "), (" p m ", " p.m ")):
+        text = text.replace(said, written)
+    return text.strip()
 
 
 def synthesize_chunk(engine: EspeakEngine, texts, speakers) -> list[np.ndarray]:
@@ -44,7 +49,19 @@ def synthesize_chunk(engine: EspeakEngine, texts, speakers) -> list[np.ndarray]:
 
 def synthesize_in_fresh_processes(texts, speakers, data_path=None, workers: int | None = None,
                                   verbose: bool = False, label: str = "") -> list[np.ndarray]:
+    """Every utterance of :func:`iter_synthesized_chunks`, in one list."""
+    return [audio for chunk in iter_synthesized_chunks(texts, speakers, data_path, workers,
+                                                       verbose, label)
+            for audio in chunk]
+
+
+def iter_synthesized_chunks(texts, speakers, data_path=None, workers: int | None = None,
+                            verbose: bool = False, label: str = ""):
     """:func:`synthesize_chunk` of every ``CHUNK_SIZE`` utterances in its own Python process.
+
+    Yields the chunks' audio lists in order, while at most ``workers``
+    chunks are being made or wait to be taken, so memory stays bounded
+    however many utterances are asked for.
 
     Args:
         texts: normalised transcripts.
@@ -53,24 +70,35 @@ def synthesize_in_fresh_processes(texts, speakers, data_path=None, workers: int 
             the copy made by :func:`data.trigger_word.voice_data_with_variants`).
         workers: child processes run at once (default: the CPU count, at most 4).
         verbose: print progress as chunks finish.
+        label: the name progress lines start with.
     """
     if len(texts) != len(speakers):
         raise ValueError(f"One speaker per text: {len(texts)} texts, {len(speakers)} speakers")
     workers = workers or min(4, os.cpu_count() or 1)
     bounds = [(start, min(start + CHUNK_SIZE, len(texts)))
               for start in range(0, len(texts), CHUNK_SIZE)]
-    results: list = [None] * len(bounds)
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_run_child, list(texts[a:b]), list(speakers[a:b]), data_path): index
-                   for index, (a, b) in enumerate(bounds)}
-        for future in concurrent.futures.as_completed(futures):
-            results[futures[future]] = future.result()
+        pending = collections.deque()  # (end, future) of the chunks submitted, in order
+
+        def submit(index):
+            a, b = bounds[index]
+            pending.append((b, pool.submit(_run_child, list(texts[a:b]), list(speakers[a:b]),
+                                           data_path)))
+
+        for index in range(min(workers, len(bounds))):
+            submit(index)
+        submitted = len(pending)
+        while pending:
+            end, future = pending.popleft()
+            chunk = future.result()
+            if submitted < len(bounds):
+                submit(submitted)
+                submitted += 1
             if verbose:
-                finished = sum(b - a for (a, b), r in zip(bounds, results) if r is not None)
-                print(f"  {label}: synthesised {finished}/{len(texts)} utterances "
+                print(f"  {label}: synthesised {end}/{len(texts)} utterances "
                       f"({time.time() - started:.0f} s)", flush=True)
-    return [audio for chunk in results for audio in chunk]
+            yield chunk
 
 
 def _run_child(texts, speakers, data_path) -> list[np.ndarray]:
