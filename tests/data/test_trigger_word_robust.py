@@ -267,36 +267,42 @@ needs_flite = pytest.mark.skipif("flite/slt" not in _installed_voices(),
                                  reason="flite (with its slt voice) is not installed")
 
 
-@needs_flite
-def test_other_engine_sets_have_timed_words_and_cache(tmp_path):
+@pytest.fixture(scope="module")
+def other_engine_sets(tmp_path_factory):
     from data.trigger_word.held_out_engines import make_held_out_clips
 
-    common = dict(negative_words=("activity", "banana"), voices=("flite/slt",), cache_dir=tmp_path,
-                  num_rooms=1, num_passages=1, words_per_voice=2, sentences_per_voice=2,
-                  clip_seconds=4.0)
-    sentences = make_held_out_clips("sentences", 2, **common)
-    assert sentences.voices == ["flite/slt", "flite/slt"]
-    assert all(sentences.events)  # every positive clip has a trigger word
-    for events in sentences.events:
-        for start, end in events:
-            assert 0.25 < end - start < 1.2 and 0 <= start < 4.0
+    common = dict(negative_words=("activity", "banana"), voices=("flite/slt", "flite/kal"),
+                  cache_dir=tmp_path_factory.mktemp("other_engines"), num_rooms=1, num_passages=1,
+                  words_per_voice=2, sentences_per_voice=1, clip_seconds=4.0)
+    sets = {kind: make_held_out_clips(kind, 2, **common) for kind in ("words", "sentences", "negatives")}
+    return sets, common
+
+
+@needs_flite
+def test_other_engine_sets_have_timed_words_and_cache(other_engine_sets):
+    from data.trigger_word.held_out_engines import make_held_out_clips
+
+    sets, common = other_engine_sets
+    sentences = sets["sentences"]
+    assert sentences.voices == ["flite/slt", "flite/kal"]  # voices take turns
+    for kind in ("words", "sentences"):
+        assert all(sets[kind].events)  # every positive clip has a trigger word
+        for events in sets[kind].events:
+            for start, end in events:
+                assert 0.25 < end - start < 1.2 and 0 <= start < 4.0
     again = make_held_out_clips("sentences", 2, **common)  # from the cache
     np.testing.assert_array_equal(sentences.waveforms, again.waveforms)
     assert again.events == sentences.events
-    negatives = make_held_out_clips("negatives", 1, **common)
-    assert negatives.events == [[]] and np.abs(negatives.waveforms[0]).max() > 1000
+    negatives = sets["negatives"]
+    assert negatives.events == [[], []] and np.abs(negatives.waveforms[0]).max() > 1000
 
 
 @needs_flite
-def test_other_engine_metrics_count_per_voice(tmp_path, monkeypatch):
+def test_other_engine_metrics_count_per_voice(other_engine_sets, monkeypatch):
     from data.trigger_word import frame_labels
-    from data.trigger_word.held_out_engines import make_held_out_clips
     from tasks.trigger_word import evaluate
 
-    common = dict(negative_words=("activity", "banana"), voices=("flite/slt", "flite/kal"),
-                  cache_dir=tmp_path, num_rooms=1, num_passages=1, words_per_voice=2,
-                  sentences_per_voice=1, clip_seconds=4.0)
-    sets = {kind: make_held_out_clips(kind, 2, **common) for kind in ("words", "sentences", "negatives")}
+    sets, _ = other_engine_sets
     frames = 100  # 4 s / 40 ms
 
     def oracle(model, waveforms):  # probabilities that are exactly the labels
@@ -310,3 +316,7 @@ def test_other_engine_metrics_count_per_voice(tmp_path, monkeypatch):
     assert set(metrics["per_voice"]) == {"flite/slt", "flite/kal"}
     assert sum(v["triggers"] for v in metrics["per_voice"].values()) == metrics["triggers"]
     assert metrics["negative_hours"] == pytest.approx(2 * 4.0 / 3600)
+    # A detector that never fires finds nothing and accepts nothing falsely.
+    monkeypatch.setattr(evaluate, "predict", lambda model, waveforms: np.zeros((len(waveforms), frames)))
+    silent = evaluate.other_engine_metrics(None, evaluate.DecisionRule(0.5), sets)
+    assert silent["recall"] == 0.0 and silent["triggers"] == metrics["triggers"]
