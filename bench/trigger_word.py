@@ -24,6 +24,16 @@ waits for, plus the time the chunk took), for each engine and chunk length,
 into the ``## Live listening (trigger word)`` section of bench/RESULTS.md.
 The audio is the run's test clips when its config.json can make them, else
 speech-like tones; the cost does not depend on what is said.
+
+    python bench/trigger_word.py --other-engines [--runs RUN ...] [--plain-test]
+
+measures each run (default: the streaming run) on speech from other engines
+(flite and festival voices, never in training; ``data/trigger_word/held_out_engines.py``)
+with the run's own decision rule: recall for the word alone and inside
+sentences, false accepts per hour on their near-miss negatives, in all and
+per voice, beside the run's eSpeak test figures (and, with ``--plain-test``,
+on the plain eSpeak test clips: isolated words over generated noise, no
+rooms), into the ``## Trigger word on other speech engines`` section.
 """
 
 import argparse
@@ -106,6 +116,16 @@ def main(argv=None):
                         help="only the live-listening loop's real-time factor and delay")
     parser.add_argument("--listen-seconds", type=float, default=120.0,
                         help="seconds of audio through each listening configuration")
+    parser.add_argument("--other-engines", action="store_true",
+                        help="only the runs' figures on other speech engines (flite, festival)")
+    parser.add_argument("--runs", nargs="*", default=None,
+                        help="run directories for --other-engines (default: --streaming-run)")
+    parser.add_argument("--plain-test", action="store_true",
+                        help="with --other-engines, also the plain eSpeak test clips (no scenes)")
+    parser.add_argument("--note", default="", help="with --other-engines, a sentence for the section")
+    parser.add_argument("--extra-targets", type=float, nargs="*", default=[5.0, 20.0, 100.0],
+                        help="with --other-engines, also rules chosen on validation for these false "
+                             "accepts per hour (small runs reach little recall at the run's own target)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -115,6 +135,8 @@ def main(argv=None):
     tf.config.threading.set_inter_op_parallelism_threads(1)
     if args.listen_only:
         return listen_bench(args)
+    if args.other_engines:
+        return other_engines_bench(args)
 
     from tasks.trigger_word.config import Config
     from tasks.trigger_word.evaluate import detect_events
@@ -195,6 +217,150 @@ def main(argv=None):
 
     write_results(args.results, rows, config, data, tflite_rtf, tensorflow_rtf, agree, count, cpu_rtf)
     return 0
+
+
+def load_config(run_dir):
+    from tasks.trigger_word.config import Config
+
+    saved = json.loads((Path(run_dir) / "config.json").read_text())
+    fields = {k: v for k, v in saved.items() if k in Config.__dataclass_fields__}
+    fields["negative_words"] = tuple(fields.get("negative_words") or ())
+    return Config(**fields)
+
+
+def other_engines_bench(args):
+    from tasks.trigger_word.evaluate import (
+        choose_rule,
+        event_metrics,
+        other_engine_metrics,
+        other_engine_sets,
+        predict,
+        summarise,
+    )
+    from tasks.trigger_word.train import clips_for_minutes, make_clips
+
+    rows = []
+    for run in args.runs or [args.streaming_run]:
+        config = load_config(run)
+        sets = other_engine_sets(config)
+        if isinstance(sets, str):
+            print(f"other engines skipped: {sets}")
+            return 0
+        data = build_eval_data(config)
+        model = load_run(run)
+        metrics, source = metrics_for(run, model, data, config)
+        started = time.perf_counter()
+        other = other_engine_metrics(model, data.rule, sets)
+        row = dict(run=run, config=config, metrics=metrics, rule=data.rule, other=other,
+                   seconds=time.perf_counter() - started, sets=sets)
+        if args.plain_test:
+            plain = config.replace(evaluation_scenes=False)
+            clips = make_clips(plain, "test", plain.num_test_clips)
+            negative = make_clips(plain, "test", clips_for_minutes(plain.test_negative_minutes,
+                                                                   plain.clip_seconds), True)
+            row["plain"] = summarise(event_metrics(predict(model, clips.waveforms), clips, data.rule),
+                                     event_metrics(predict(model, negative.waveforms), negative,
+                                                   data.rule))
+        row["targets"] = {}
+        if args.extra_targets:
+            validation = predict(model, data.validation_clips.waveforms)
+            validation_negative = predict(model, data.validation_negative.waveforms)
+            test = predict(model, data.test_clips.waveforms)
+            test_negative = predict(model, data.test_negative.waveforms)
+        for target in args.extra_targets:
+            rule, _ = choose_rule(validation, data.validation_clips, validation_negative,
+                                  data.validation_negative, target, config.refractory_seconds)
+            row["targets"][target] = dict(
+                rule=rule, other=other_engine_metrics(model, rule, sets),
+                test=summarise(event_metrics(test, data.test_clips, rule),
+                               event_metrics(test_negative, data.test_negative, rule)))
+            print(f"  rule for {target:g} FA/h on validation (threshold {rule.threshold:g}): eSpeak test "
+                  f"recall {row['targets'][target]['test']['recall']:.3f}, other engines recall "
+                  f"{row['targets'][target]['other']['recall']:.3f}", flush=True)
+        rows.append(row)
+        print(f"{run}: other engines recall {other['recall']:.3f} (alone {other['words_recall']:.3f}, "
+              f"in sentences {other['sentences_recall']:.3f}), FA/h {other['false_accepts_per_hour']:.2f}; "
+              f"eSpeak test recall {metrics['test_recall']:.3f}, FA/h "
+              f"{metrics['test_false_accepts_per_hour']:.2f}" +
+              (f"; plain eSpeak test recall {row['plain']['recall']:.3f}, FA/h "
+               f"{row['plain']['false_accepts_per_hour']:.2f}" if "plain" in row else ""), flush=True)
+    write_other_engine_results(args, rows)
+    return 0
+
+
+def write_other_engine_results(args, rows):
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    sets = rows[0]["sets"]
+    voices = sorted(rows[0]["other"]["per_voice"])
+    command = "python bench/trigger_word.py --other-engines --runs " + " ".join(r["run"] for r in rows) + (
+        " --plain-test" if args.plain_test else "")
+    lines = [
+        "## Trigger word on other speech engines",
+        "",
+        f"`{command}`: each run's own decision rule (chosen on its eSpeak validation voices) on "
+        f"speech from other engines, never in training ({', '.join(voices)}; each voice at "
+        f"duration stretches 0.85, 1.0 and 1.2): {len(sets['words'])} clips with the word alone "
+        f"({rows[0]['other']['words_triggers']} words), {len(sets['sentences'])} clips with it inside "
+        f"sentences ({rows[0]['other']['sentences_triggers']} words), and "
+        f"{rows[0]['other']['negative_hours']:.2f} h of negative-only audio (near-miss words and "
+        f"sentences), over generated, continuous-speech, music-like and household backgrounds, half "
+        f"in simulated rooms. Load average during the bench: {load} (2 cores)."
+        + (f" {args.note}" if args.note else ""),
+        "",
+        "| run | training scenes | eSpeak test: recall, FA/h | " +
+        ("plain eSpeak test: recall, FA/h | " if args.plain_test else "") +
+        "other engines: recall | alone | in sentences | FA/h |",
+        "| --- | --- | --- | " + ("--- | " if args.plain_test else "") + "---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        other, metrics = row["other"], row["metrics"]
+        plain = (f"{row['plain']['recall']:.3f}, {row['plain']['false_accepts_per_hour']:.2f} | "
+                 if args.plain_test else "")
+        lines.append(
+            f"| {row['run']} | {'yes' if row['config'].training_scenes else 'no'} | "
+            f"{metrics['test_recall']:.3f}, {metrics['test_false_accepts_per_hour']:.2f} | {plain}"
+            f"{other['recall']:.3f} | {other['words_recall']:.3f} | {other['sentences_recall']:.3f} | "
+            f"{other['false_accepts_per_hour']:.2f} |")
+    targets = sorted({t for row in rows for t in row["targets"]})
+    if targets:
+        lines += ["", "With rules chosen on the same validation audio for looser false-accept budgets "
+                  "(recall, false accepts per hour):", "",
+                  "| run | validation budget (FA/h) | rule: threshold, smoothing, persistence | "
+                  "eSpeak test | other engines | alone | in sentences |",
+                  "| --- | ---: | --- | --- | --- | ---: | ---: |"]
+        for row in rows:
+            for target in targets:
+                entry = row["targets"].get(target)
+                if entry is None:
+                    continue
+                rule, test, other = entry["rule"], entry["test"], entry["other"]
+                lines.append(
+                    f"| {row['run']} | {target:g} | {rule.threshold:g}, {rule.smoothing_frames}, "
+                    f"{rule.min_frames} | {test['recall']:.3f}, {test['false_accepts_per_hour']:.2f} | "
+                    f"{other['recall']:.3f}, {other['false_accepts_per_hour']:.2f} | "
+                    f"{other['words_recall']:.3f} | {other['sentences_recall']:.3f} |")
+    lines += ["", "Per voice, at each run's own rule (recall alone / in sentences, false accepts per hour):", "",
+              "| voice | " + " | ".join(r["run"] for r in rows) + " |",
+              "| --- | " + " | ".join("---" for _ in rows) + " |"]
+    for voice in voices:
+        cells = []
+        for row in rows:
+            figures = row["other"]["per_voice"][voice]
+            cells.append(f"{figures['words_recall']:.2f} / {figures['sentences_recall']:.2f}, "
+                         f"{figures['false_accepts_per_hour']:.1f}")
+        lines.append(f"| {voice} | " + " | ".join(cells) + " |")
+    path = Path(args.results)
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    title = lines[0]
+    start = text.find(title + "\n")
+    section = "\n".join(lines) + "\n"
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote the {title[3:]} section of {path}")
 
 
 LISTEN_CONFIGURATIONS = (("tflite", 4), ("tflite", 32), ("saved_model", 4), ("saved_model", 32))
@@ -368,7 +534,7 @@ def write_results(path, rows, config, data, tflite_rtf, tensorflow_rtf, agree, c
     ]
     path = Path(path)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    start = text.find("## Trigger word")
+    start = text.find("## Trigger word\n")
     notes = ""
     if start >= 0:
         end = text.find("\n## ", start + 1)

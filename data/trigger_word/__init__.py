@@ -30,6 +30,19 @@ Each step lives in its own module:
    the 50 course-frames (50 * 10 s / 1375 = 0.364 s) after each trigger word
    ends, converted to the model's frame rate by :func:`frame_labels`.
 
+7. **Scenes** (``scenes.py``, when a clip's options hold :class:`SceneOptions`;
+   the task's default for training, validation and test): rooms
+   (``rooms.py``: a cached bank of ``pyroomacoustics`` shoebox rooms, speech
+   and noise from different positions), the word inside sentences and
+   near-miss sentences (``sentences.py``: labels at the word's end from
+   eSpeak's word events), continuous speech of several talkers reading the
+   text corpus, music-like and household-like backgrounds
+   (``soundscapes.py``), and speed, pitch, EQ and channel augmentation
+   (``augment.py``).
+8. **Other engines** (``held_out_engines.py``): the same kinds of clips said
+   by flite and festival voices (:mod:`data.other_engines`), for evaluation
+   only.
+
 Word banks and clips are cached (``cache.py``, :class:`ClipCache`): clips as
 int16 ``.npy`` files (memory-mapped when read) next to a JSON file of event
 times, under ``~/.cache/seqmodels/trigger_word`` unless a ``cache_dir`` is
@@ -45,6 +58,7 @@ Example:
 """
 
 from data.trigger_word.audio import CLIP_SECONDS, SAMPLE_RATE, resample, trim_silence
+from data.trigger_word.augment import AugmentOptions
 from data.trigger_word.backgrounds import (
     BACKGROUND_KINDS,
     babble,
@@ -74,6 +88,8 @@ from data.trigger_word.dataset import (
     make_dataset,
     near_miss_weights,
 )
+from data.trigger_word.rooms import RoomOptions
+from data.trigger_word.scenes import SceneOptions
 from data.trigger_word.speech_engine import EspeakEngine
 from data.trigger_word.voices import (
     ACCENTS,
@@ -103,8 +119,8 @@ __all__ = [
     "ACCENTS", "BACKGROUND_KINDS", "CLIP_SECONDS", "DEFAULT_WORD", "GENERATOR_VERSION",
     "LABEL_SECONDS", "NEAR_MISS_WORDS", "NEGATIVE_WORDS", "OTHER_WORDS", "SAMPLE_RATE", "SPLITS",
     "SYNTHETIC_VARIANT_DIR", "SYNTHETIC_VARIANT_PREFIX",
-    "ClipCache", "ClipOptions", "EspeakEngine", "Speaker", "TriggerWordClips", "WordBank",
-    "WordBankOptions",
+    "AugmentOptions", "ClipCache", "ClipOptions", "EspeakEngine", "RoomOptions", "SceneOptions",
+    "Speaker", "TriggerWordClips", "WordBank", "WordBankOptions",
     "babble", "build_word_bank", "build_word_bank_in_fresh_process", "cache_fields", "cache_key",
     "coloured_noise", "crop_events", "crop_start", "default_cache_dir", "frame_labels",
     "load_word_bank", "mains_hum", "make_background", "make_clip", "make_dataset",

@@ -26,11 +26,17 @@ def trim_silence(audio: np.ndarray, threshold_db: float = -40.0, frame: int = 16
     Word boundaries define the labels, so the synthesiser's padding silence
     must not count as part of the word.
     """
+    first, last = trim_bounds(audio, threshold_db, frame)
+    return audio[first:last]
+
+
+def trim_bounds(audio: np.ndarray, threshold_db: float = -40.0, frame: int = 160) -> tuple[int, int]:
+    """The (first, last) samples :func:`trim_silence` keeps."""
     num_frames = len(audio) // frame
     if num_frames == 0:
-        return audio
+        return 0, len(audio)
     energy = np.sqrt(np.mean(audio[: num_frames * frame].reshape(num_frames, frame) ** 2, axis=1))
     loud = np.nonzero(energy > energy.max() * 10 ** (threshold_db / 20))[0]
     if len(loud) == 0:
-        return audio
-    return audio[loud[0] * frame: (loud[-1] + 1) * frame]
+        return 0, len(audio)
+    return int(loud[0] * frame), int((loud[-1] + 1) * frame)

@@ -53,6 +53,9 @@ class ClipOptions:
     num_clips: int
     clip_seconds: float = CLIP_SECONDS
     negative_only: bool = False
+    # Rooms, sentences, new backgrounds and augmentation (data/trigger_word/scenes.py); left
+    # out of the cache key when absent, so plain clips keep their entries.
+    scene: object = dataclasses.field(default=None, metadata={"cache_key_omits": None})
 
     def __post_init__(self):
         if self.num_clips < 0:
@@ -63,8 +66,8 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
                             clip_seconds: float = CLIP_SECONDS, negative_only: bool = False,
                             speakers_per_variant: int = 2, cache_dir=None,
                             negative_words=NEGATIVE_WORDS, verbose: bool = False,
-                            synthetic_voices: int = 0, cache: ClipCache | None = None
-                            ) -> TriggerWordClips:
+                            synthetic_voices: int = 0, cache: ClipCache | None = None,
+                            scene=None) -> TriggerWordClips:
     """Makes (or loads from cache) ``num_clips`` clips of one speaker split.
 
     Args:
@@ -81,10 +84,13 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
             (or ``$SEQMODELS_CACHE/trigger_word``). ``False`` disables caching.
         cache: a :class:`ClipCache` instead of ``cache_dir``; calls that share
             one read or synthesise each word bank once.
+        scene: a :class:`data.trigger_word.scenes.SceneOptions` for clips with
+            rooms, sentences, speech/music/household backgrounds and
+            augmentation; ``None`` gives the plain clips.
     """
     options = ClipOptions(
         WordBankOptions(split, seed, word, speakers_per_variant, negative_words, synthetic_voices),
-        num_clips, clip_seconds, negative_only)
+        num_clips, clip_seconds, negative_only, scene)
     if cache is None:
         cache = ClipCache(cache_dir)
     elif cache_dir is not None:
@@ -96,7 +102,7 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
         return TriggerWordClips(waveforms, [[tuple(e) for e in c] for c in meta["events"]],
                                 [[tuple(e) for e in c] for c in meta["negatives"]],
                                 [Speaker(**s) for s in meta["speakers"]])
-    clips = synthesize_clips(options, load_word_bank(options.bank, cache), verbose)
+    clips = synthesize_clips(options, load_word_bank(options.bank, cache), verbose, cache)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         # events.json last: its presence marks a complete entry.
@@ -109,17 +115,33 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
     return clips
 
 
-def synthesize_clips(options: ClipOptions, bank: WordBank, verbose: bool = False) -> TriggerWordClips:
-    """The clips of ``options`` made from the word bank of ``options.bank``, deterministically."""
+def synthesize_clips(options: ClipOptions, bank: WordBank, verbose: bool = False,
+                     cache: ClipCache | None = None) -> TriggerWordClips:
+    """The clips of ``options`` made from the word bank of ``options.bank``, deterministically.
+
+    Scene clips also read (or make) their room and sentence banks in ``cache``.
+    """
     split = options.bank.split
     num_samples = int(round(options.clip_seconds * SAMPLE_RATE))
     rng = np.random.default_rng(
         [options.bank.seed, SPLITS.index(split), int(options.negative_only), 303])
     waveforms = np.zeros((options.num_clips, num_samples), np.int16)
     events, negatives = [], []
+    resources = None
+    if options.scene is not None:
+        from data.trigger_word.scenes import SceneResources
+
+        resources = SceneResources.load(options.scene, options.bank,
+                                        cache if cache is not None else ClipCache(False))
     for index in range(options.num_clips):
-        clip, triggers, spoken_negatives = make_clip(rng, bank, num_samples,
-                                                     negative_only=options.negative_only)
+        if resources is None:
+            clip, triggers, spoken_negatives = make_clip(rng, bank, num_samples,
+                                                         negative_only=options.negative_only)
+        else:
+            from data.trigger_word.scenes import make_scene_clip
+
+            clip, triggers, spoken_negatives = make_scene_clip(
+                rng, bank, resources, num_samples, options.scene, options.negative_only)
         waveforms[index] = np.round(np.clip(clip, -1, 1) * 32767).astype(np.int16)
         events.append(triggers)
         negatives.append(spoken_negatives)

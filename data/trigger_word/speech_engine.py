@@ -9,7 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from data.trigger_word.audio import SAMPLE_RATE, resample, trim_silence
+from data.trigger_word.audio import SAMPLE_RATE, resample, trim_bounds, trim_silence
+
+
+def _last_loud(audio, start, end, threshold_db=-35.0, frame=160):
+    """The end (s) of the last 10 ms frame in ``[start, end)`` within ``threshold_db`` of its peak."""
+    first, last = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    segment = audio[first:last]
+    num_frames = len(segment) // frame
+    if num_frames == 0:
+        return end
+    energy = np.sqrt(np.mean(segment[: num_frames * frame].reshape(num_frames, frame) ** 2, axis=1))
+    loud = np.nonzero(energy > energy.max() * 10 ** (threshold_db / 20))[0]
+    return (first + (loud[-1] + 1) * frame) / SAMPLE_RATE if len(loud) else end
 
 
 def bundled_data_path() -> str:
@@ -23,6 +35,15 @@ def _loader():
     except ImportError as error:  # pragma: no cover - depends on the install
         raise ImportError("Trigger-word data needs eSpeak NG: pip install espeakng-loader") from error
     return espeakng_loader
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT`` of speak_lib.h (the union ``id`` as 8 bytes)."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
+                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
+                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
 
 
 class EspeakEngine:
@@ -44,6 +65,7 @@ class EspeakEngine:
     _POS_CHARACTER = 1
     _CHARS_UTF8 = 1
     _PHONEMES_IPA = 2
+    _EVENT_WORD, _EVENT_END = 1, 5
     # The data directory this process's eSpeak NG was initialised from (the C library's own state).
     _initialised_from = None
     _initialise_lock = threading.Lock()
@@ -77,12 +99,20 @@ class EspeakEngine:
                 raise RuntimeError(f"espeak_Initialize failed with {self.sample_rate}")
             EspeakEngine._initialised_from = self.data_path
         self._chunks: list[np.ndarray] = []
+        self._events: list = []  # (type, text_position, length, audio_position ms) of the call
         callback_type = ctypes.CFUNCTYPE(
-            ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+            ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
         def collect(wav, num_samples, events):
             if num_samples > 0:
                 self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            # The event list ends with an event of type 0 (espeakEVENT_LIST_TERMINATED).
+            index = 0
+            while events and events[index].type != 0:
+                event = events[index]
+                self._events.append((event.type, event.text_position, event.length,
+                                     event.audio_position))
+                index += 1
             return 0
 
         # Keep a reference: ctypes callbacks are freed with their Python object.
@@ -104,8 +134,42 @@ class EspeakEngine:
 
     def synthesize(self, text: str, speaker) -> np.ndarray:
         """Speaks ``text`` as ``speaker`` (a :class:`Speaker`): float32 16 kHz audio, silence trimmed."""
+        return trim_silence(self._speak(text, speaker)[0])
+
+    def synthesize_words(self, text: str, speaker):
+        """Speaks ``text`` like :meth:`synthesize`, with each word's time in the returned audio.
+
+        eSpeak NG's word events give each word's start (in ms of its output)
+        and its characters in ``text``; a word ends where the next one (or
+        the utterance) starts, less its trailing quiet frames (a pause at a
+        comma is not part of the word).
+
+        Returns:
+            (audio float32 16 kHz, trimmed as :meth:`synthesize` trims it,
+            [(start_s, end_s, word text)] in that audio's time).
+        """
+        raw, events = self._speak(text, speaker)
+        first, last = trim_bounds(raw)
+        audio = raw[first:last]
+        encoded = text.encode()
+        starts = [(position, length, ms / 1000.0) for kind, position, length, ms in events
+                  if kind == self._EVENT_WORD]
+        end_of_speech = len(audio) / SAMPLE_RATE
+        words = []
+        for index, (position, length, start) in enumerate(starts):
+            # text_position counts characters from 1 (UTF-8 bytes here: the texts are ASCII).
+            word = encoded[position - 1: position - 1 + length].decode(errors="replace")
+            next_start = starts[index + 1][2] if index + 1 < len(starts) else None
+            start = start - first / SAMPLE_RATE
+            end = (next_start - first / SAMPLE_RATE) if next_start is not None else end_of_speech
+            start, end = max(0.0, start), min(end, end_of_speech)
+            words.append((start, _last_loud(audio, start, end), word))
+        return audio, words
+
+    def _speak(self, text: str, speaker):
+        """(untrimmed float32 16 kHz audio, the call's events) of ``text`` said by ``speaker``."""
         with self._lock:
-            self._chunks = []
+            self._chunks, self._events = [], []
             if self._lib.espeak_SetVoiceByName(self._voice_name(speaker).encode()) != 0:
                 raise ValueError(f"eSpeak NG has no voice {speaker.voice!r}")
             # Every setting is made explicit and the noise generator reseeded, so a
@@ -120,11 +184,11 @@ class EspeakEngine:
                 encoded, len(encoded), 0, self._POS_CHARACTER, 0, 0, None, None)
             self._lib.espeak_Synchronize()
             chunks, self._chunks = self._chunks, []
+            events, self._events = self._events, []
         if status != 0 or not chunks:
             raise RuntimeError(f"eSpeak NG failed to speak {text!r} as {speaker.voice}")
         audio = np.concatenate(chunks).astype(np.float32) / 32768.0
-        audio = resample(audio, self.sample_rate, SAMPLE_RATE)
-        return trim_silence(audio)
+        return resample(audio, self.sample_rate, SAMPLE_RATE), events
 
     def text_to_phonemes(self, text: str, accent: str = "en-us") -> list[str]:
         """eSpeak NG's IPA phonemes for ``text`` in ``accent``, one string per phoneme.

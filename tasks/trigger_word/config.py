@@ -50,6 +50,46 @@ class Config(TrainConfig):
                                           "it (1 = none), because false accepts are near-misses.")
     positive_crop_fraction: float = option(0.75, "Crops holding a whole trigger word and its label window, so "
                                                  "most steps see the word; the rest start anywhere.")
+    # Robustness: what the training clips hold beyond isolated eSpeak words over generated noise.
+    training_scenes: bool = option(True, "Training clips are scenes (rooms, sentences, speech/music/household "
+                                         "backgrounds, augmentation; the options below), so the model hears "
+                                         "the word as users say it, not eSpeak's word alone.")
+    evaluation_scenes: bool = option(True, "Validation and test clips are scenes too (rooms, sentences, new "
+                                           "backgrounds, no speed/pitch/EQ), so the rule is chosen and judged on "
+                                           "speech as people speak; the same clips whatever --training-scenes.")
+    room_probability: float = option(0.5, "Half the clips are in a simulated room: reverberation is what a "
+                                          "far microphone adds, and dry clips keep the close-talking case.")
+    num_rooms: int = option(64, "Shoebox rooms per split (2.5-12 m, RT60 0.15-0.9 s), simulated once and "
+                                "cached; each has its own speech and noise source positions.")
+    sentence_fraction: float = option(0.4, "Trigger words said inside a sentence (labelled at the word's end "
+                                           "in it), because users rarely say the word alone.")
+    negative_sentence_fraction: float = option(0.5, "Negatives that are whole sentences full of near-misses, the "
+                                                    "false accepts of continuous speech.")
+    sentences_per_speaker: int = option(1, "Positive and negative sentences per eSpeak speaker, enough with "
+                                           "a thousand speakers while the bank stays a few minutes to make.")
+    num_passages: int = option(100, "Text-corpus passages read by the split's voices for continuous-speech "
+                                    "backgrounds; several talkers at once mix them.")
+    speech_background_fraction: float = option(0.25, "Clips over continuous speech (several talkers reading), "
+                                                     "the hardest background for false accepts.")
+    music_fraction: float = option(0.1, "Clips over music-like signals (harmonic notes with rhythm).")
+    household_fraction: float = option(0.15, "Clips over household-like noise (water, fan, motor, clatter).")
+    speed_probability: float = option(0.5, "Words and sentences resampled 0.85-1.15x in speed, for speaking "
+                                           "rates and pitches beyond eSpeak's settings.")
+    pitch_probability: float = option(0.3, "Pitch shifted +-3 semitones at constant duration.")
+    equalizer_probability: float = option(0.5, "Random biquad EQ per utterance: microphones and loudspeakers "
+                                               "colour speech.")
+    channel_probability: float = option(0.3, "Whole clips through a channel (telephone band, mu-law, clipping, "
+                                             "downsampling): cheap devices and codecs.")
+    spec_augment_time_masks: int = option(2, "SpecAugment time masks per training crop (0 = none), so no "
+                                             "single stretch of the word decides.")
+    spec_augment_time_mask_frames: int = option(10, "Widest time mask: 0.1 s, a fraction of a syllable.")
+    spec_augment_frequency_masks: int = option(2, "SpecAugment frequency masks, so no single band (one "
+                                                  "synthesiser's formants) decides.")
+    spec_augment_frequency_mask_bins: int = option(6, "Widest frequency mask in feature bins.")
+    other_engine_clips: int = option(100, "Clips of other speech engines (flite, festival; never trained on) "
+                                          "for recall per voice, isolated and in sentences; 0 skips them.")
+    other_engine_negative_minutes: float = option(20.0, "Other-engine negative-only audio (near-miss sentences "
+                                                        "over speech and noise) for false accepts per hour.")
     epochs: int = option(40, "Validation loss still falls slowly at 40 epochs, so more would buy little for "
                              "their training time.")
     batch_size: int = option(32, "32 crops of 75 frames per step train stably with Adam.")
@@ -71,3 +111,22 @@ class Config(TrainConfig):
         require_non_negative(self, "synthetic_voices")
         require_positive(self, "near_miss_weight")
         require_in_interval(self, "dropout", "[0, 1)")
+        require_in_interval(self, "room_probability", "[0, 1]")
+        require_in_interval(self, "sentence_fraction", "[0, 1]")
+        require_in_interval(self, "negative_sentence_fraction", "[0, 1]")
+        require_in_interval(self, "speed_probability", "[0, 1]")
+        require_in_interval(self, "pitch_probability", "[0, 1]")
+        require_in_interval(self, "equalizer_probability", "[0, 1]")
+        require_in_interval(self, "channel_probability", "[0, 1]")
+        require_non_negative(self, "num_rooms", "sentences_per_speaker", "num_passages",
+                             "spec_augment_time_masks", "spec_augment_time_mask_frames",
+                             "spec_augment_frequency_masks", "spec_augment_frequency_mask_bins",
+                             "other_engine_clips", "other_engine_negative_minutes")
+        backgrounds = self.speech_background_fraction + self.music_fraction + self.household_fraction
+        if min(self.speech_background_fraction, self.music_fraction, self.household_fraction) < 0 or \
+                backgrounds > 1:
+            raise ConfigError(f"Invalid background fractions: --speech-background-fraction, "
+                              f"--music-fraction and --household-fraction must be >= 0 and add up to at "
+                              f"most 1. Received: {backgrounds:g} in all")
+        if self.room_probability and not self.num_rooms:
+            raise ConfigError("Invalid value for --num-rooms. Expected at least 1 with --room-probability > 0.")

@@ -25,7 +25,10 @@ A detection is a hit when it falls between the trigger word's start and
 detection is a false accept. We report recall, precision, false accepts per
 hour of negative-only audio and the delay from word end to detection, on the
 test voices, with the rule (threshold, smoothing, persistence) chosen on the
-validation voices.
+validation voices. The same rule is then measured on speech from other
+engines (flite, festival; :mod:`data.trigger_word.held_out_engines`), which
+no training clip came from: recall for the word alone and inside sentences
+and false accepts per hour on their near-miss negatives, in all and per voice.
 """
 
 from __future__ import annotations
@@ -409,6 +412,12 @@ def evaluate(model, data, config, out_dir=None):
     metrics["test_all_zeros_frame_accuracy"] = float(np.mean(labels < 0.5))
     data.rule = rule
     data.threshold = rule.threshold
+    # Speech engines no training clip came from: how far the detector carries beyond eSpeak.
+    sets = other_engine_sets(config)
+    if isinstance(sets, str):
+        metrics["other_engines_skipped"] = sets
+    else:
+        metrics["other_engines"] = other_engine_metrics(model, rule, sets)
     if out_dir is not None:
         from pathlib import Path
 
@@ -447,3 +456,83 @@ def _plot_threshold_table(path, table, chosen):
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+# --------------------------------------------------------------------------- other speech engines
+
+
+class _Selection:
+    """Some clips of a set, for :func:`event_metrics` (events and seconds)."""
+
+    def __init__(self, clips, indices):
+        self.events = [clips.events[i] for i in indices]
+        seconds_per_clip = clips.waveforms.shape[1] / clips.sample_rate if len(clips) else 0.0
+        self.seconds = len(indices) * seconds_per_clip
+
+    def __len__(self):
+        return len(self.events)
+
+
+def other_engine_sets(config):
+    """``{"words", "sentences", "negatives"}`` clips spoken by flite/festival, or a reason string.
+
+    Evaluation only: these engines are never heard in training. Half of
+    ``other_engine_clips`` say the word alone, half inside sentences; the
+    negatives last ``other_engine_negative_minutes``.
+    """
+    if not config.other_engine_clips:
+        return "--other-engine-clips is 0"
+    try:
+        from data.trigger_word.held_out_engines import installed_voices, make_held_out_clips
+        from data.trigger_word.near_misses import negative_words_for
+
+        voices = installed_voices()
+    except ImportError as error:
+        return f"the other engines' module is missing ({error})"
+    if not voices:
+        return "no other speech engine is installed (apt-get install flite festival)"
+    negative_words = negative_words_for(config.word, config.negative_words, config.auto_near_misses,
+                                        config.cache_dir or None)
+    common = dict(seed=config.seed, word=config.word, negative_words=negative_words, voices=voices,
+                  cache_dir=config.cache_dir or None, clip_seconds=config.clip_seconds)
+    words = max(1, config.other_engine_clips // 2)
+    negative_clips = max(1, int(round(config.other_engine_negative_minutes * 60 / config.clip_seconds)))
+    try:
+        return {"words": make_held_out_clips("words", words, **common),
+                "sentences": make_held_out_clips("sentences",
+                                                 max(1, config.other_engine_clips - words), **common),
+                "negatives": make_held_out_clips("negatives", negative_clips, **common)}
+    except RuntimeError as error:  # an engine that is installed but fails
+        return f"the other engines failed: {str(error)[:300]}"
+
+
+def other_engine_metrics(model, rule: DecisionRule, sets) -> dict:
+    """Recall (alone, in sentences, both) and false accepts per hour on other engines, in all and per voice."""
+    probabilities = {kind: predict(model, clips.waveforms) for kind, clips in sets.items()}
+
+    def figures(indices_of):
+        result = {}
+        hits = triggers = 0
+        for kind in ("words", "sentences"):
+            clips = sets[kind]
+            selection = _Selection(clips, indices_of(clips))
+            picked = probabilities[kind][indices_of(clips)]
+            counts = event_metrics(picked, selection, rule)
+            result[f"{kind}_recall"] = counts["hits"] / max(counts["triggers"], 1)
+            result[f"{kind}_triggers"] = counts["triggers"]
+            hits, triggers = hits + counts["hits"], triggers + counts["triggers"]
+        negatives = sets["negatives"]
+        indices = indices_of(negatives)
+        counts = event_metrics(probabilities["negatives"][indices], _Selection(negatives, indices), rule)
+        result.update(recall=hits / max(triggers, 1), triggers=triggers,
+                      false_accepts=counts["false_accepts"], negative_hours=counts["hours"],
+                      false_accepts_per_hour=counts["false_accepts"] / max(counts["hours"], 1e-9))
+        return result
+
+    metrics = figures(lambda clips: list(range(len(clips))))
+    voices = sorted(set(sets["words"].speakers) | set(sets["sentences"].speakers)
+                    | set(sets["negatives"].speakers))
+    metrics["per_voice"] = {
+        voice: figures(lambda clips, voice=voice: [i for i, v in enumerate(clips.speakers) if v == voice])
+        for voice in voices}
+    return metrics

@@ -45,6 +45,83 @@ FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 ARCHITECTURES = ("course", "streaming")
 
 
+# --------------------------------------------------------------------------- SpecAugment
+
+
+@keras.saving.register_keras_serializable(package="seqmodels_trigger_word")
+class SpecAugment(keras.layers.Layer):
+    """Time and frequency masks on features, in training only.
+
+    ``time_masks`` bands of up to ``time_mask_frames`` consecutive frames and
+    ``frequency_masks`` bands of up to ``frequency_mask_bins`` bins are set
+    to 0 (the normalised features' mean), each band's width and position
+    drawn uniformly per example. At inference the layer is the identity.
+
+    Args:
+        time_masks, time_mask_frames: number and largest width of time masks.
+        frequency_masks, frequency_mask_bins: number and largest width of frequency masks.
+        seed: seed of the masks' random stream.
+
+    Call arguments:
+        features: float ``(batch, frames, bins)``.
+        training: masks only when true.
+
+    Reference: Park et al., "SpecAugment: A Simple Data Augmentation Method
+    for Automatic Speech Recognition", Interspeech 2019.
+    """
+
+    def __init__(self, time_masks=2, time_mask_frames=10, frequency_masks=2, frequency_mask_bins=8,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("time_masks", time_masks), ("time_mask_frames", time_mask_frames),
+                            ("frequency_masks", frequency_masks),
+                            ("frequency_mask_bins", frequency_mask_bins)):
+            if int(value) < 0:
+                raise ValueError(f"Invalid value for argument {name}. Expected a non-negative "
+                                 f"integer. Received: {name}={value}")
+        self.time_masks = int(time_masks)
+        self.time_mask_frames = int(time_mask_frames)
+        self.frequency_masks = int(frequency_masks)
+        self.frequency_mask_bins = int(frequency_mask_bins)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def _band_mask(self, batch, length, count, widest):
+        """(batch, length) float mask: 0 inside ``count`` random bands of up to ``widest``, else 1."""
+        positions = ops.arange(length)[None, :]  # (1, length)
+        keep = ops.ones((batch, length), "float32")
+        for _ in range(count):
+            width = ops.floor(keras.random.uniform((batch, 1), 0.0, widest + 1.0,
+                                                   seed=self.seed_generator))
+            width = ops.minimum(width, ops.cast(length, "float32"))
+            start = ops.floor(keras.random.uniform((batch, 1), seed=self.seed_generator)
+                              * (ops.cast(length, "float32") - width + 1.0))
+            positions_float = ops.cast(positions, "float32")
+            inside = ops.logical_and(positions_float >= start, positions_float < start + width)
+            keep = keep * (1.0 - ops.cast(inside, "float32"))
+        return keep
+
+    def call(self, features, training=None):
+        if not training or not (self.time_masks or self.frequency_masks):
+            return features
+        shape = ops.shape(features)
+        batch, frames, bins = shape[0], shape[1], shape[2]
+        keep_time = self._band_mask(batch, frames, self.time_masks, self.time_mask_frames)
+        keep_frequency = self._band_mask(batch, bins, self.frequency_masks, self.frequency_mask_bins)
+        # (batch, frames, 1) * (batch, 1, bins): a frame or a bin masked anywhere is 0.
+        keep = keep_time[:, :, None] * keep_frequency[:, None, :]
+        return features * ops.cast(keep, features.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "time_masks": self.time_masks,
+                "time_mask_frames": self.time_mask_frames, "frequency_masks": self.frequency_masks,
+                "frequency_mask_bins": self.frequency_mask_bins, "seed": self.seed}
+
+
 # --------------------------------------------------------------------------- model
 
 
@@ -62,6 +139,9 @@ class TriggerWordModel(keras.Model):
         num_mel_bins: mel bins of the streaming front end (course: 0, a plain
             101-bin spectrogram).
         frame_length, fft_length: analysis window and FFT size in samples.
+        spec_augment: ``(time_masks, time_mask_frames, frequency_masks,
+            frequency_mask_bins)`` of :class:`SpecAugment` on the normalised
+            features in training; ``None`` (default) for none.
 
     Call arguments:
         waveform: float32 ``(batch, samples)`` at 16 kHz.
@@ -72,7 +152,7 @@ class TriggerWordModel(keras.Model):
 
     def __init__(self, architecture="course", units=128, num_layers=2, conv_filters=196,
                  conv_kernel=15, dropout=0.3, num_mel_bins=0, frame_length=200, fft_length=200,
-                 **kwargs):
+                 spec_augment=None, **kwargs):
         super().__init__(**kwargs)
         if architecture not in ARCHITECTURES:
             raise ValueError(f"Invalid value for argument architecture. Expected one of "
@@ -95,6 +175,13 @@ class TriggerWordModel(keras.Model):
         self.frame_length = frame_length
         self.fft_length = fft_length
         self.causal = architecture == "streaming"
+        if spec_augment is not None:
+            spec_augment = tuple(int(v) for v in spec_augment)
+            if len(spec_augment) != 4:
+                raise ValueError(f"Invalid value for argument spec_augment. Expected (time_masks, "
+                                 f"time_mask_frames, frequency_masks, frequency_mask_bins). "
+                                 f"Received: spec_augment={spec_augment}")
+        self.spec_augment = spec_augment
 
         if num_mel_bins:
             # HTK mel filters from 20 Hz, unnormalised, on the non-centred
@@ -110,6 +197,10 @@ class TriggerWordModel(keras.Model):
                                          name="spectrogram")
         # Per-bin normalisation of the log spectrogram (inference: a fixed affine map per frame).
         self.feature_norm = keras.layers.BatchNormalization(name="feature_norm")
+        # Only models trained with masks hold the layer (and its seed state), so
+        # models saved before it existed load unchanged.
+        self.feature_masks = (SpecAugment(*spec_augment, name="spec_augment")
+                              if spec_augment and any(spec_augment) else None)
         self.conv = keras.layers.Conv1D(conv_filters, conv_kernel, strides=CONV_STRIDE,
                                         padding="valid" if self.causal else "same", name="conv")
         self.conv_norm = keras.layers.BatchNormalization(name="conv_norm")
@@ -139,6 +230,8 @@ class TriggerWordModel(keras.Model):
 
     def call(self, waveform, training=None):
         features = self._features(waveform)
+        if self.feature_masks is not None and training:
+            features = self.feature_masks(features, training=training)
         if self.causal:
             # Causal convolution: the left context of the first frames is zeros,
             # exactly what stream_step's initial convolution state holds.
@@ -208,7 +301,8 @@ class TriggerWordModel(keras.Model):
                 "num_layers": self.num_layers, "conv_filters": self.conv_filters,
                 "conv_kernel": self.conv_kernel, "dropout": self.dropout,
                 "num_mel_bins": self.num_mel_bins, "frame_length": self.frame_length,
-                "fft_length": self.fft_length}
+                "fft_length": self.fft_length,
+                "spec_augment": list(self.spec_augment) if self.spec_augment else None}
 
 
 def build_model(architecture="course", **overrides) -> TriggerWordModel:

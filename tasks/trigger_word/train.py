@@ -34,6 +34,48 @@ class TriggerWordData:
     rule: object = None  # evaluate.DecisionRule chosen on validation by evaluate()
 
 
+def training_scene(config):
+    """The training clips' :class:`SceneOptions` (rooms, sentences, backgrounds, augmentation), or None."""
+    from data.trigger_word.augment import AugmentOptions
+    from data.trigger_word.scenes import SceneOptions
+
+    if not config.training_scenes:
+        return None
+    return SceneOptions(
+        room_probability=config.room_probability, num_rooms=config.num_rooms,
+        sentence_fraction=config.sentence_fraction,
+        negative_sentence_fraction=config.negative_sentence_fraction,
+        sentences_per_speaker=config.sentences_per_speaker, num_passages=config.num_passages,
+        speech_background_fraction=config.speech_background_fraction,
+        music_fraction=config.music_fraction, household_fraction=config.household_fraction,
+        augment=AugmentOptions(speed_probability=config.speed_probability,
+                               pitch_probability=config.pitch_probability,
+                               equalizer_probability=config.equalizer_probability,
+                               channel_probability=config.channel_probability))
+
+
+# Validation and test voices are few, so each says more sentences than a training voice.
+EVALUATION_SENTENCES_PER_SPEAKER = 4
+
+
+def evaluation_scene(config):
+    """Validation and test clips' :class:`SceneOptions`, or None for plain clips.
+
+    Fixed fractions (SceneOptions' defaults) and no speed, pitch or EQ: the
+    same clips whatever the training options, only the bank sizes follow the config.
+    """
+    from data.trigger_word.augment import AugmentOptions
+    from data.trigger_word.scenes import SceneOptions
+
+    if not config.evaluation_scenes:
+        return None
+    return SceneOptions(num_rooms=max(config.num_rooms, 1),
+                        sentences_per_speaker=EVALUATION_SENTENCES_PER_SPEAKER,
+                        num_passages=max(config.num_passages, 1),
+                        augment=AugmentOptions(speed_probability=0.0, pitch_probability=0.0,
+                                               equalizer_probability=0.0, channel_probability=0.2))
+
+
 def make_clips(config, split, num_clips, negative_only=False):
     from data.trigger_word import make_trigger_word_clips
     from data.trigger_word.near_misses import negative_words_for
@@ -44,7 +86,8 @@ def make_clips(config, split, num_clips, negative_only=False):
         cache_dir=config.cache_dir or None,
         negative_words=negative_words_for(config.word, config.negative_words, config.auto_near_misses,
                                           config.cache_dir or None),
-        synthetic_voices=config.synthetic_voices if split == "train" else 0, verbose=True)
+        synthetic_voices=config.synthetic_voices if split == "train" else 0, verbose=True,
+        scene=training_scene(config) if split == "train" else evaluation_scene(config))
 
 
 def clips_for_minutes(minutes, clip_seconds):
@@ -82,7 +125,10 @@ def build_model(config):
     from tasks.trigger_word.model import build_model as build_network
     from tasks.trigger_word.model import frame_binary_crossentropy
 
-    model = build_network(config.model, dropout=config.dropout)
+    masks = (config.spec_augment_time_masks, config.spec_augment_time_mask_frames,
+             config.spec_augment_frequency_masks, config.spec_augment_frequency_mask_bins)
+    model = build_network(config.model, dropout=config.dropout,
+                          spec_augment=masks if masks[0] * masks[1] or masks[2] * masks[3] else None)
     # Cosine decay over the whole run; the step count lives in the optimizer
     # state, so a resumed run continues the same schedule.
     steps = config.epochs * -(-config.num_train_clips // config.batch_size)
@@ -104,7 +150,10 @@ DEMO_OVERRIDES = dict(num_train_clips=400, num_validation_clips=40, validation_n
                       synthetic_voices=100, epochs=30, batch_size=16, model="streaming",
                       negative_words=("activity", "active", "captivate", "motivate",
                                       "cultivate", "navigate", "vacation", "action",
-                                      "hello", "computer", "music", "window"))
+                                      "hello", "computer", "music", "window"),
+                      # Small banks: 8 rooms and 20 passages are made in well under a minute.
+                      num_rooms=8, num_passages=20, other_engine_clips=12,
+                      other_engine_negative_minutes=2)
 
 
 def demo_clips(config):

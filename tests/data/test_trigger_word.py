@@ -209,7 +209,9 @@ def test_cache_key_changes_with_every_option_that_changes_the_audio(monkeypatch)
     base = tw.ClipOptions(bank, num_clips=4, clip_seconds=3.0, negative_only=False)
     bank_changes = dict(split="validation", seed=1, word="banana", speakers_per_variant=1,
                         negative_words=FEW_NEGATIVES[:2], synthetic_voices=3)
-    clip_changes = dict(num_clips=5, clip_seconds=4.0, negative_only=True)
+    from data.trigger_word.scenes import SceneOptions
+
+    clip_changes = dict(num_clips=5, clip_seconds=4.0, negative_only=True, scene=SceneOptions())
     # Every option is tried, so a new one cannot be left out of this test.
     assert set(bank_changes) == {f.name for f in dataclasses.fields(tw.WordBankOptions)}
     assert set(clip_changes) | {"bank"} == {f.name for f in dataclasses.fields(tw.ClipOptions)}
@@ -220,7 +222,14 @@ def test_cache_key_changes_with_every_option_that_changes_the_audio(monkeypatch)
         keys.add(tw.cache_key(dataclasses.replace(base, bank=changed)))
     for name, value in clip_changes.items():
         keys.add(tw.cache_key(dataclasses.replace(base, **{name: value})))
-    assert len(keys) == 1 + len(bank_changes) + len(clip_changes)
+    # Every scene option (rooms, sentences, backgrounds, augmentation) is in the key too.
+    scene = SceneOptions()
+    for changed in (dataclasses.replace(scene, room_probability=0.2),
+                    dataclasses.replace(scene, num_passages=7),
+                    dataclasses.replace(scene, augment=dataclasses.replace(scene.augment,
+                                                                           pitch_probability=0.9))):
+        keys.add(tw.cache_key(dataclasses.replace(base, scene=changed)))
+    assert len(keys) == 1 + len(bank_changes) + len(clip_changes) + 3
     # Equal options (made afresh, negative words as a list) name the same entry.
     again = tw.ClipOptions(tw.WordBankOptions("train", 0, "activate", 2, list(FEW_NEGATIVES)), 4, 3.0)
     assert tw.cache_key(again) == tw.cache_key(base)

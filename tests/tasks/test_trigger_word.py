@@ -351,3 +351,84 @@ def test_demo_trains_evaluates_and_exports_through_the_runner(tmp_path):
         assert key in metrics
     assert (tmp_path / "run" / "saved_model" / "saved_model.pb").exists()
     assert (tmp_path / "run" / "trigger_word.tflite").stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------- robustness options
+
+
+def test_spec_augment_layer_harness():
+    from tasks.trigger_word.model import SpecAugment
+    from tests.harness import run_layer_test
+
+    run_layer_test(SpecAugment, dict(time_masks=2, time_mask_frames=4, frequency_masks=1,
+                                     frequency_mask_bins=3, seed=1),
+                   np.random.default_rng(0).normal(size=(2, 20, 8)).astype("float32"),
+                   expected_output_shape=(2, 20, 8), expected_num_trainable_weights=0,
+                   run_saved_model_check=False)
+
+
+def test_spec_augment_masks_whole_bands_in_training_only():
+    from tasks.trigger_word.model import SpecAugment
+
+    layer = SpecAugment(time_masks=2, time_mask_frames=5, frequency_masks=2, frequency_mask_bins=4, seed=3)
+    features = np.random.default_rng(0).uniform(1, 2, (16, 60, 40)).astype("float32")
+    np.testing.assert_array_equal(layer(features, training=False), features)
+    masked = np.asarray(layer(features, training=True))
+    zero = masked == 0
+    kept = ~zero
+    np.testing.assert_array_equal(masked[kept], features[kept])
+    frames_masked = zero.all(axis=2)  # (batch, frames): whole frames set to 0
+    bins_masked = zero.all(axis=1)  # (batch, bins)
+    # Every zero belongs to a masked frame or a masked bin; at most 2 x 5 frames, 2 x 4 bins.
+    np.testing.assert_array_equal(zero, frames_masked[:, :, None] | bins_masked[:, None, :])
+    assert frames_masked.sum(axis=1).max() <= 10 and bins_masked.sum(axis=1).max() <= 8
+    assert frames_masked.any() and bins_masked.any()
+    # Masks differ between examples and between calls.
+    assert not np.array_equal(frames_masked[0], frames_masked[1]) or not np.array_equal(
+        bins_masked[0], bins_masked[1])
+    assert not np.array_equal(masked, np.asarray(layer(features, training=True)))
+    with pytest.raises(ValueError, match="time_masks"):
+        SpecAugment(time_masks=-1)
+
+
+def test_models_with_spec_augment_round_trip_and_infer_unchanged(tmp_path):
+    keras.utils.set_random_seed(0)
+    masked = build_model("streaming", spec_augment=(2, 5, 2, 4), **TINY)
+    waveform = speech_like(FRAME_SAMPLES * 20)[None]
+    # Inference ignores the masks; training passes differ from inference.
+    assert masked.get_config()["spec_augment"] == [2, 5, 2, 4]
+    inference = np.asarray(masked(waveform, training=False))
+    assert not np.allclose(np.asarray(masked(waveform, training=True)), inference)
+    # (The training call moved the batch-norm statistics.)
+    inference = np.asarray(masked(waveform, training=False))
+    path = tmp_path / "masked.keras"
+    masked.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(reloaded(waveform, training=False)), inference, atol=1e-6)
+    assert reloaded.feature_masks is not None
+    assert TriggerWordModel("streaming", **TINY).feature_masks is None
+    with pytest.raises(ValueError, match="spec_augment"):
+        TriggerWordModel("streaming", spec_augment=(1, 2))
+
+
+def test_scene_options_follow_the_config_and_evaluation_clips_do_not():
+    from tasks.common.config import ConfigError
+    from tasks.trigger_word.config import Config
+    from tasks.trigger_word.train import evaluation_scene, training_scene
+
+    config = Config()
+    scene = training_scene(config)
+    assert scene.room_probability == config.room_probability and scene.augment.pitch_probability == 0.3
+    assert training_scene(config.replace(training_scenes=False)) is None
+    # Validation and test clips stay the same whatever the training options.
+    changed = config.replace(training_scenes=False, room_probability=0.0, speed_probability=0.0,
+                             sentence_fraction=0.0)
+    assert evaluation_scene(changed) == evaluation_scene(config)
+    assert evaluation_scene(config).augment.speed_probability == 0.0
+    assert evaluation_scene(config.replace(evaluation_scenes=False)) is None
+    with pytest.raises(ConfigError, match="add up"):
+        Config(speech_background_fraction=0.5, music_fraction=0.4, household_fraction=0.2)
+    with pytest.raises(ConfigError, match="--room-probability"):
+        Config(room_probability=1.5)
+    with pytest.raises(ConfigError, match="--num-rooms"):
+        Config(num_rooms=0)
