@@ -669,3 +669,69 @@ def combine_members(model, texts, labels, batch_size=500, regularization=1.0):
     weights, bias = fit_member_weights([np.concatenate(outputs[name]) for name in members], labels, regularization)
     combination.set_member_weights(weights, bias)
     return {**{name: float(w) for name, w in zip(members, weights)}, "class_bias": [float(b) for b in bias]}
+
+
+# ---------------------------------------------------------------------------
+# Reading texts longer than the model reads at once.
+
+# Sentence-final tokens after standardisation (" . ", " ! ", " ? ", and runs of them such as ". . .").
+_SENTENCE_END = r"((?:[.!?] )+)"
+_PIECE_SEPARATOR = "\x1e"  # ASCII record separator: StandardizeText turns it into a space, so no text holds it.
+
+
+def read_long_texts(classify, text, standardize, sequence_length, classify_standardized=False):
+    """Class probabilities of whole texts, also those longer than `sequence_length` tokens.
+
+    The classifiers are trained on one-sentence snippets and read the first
+    `sequence_length` tokens. A longer text (a patient's 85-word review that
+    tells of the illness first and of the cure last) is cut after its
+    sentence-final punctuation into sentences, each sentence is classified on
+    its own, and the text's answer is `softmax(mean_s log p_s)`, the
+    normalised geometric mean over its sentences. A text of at most
+    `sequence_length` tokens is classified whole, exactly as before, so the
+    snippets the model was trained and validated on get the same answers.
+
+    Args:
+        classify: callable, raw strings `(n,)` -> probabilities `(n, classes)`,
+            or a dict of such tensors (the ensemble's members), each combined the same way.
+        text: string tensor `(batch,)`.
+        standardize: the classifier's `StandardizeText` layer.
+        sequence_length: tokens the classifier reads.
+        classify_standardized: `classify` takes standardised text (`StandardizeText`'s
+            output) rather than raw text, which saves standardising twice.
+
+    Returns:
+        What `classify` returns, for the `(batch,)` texts.
+    """
+    text = tf.convert_to_tensor(text, dtype=tf.string)
+    size = tf.shape(text, out_type=tf.int64)[0]
+    standardized = standardize(text)  # (batch,)
+    num_tokens = tf.strings.length(tf.strings.regex_replace(standardized, "[^ ]", "")) + 1  # (batch,)
+    is_long = num_tokens > sequence_length
+    short_rows = tf.where(~is_long)[:, 0]  # (short texts,)
+    long_rows = tf.where(is_long)[:, 0]  # (long texts,)
+    marked = tf.strings.regex_replace(tf.gather(standardized, long_rows), _SENTENCE_END, r"\1" + _PIECE_SEPARATOR)
+    sentences = tf.strings.split(marked, _PIECE_SEPARATOR)  # (long texts, sentences), ragged
+    sentences = tf.ragged.boolean_mask(sentences, tf.strings.length(tf.strings.strip(sentences)) > 0)
+    # Standardisation is idempotent on standardised text, so a sentence reads as it did inside its text.
+    whole_texts = tf.gather(standardized if classify_standardized else text, short_rows)  # (short texts,)
+    pieces = tf.concat([whole_texts, sentences.flat_values], axis=0)  # (pieces,)
+    rows = tf.concat([short_rows, tf.gather(long_rows, sentences.value_rowids())], axis=0)  # (pieces,)
+    outputs = classify(pieces)
+
+    def combine(probabilities):
+        probabilities = tf.cast(probabilities, tf.float32)  # (pieces, classes)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, size)  # (batch,)
+        logs = tf.math.log(tf.clip_by_value(probabilities, 1e-7, 1.0))
+        mean = tf.math.unsorted_segment_sum(logs, rows, size) / tf.maximum(count, 1.0)[:, None]  # (batch, classes)
+        whole = tf.math.unsorted_segment_sum(probabilities, rows, size)  # (batch, classes): one piece, itself
+        return tf.where((count > 1.0)[:, None], tf.nn.softmax(mean, axis=-1), whole)
+
+    if isinstance(outputs, dict):
+        return {name: combine(value) for name, value in outputs.items()}
+    return combine(outputs)
+
+
+def reading_parts(model):
+    """`(standardize layer, sequence_length)` of a classifier built by `build_classifier`."""
+    return model.get_layer("standardize"), int(model.get_layer("tokenize").get_config()["output_sequence_length"])
