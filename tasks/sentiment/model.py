@@ -11,9 +11,7 @@ clitics GloVe was trained with (`n't`, `'s`, ...) into tokens of their own.
 `TextVectorization` splits on spaces, looks the tokens up (id 0 = padding,
 id 1 = out of vocabulary) and keeps the first `sequence_length` tokens: that is
 the documented truncation (defaults: 2,000 characters and 64 tokens; the
-longest Rotten Tomatoes snippet has 53 words). Evaluation and the SavedModel
-read a longer text sentence by sentence instead (`read_long_texts`), so its
-end is not cut off.
+longest Rotten Tomatoes snippet has 53 words).
 
 Then one of these bodies (`--model`), each ending in a softmax over classes:
 
