@@ -76,16 +76,7 @@ def _predict_probabilities(model, texts, batch_size=500):
 
     from tasks.sentiment.model import probabilities_of
 
-    from tasks.sentiment.model import read_long_texts, reading_parts
-
-    standardize, sequence_length = reading_parts(model)
-
-    def classify(pieces):
-        return model(pieces, training=False)
-
-    # Texts longer than the model reads at once are read sentence by sentence, as the SavedModel does.
-    outputs = [read_long_texts(classify, tf.constant(texts[i : i + batch_size], dtype=tf.string),
-                               standardize, sequence_length)
+    outputs = [model(tf.constant(texts[i : i + batch_size], dtype=tf.string), training=False)
                for i in range(0, len(texts), batch_size)]
     if isinstance(outputs[0], dict):
         return {name: np.concatenate([np.asarray(o[name]) for o in outputs]) for name in outputs[0]}

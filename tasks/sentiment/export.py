@@ -20,9 +20,7 @@ validation split (calibration.py), also written to
 `saved_model/assets.extra/class_names.json` so `evaluate` can map a file's
 labels onto the model's classes. Preprocessing
 (standardisation, tokenisation, vocabulary lookup, truncation to 2,000
-characters and 64 tokens by default) is inside the model, see model.py; a
-text longer than 64 tokens is read sentence by sentence and the sentences'
-answers are averaged (`model.read_long_texts`), so its end counts too.
+characters and 64 tokens by default) is inside the model, see model.py.
 """
 
 import argparse
@@ -55,7 +53,7 @@ def export_saved_model(model, class_names, export_dir, buckets=4, temperature=1.
 
     from tasks.sentiment.calibration import apply_temperature_tf
     from tasks.sentiment.explain import occlusion_function
-    from tasks.sentiment.model import probabilities_of, read_long_texts, reading_parts
+    from tasks.sentiment.model import probabilities_of
 
     temperature = float(temperature)
     if not temperature > 0:
@@ -69,12 +67,12 @@ def export_saved_model(model, class_names, export_dir, buckets=4, temperature=1.
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def classify(standardized_text):
-        size = tf.shape(standardized_text)[0]
+    def serve(text):
+        size = tf.shape(text)[0]
         # One empty text is appended to the batch and to every bucket, and its rows are dropped again:
         # TensorFlow 2.21's CPU kernels fail on a zero-row batch in the CNN's layers, and an empty
         # request or bucket must still get an (empty) answer.
-        standardized = tf.concat([standardized_text, standardize(tf.constant([""]))], axis=0)  # (batch + 1,)
+        standardized = standardize(tf.concat([text, tf.constant([""])], axis=0))  # (batch + 1,)
         token_ids = tokenize(standardized)  # (batch + 1, sequence_length), 0 = padding
         lengths = tf.reduce_sum(tf.cast(token_ids != 0, tf.int32), axis=1)  # (batch + 1,)
         order = tf.argsort(lengths[:size], stable=True)  # (batch,): shortest first
@@ -96,14 +94,7 @@ def export_saved_model(model, class_names, export_dir, buckets=4, temperature=1.
             return tf.scatter_nd(order[:, None], in_buckets(buckets),
                                  tf.stack([size, tf.shape(names)[0]]))  # (batch, classes), input order
 
-        return tf.cond(size >= 16 * buckets, bucketed, whole)  # (batch, classes)
-
-    sequence_length = reading_parts(model)[1]
-
-    def serve(text):
-        # A text longer than the model reads at once is read sentence by sentence (model.read_long_texts).
-        probabilities = read_long_texts(classify, text, standardize, sequence_length,
-                                        classify_standardized=True)  # (batch, classes)
+        probabilities = tf.cond(size >= 16 * buckets, bucketed, whole)  # (batch, classes)
         probabilities = apply_temperature_tf(probabilities, temperature)
         label = tf.gather(names, tf.argmax(probabilities, axis=-1))  # (batch,)
         return {"probabilities": probabilities, "label": label}

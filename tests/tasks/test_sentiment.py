@@ -84,42 +84,6 @@ def test_standardize_rejects_bad_argument():
         models.StandardizeText(max_chars=0)
 
 
-def test_standardize_is_idempotent_on_its_own_output():
-    """read_long_texts classifies sentences cut from standardised text; they must read as they did inside it."""
-    texts = ["Don't MISS it!! It's great... really?", "l'amour, c'est 2x mieux :)", "tabs\tand <br/> breaks"]
-    once = standardize(texts)
-    assert standardize(once) == once
-
-
-def test_long_texts_are_read_sentence_by_sentence():
-    """Texts over `sequence_length` tokens get softmax(mean over sentences of log p); shorter ones p itself."""
-    def classify(pieces):
-        tokens = tf.strings.split(pieces)  # (pieces, tokens), ragged
-        good = tf.reduce_sum(tf.cast(tokens == "good", tf.float32), axis=1)
-        bad = tf.reduce_sum(tf.cast(tokens == "bad", tf.float32), axis=1)
-        return tf.nn.softmax(tf.stack([bad, good], axis=1))  # (pieces, 2)
-
-    texts = ["bad bad . good", "bad bad bad . good ! ! good good good good", "bad bad bad bad good good good good",
-             "", "good"]
-    got = models.read_long_texts(classify, tf.constant(texts), models.StandardizeText(), sequence_length=8).numpy()
-
-    def softmax(z):
-        return np.exp(z - np.max(z)) / np.exp(z - np.max(z)).sum()
-
-    def direct(text):
-        words = text.split()
-        return softmax([words.count("bad"), words.count("good")])
-
-    np.testing.assert_allclose(got[0], direct(texts[0]), atol=1e-6)  # 4 tokens: read whole
-    # 11 tokens: two sentences, "bad bad bad ." and "good ! !", then "good good good good".
-    sentences = ["bad bad bad .", "good ! !", "good good good good"]
-    mean_log = np.mean([np.log(direct(s)) for s in sentences], axis=0)
-    np.testing.assert_allclose(got[1], softmax(mean_log), atol=1e-5)
-    np.testing.assert_allclose(got[2], direct(texts[2]), atol=1e-6)  # long but one sentence: whole
-    np.testing.assert_allclose(got[3], [0.5, 0.5], atol=1e-6)
-    assert got[1].argmax() == 1 and direct(" ".join(texts[1].split()[:8])).argmax() == 0  # truncation read it wrong
-
-
 def test_vocabulary_orders_by_frequency_then_adds_extra_words():
     vocabulary = models.build_vocabulary([["b", "a", "b"], ["c", "b", "a"]], extra_words=["a", "zebra", "two words"])
     assert vocabulary == ["b", "a", "c", "zebra"]
@@ -329,30 +293,6 @@ def test_serving_in_length_buckets_gives_each_text_the_padded_models_answer(tiny
     one_by_one = [loaded.signatures["serving_default"](text=tf.constant([t]))["probabilities"].numpy()[0]
                   for t in texts[:5] + texts[-4:]]
     np.testing.assert_allclose(one_by_one, served[list(range(5)) + list(range(96, 100))], atol=1e-5)
-
-
-def test_saved_model_reads_a_long_text_sentence_by_sentence(tiny_run):
-    """A text over sequence_length (16) tokens: the SavedModel's answer is the normalised geometric mean of
-    the Keras model's answers on its sentences, so the sentences past the 16th token count too."""
-    import keras
-
-    import layers  # noqa: F401
-    from tasks.sentiment.calibration import apply_temperature
-    from tasks.sentiment.export import temperature_of
-
-    config, _ = tiny_run
-    model = keras.models.load_model(os.path.join(config.out, "model.keras"))
-    loaded = tf.saved_model.load(os.path.join(config.out, "saved_model"))
-    sentences = ["we had pizza and soup with my friends today .", "the team scored a goal in the match !",
-                 "the football match and the tennis team were the best goal ."]
-    text = " ".join(sentences)
-    per_sentence = models.probabilities_of(model(tf.constant(sentences))).numpy()
-    mean_log = np.log(np.clip(per_sentence, 1e-7, 1)).mean(0)
-    expected = np.exp(mean_log - mean_log.max()) / np.exp(mean_log - mean_log.max()).sum()
-    expected = apply_temperature(expected[None], temperature_of(config.out))[0]
-    served = loaded.signatures["serving_default"](text=tf.constant([text, sentences[0]]))["probabilities"].numpy()
-    np.testing.assert_allclose(served[0], expected, atol=1e-5)
-    np.testing.assert_allclose(served[1], calibrated(model, sentences[:1], config.out)[0], atol=1e-5)
 
 
 def test_saved_model_in_a_fresh_process_matches(tiny_run):
