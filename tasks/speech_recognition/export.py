@@ -13,8 +13,10 @@ utterance of 16 kHz mono audio of any length:
 
 Decoding runs inside the graph (``ctc_decoding.py``), so a server needs
 nothing but the directory. The module also stores ``sample_rate``,
-``frame_seconds`` and ``alphabet`` as variables. Confidence is 0 for an empty
-transcript (nothing recognised: silence, noise).
+``frame_seconds``, ``alphabet`` and ``silence_dbfs`` as variables. Audio
+whose loudest 25 ms frame is below ``silence_dbfs`` gets an empty text
+without asking the network; confidence is 0 for an empty transcript (nothing
+recognised: silence, noise).
 
 TFLite (:func:`export_tflite`): the acoustic model alone, waveform of a fixed
 number of samples in, log-probabilities out; decoding is left to the caller.
@@ -22,9 +24,12 @@ number of samples in, log-probabilities out; decoding is left to the caller.
 
 from __future__ import annotations
 
-from tasks.speech_recognition.model import FRAME_STEP, SAMPLE_RATE
+from tasks.speech_recognition.model import FRAME_LENGTH, FRAME_STEP, SAMPLE_RATE
 
 DECODERS = ("greedy", "beam", "beam_lm")
+# Audio whose loudest 25 ms frame stays below this is silence: empty text, confidence 0, whatever the
+# network says (its per-utterance normalisation would otherwise lift a whisper of hiss to speech level).
+SILENCE_DBFS = -50.0
 
 
 def _server_class():
@@ -34,7 +39,7 @@ def _server_class():
 
     class SpeechRecognizer(tf.Module):
         def __init__(self, model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0,
-                     serving_decoder="greedy"):
+                     serving_decoder="greedy", silence_dbfs=SILENCE_DBFS):
             super().__init__(name="speech_recognition")
             if serving_decoder not in DECODERS:
                 raise ValueError(f"Invalid value for argument serving_decoder. Expected one of {DECODERS}. "
@@ -53,6 +58,7 @@ def _server_class():
             self.alphabet = tf.Variable(ALPHABET, trainable=False, name="alphabet")
             self.beam_width = tf.Variable(self._beam_width, trainable=False, name="beam_width")
             self.has_language_model = tf.Variable(lm is not None, trainable=False, name="has_language_model")
+            self.silence_dbfs = tf.Variable(float(silence_dbfs), trainable=False, name="silence_dbfs")
 
         def _encode(self, waveform):
             batch = waveform[tf.newaxis]  # (1, samples)
@@ -65,10 +71,18 @@ def _server_class():
                                       lm=self.lm if decoder == "beam_lm" else None,
                                       lm_weight=self._lm_weight, word_bonus=self._word_bonus)
 
+        def is_silent(self, waveform):
+            """True when no 25 ms frame of ``waveform`` reaches ``silence_dbfs`` (RMS, full scale 1)."""
+            frames = tf.signal.frame(waveform, FRAME_LENGTH, FRAME_STEP, pad_end=True)  # (frames, 400)
+            peak = tf.reduce_max(tf.concat([tf.sqrt(tf.reduce_mean(tf.square(frames), axis=-1)), [0.0]], 0))
+            return peak < tf.pow(10.0, self.silence_dbfs / 20.0)
+
         def _answer(self, waveform, decoder):
             log_probs, lengths = self._encode(waveform)
             texts, confidence = self.decode(log_probs, lengths, decoder)
-            return {"text": texts[0], "confidence": confidence[0]}
+            silent = self.is_silent(waveform)
+            return {"text": tf.where(silent, tf.constant(""), texts[0]),
+                    "confidence": tf.where(silent, 0.0, confidence[0])}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
         def serve(self, waveform):
