@@ -127,12 +127,26 @@ def build_word_embeddings(run_dir, full_size=False):
     export_neighbours(vectors, run_dir / "saved_model")
 
 
+def build_speech_recognition(run_dir, full_size=False):
+    """An untrained CTC recogniser (its transcripts are random letters; the signatures are the real ones)."""
+    import keras
+
+    from tasks.speech_recognition.export import export_saved_model
+    from tasks.speech_recognition.model import build_model
+
+    keras.utils.set_random_seed(0)
+    small = {} if full_size else dict(units=8, num_layers=1, conv_filters=8, num_mel_bins=16, frequency_mask_bins=4)
+    model = build_model(**small)
+    export_saved_model(model, run_dir / "saved_model", beam_width=8 if full_size else 4)
+
+
 BUILDERS = {
     "date_translation": build_dates,
     "sentiment": build_sentiment,
     "text_generation": build_text_generation,
     "trigger_word": build_trigger_word,
     "word_embeddings": build_word_embeddings,
+    "speech_recognition": build_speech_recognition,
 }
 
 

@@ -32,6 +32,12 @@ def clip():
 
 
 @pytest.fixture(scope="session")
+def spoken_date():
+    """(waveform, ...) of a spoken date, for the speech-recognition page."""
+    return spoken_clip("the fifth of march nineteen seventy nine", seconds=4.0, at=0.5)
+
+
+@pytest.fixture(scope="session")
 def app(runs_dir):
     from webapp.app import create_app
 
