@@ -1,6 +1,7 @@
 """The JSON API against untrained runs: every answer checked against the SavedModel called directly."""
 
 import asyncio
+import functools
 import io
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from webapp.adapters import check_order
 from webapp.batching import MicroBatcher, QueueFull
 
 
+@functools.lru_cache(maxsize=None)  # a SavedModel load costs seconds; the references are loaded once a session
 def saved_model(runs_dir, task):
     return tf.saved_model.load(str(runs_dir / task / "saved_model"))
 
