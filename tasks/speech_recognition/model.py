@@ -86,7 +86,7 @@ class SpeechRecognitionModel(keras.Model):
         subsampling: time reduction of the convolutions, 2 or 4 (default 4).
         conv_filters: channels of the subsampling convolutions, default 128.
         units: units per direction of each recurrent layer, or the Transformer
-            width; default 160.
+            width; default 128.
         num_layers: recurrent layers or Transformer blocks, default 3.
         cell: "gru" or "lstm" (birnn only), our `layers.GRUCell`/`LSTMCell`.
         num_heads, intermediate_dim: of each Transformer block.
@@ -120,7 +120,7 @@ class SpeechRecognitionModel(keras.Model):
     """
 
     def __init__(self, architecture="birnn", num_classes=NUM_CLASSES, num_mel_bins=64, subsampling=4,
-                 conv_filters=128, units=160, num_layers=3, cell="gru", num_heads=4, intermediate_dim=320,
+                 conv_filters=128, units=128, num_layers=3, cell="gru", num_heads=4, intermediate_dim=256,
                  dropout=0.1, time_masks=2, time_mask_frames=10, frequency_masks=2, frequency_mask_bins=8,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
