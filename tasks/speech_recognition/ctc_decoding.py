@@ -378,7 +378,15 @@ def prefix_beam_search_beams(
         }
 
     num_steps = tf.minimum(tf.reduce_max(tf.concat([lengths, [0]], 0)), max_time)
-    _, state = tf.while_loop(lambda t, state: t < num_steps, step, (tf.constant(0), state))
+    # The batch (and the labels' time axis) may be static outside the loop and dynamic inside.
+    invariants = {key: tf.TensorShape([None]).concatenate(value.shape[1:]) for key, value in state.items()}
+    invariants["labels"] = tf.TensorShape([None, width, None])
+    _, state = tf.while_loop(
+        lambda t, state: t < num_steps,
+        step,
+        (tf.constant(0), state),
+        shape_invariants=(tf.TensorShape([]), invariants),
+    )
 
     acoustic = _logaddexp(state["log_blank"], state["log_non_blank"])
     scores = acoustic + state["lm_scores"]

@@ -51,7 +51,7 @@ class Transcriber:
         from tasks.speech_recognition.ctc_decoding import ALPHABET, greedy_decode, prefix_beam_search
 
         self.batch_size = batch_size
-        self.has_lm = lm is not None
+        lm = lm.scorer() if hasattr(lm, "scorer") else lm  # lookup tables built once, not per trace
         specs = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int32)]
 
         def make(decoder):

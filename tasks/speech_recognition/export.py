@@ -47,7 +47,8 @@ def _server_class():
             if serving_decoder == "beam_lm" and lm is None:
                 raise ValueError("serving_decoder='beam_lm' needs a language model (lm).")
             self.model = model
-            self.lm = lm
+            # The scorer is a tf.Module of lookup tables: owned here, it is saved with the SavedModel.
+            self.lm = lm.scorer() if hasattr(lm, "scorer") else lm
             self._beam_width = int(beam_width)
             self._lm_weight = float(lm_weight)
             self._word_bonus = float(word_bonus)

@@ -153,6 +153,8 @@ def train(config, restart_on_change=False):
 
     run.log("evaluating: greedy, beam and beam + language model on unseen voice variants")
     lm = build_language_model(config, data)
+    if lm is not None:
+        lm.save(run.dir / "language_model.json")
     metrics = evaluate(model, data, config, run.dir, lm=lm)
     metrics["parameters"] = int(model.count_params())
     metrics["model"] = config.model

@@ -21,6 +21,13 @@ from tasks.speech_recognition.ctc_decoding import (
     prefix_beam_search,
     prefix_beam_search_beams,
 )
+from tasks.speech_recognition.language_model import NgramLanguageModel
+
+
+def compiled(function, **kwargs):
+    """``function(log_probs, lengths, **kwargs)`` as a tf.function (eager while loops are slow)."""
+    return tf.function(lambda log_probs, lengths: function(log_probs, lengths, **kwargs),
+                       reduce_retracing=True)
 
 
 def random_log_probs(seed, batch, time, num_classes, scale=2.0):
@@ -85,7 +92,7 @@ def reference_beam_search(log_probs, beam_width, prune_top_k=None, lm_score=None
 
 
 def graph_beams(log_probs, lengths, alphabet, **kwargs):
-    beams = prefix_beam_search_beams(log_probs, lengths, alphabet=alphabet, **kwargs)
+    beams = compiled(prefix_beam_search_beams, alphabet=alphabet, **kwargs)(log_probs, lengths)
     results = []
     for b in range(len(lengths)):
         rows = []
@@ -180,7 +187,7 @@ def test_beam_width_one_is_greedy_on_peaked_posteriors():
     log_probs = random_log_probs(3, 4, 50, len(ALPHABET) + 1, scale=6.0)
     lengths = np.array([50, 40, 30, 20], dtype=np.int32)
     greedy_texts, _ = greedy_decode(log_probs, lengths)
-    beam_texts, _ = prefix_beam_search(log_probs, lengths, beam_width=1)
+    beam_texts, _ = compiled(prefix_beam_search, beam_width=1)(log_probs, lengths)
     assert decoded(beam_texts) == decoded(greedy_texts)
 
 
@@ -201,7 +208,9 @@ def test_wide_beam_finds_the_most_probable_labelling(seed):
     # 2 ** 0 + ... + 2 ** 6 = 127 labellings of at most 6 labels: the beam holds them all.
     log_probs = random_log_probs(10 + seed, 1, time, 3, scale=1.0)
     best_labels, best_log_prob = exhaustive_best(log_probs[0])
-    beams = prefix_beam_search_beams(log_probs, [time], alphabet=alphabet, beam_width=128)
+    beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=128)(
+        log_probs, [time]
+    )
     length = int(beams["label_lengths"][0, 0])
     assert tuple(beams["labels"][0, 0, :length].numpy()) == best_labels
     np.testing.assert_allclose(float(beams["scores"][0, 0]), best_log_prob, atol=1e-4)
@@ -216,7 +225,7 @@ def test_wide_beam_finds_the_most_probable_labelling(seed):
             blank_index=0,
         )
         np.testing.assert_allclose(float(beams["scores"][0, 0]), -float(ctc[0]), atol=1e-4)
-    texts, confidence = prefix_beam_search(log_probs, [time], alphabet=alphabet, beam_width=128)
+    texts, _ = compiled(prefix_beam_search, alphabet=alphabet, beam_width=128)(log_probs, [time])
     assert decoded(texts) == [to_text(best_labels, alphabet)]
 
 
@@ -245,7 +254,9 @@ def test_beam_search_agrees_with_pyctcdecode_without_pruning(seed):
     alphabet, time = "abc", 6
     log_probs = random_log_probs(20 + seed, 1, time, 4, scale=1.0)
     text, log_prob = pyctcdecode_best(log_probs[0], alphabet, beam_width=4000, exact=True)
-    beams = prefix_beam_search_beams(log_probs, [time], alphabet=alphabet, beam_width=1100)
+    beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=1100)(
+        log_probs, [time]
+    )
     assert beams["texts"][0, 0].numpy().decode() == text
     np.testing.assert_allclose(float(beams["scores"][0, 0]), log_prob, atol=1e-3)
 
@@ -281,11 +292,12 @@ def exact_log_prob(log_probs, text, alphabet=ALPHABET):
 def test_beam_search_against_pyctcdecode_on_speech_like_posteriors():
     pytest.importorskip("pyctcdecode")
     sentences = ["seven four two oh nine", "the third of march", "quarter past nine", "noon"]
+    beam_search = compiled(prefix_beam_search, beam_width=16)
     # Clean posteriors: both decoders read the same text at their default pruning.
     for seed, sentence in enumerate(sentences):
         log_probs = synthetic_posteriors(sentence, seed, noise=0.7)
         text, _ = pyctcdecode_best(log_probs, ALPHABET, beam_width=16, exact=False)
-        ours, _ = prefix_beam_search(log_probs[np.newaxis], [len(log_probs)], beam_width=16)
+        ours, _ = beam_search(log_probs[np.newaxis], [len(log_probs)])
         assert decoded(ours)[0] == text
     # Noisy ones: where they differ, ours is the labelling of higher exact probability
     # (pyctcdecode spends beam slots on the blank- and non-blank-ending copies of a prefix).
@@ -293,9 +305,181 @@ def test_beam_search_against_pyctcdecode_on_speech_like_posteriors():
     for seed, sentence in enumerate(sentences):
         log_probs = synthetic_posteriors(sentence, seed, noise=1.5)
         text, _ = pyctcdecode_best(log_probs, ALPHABET, beam_width=16, exact=False)
-        ours = decoded(prefix_beam_search(log_probs[np.newaxis], [len(log_probs)], beam_width=16)[0])[0]
+        ours = decoded(beam_search(log_probs[np.newaxis], [len(log_probs)])[0])[0]
         if ours != text:
             ours_log_prob, theirs = exact_log_prob(log_probs, ours), exact_log_prob(log_probs, text)
             better += ours_log_prob > theirs
             worse += ours_log_prob < theirs
     assert better > 0 and worse == 0
+
+
+# The word language model.
+NUMBER_TEXTS = [
+    "one two three",
+    "two three four",
+    "twenty two",
+    "two thousand and one",
+    "the third of march",
+    "march the third",
+    "one two three four",
+    "seven four two oh nine",
+    "two three",
+    "the second of may",
+]
+
+
+def test_kneser_ney_by_hand_on_a_bigram_model():
+    # Text: "a b", "b". Bigram counts: <s> a 1, a b 1, <s> b 1, b </s> 2, so D2 = n1 / (n1 + 2 n2)
+    # = 3 / 5. Continuation counts: a 1 (after <s>), b 2 (after a, <s>), </s> 1, so D1 = 2 / 4;
+    # four predictable tokens (a, b, </s>, <unk>), gamma_1 = D1 * 3 / 4.
+    lm = NgramLanguageModel.from_texts(["a b", "b"], order=2)
+    gamma_1 = 0.5 * 3 / 4
+    p_b = (2 - 0.5) / 4 + gamma_1 / 4
+    p_end = (1 - 0.5) / 4 + gamma_1 / 4
+    assert math.isclose(math.exp(lm.log_prob("b")), (1 - 0.6) / 2 + 0.6 * 2 / 2 * p_b)
+    assert math.isclose(math.exp(lm.log_prob("b", ["a"])), (1 - 0.6) / 1 + 0.6 * 1 / 1 * p_b)
+    assert math.isclose(math.exp(lm.log_prob("</s>", ["a"])), 0.6 * p_end)
+    assert math.isclose(math.exp(lm.log_prob("zebra", ["a"])), 0.6 * gamma_1 / 4)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_language_model_is_a_distribution_in_python_and_in_the_graph(order):
+    lm = NgramLanguageModel.from_texts(NUMBER_TEXTS, order=order)
+    predictable = [w for w in lm.vocabulary if w != "<s>"]
+    histories = [[], ["two"], ["one", "two"], ["of", "march"], ["zebra"], ["two", "zebra"]]
+    scorer = lm.scorer()
+    for history in histories:
+        log_probs = [lm.log_prob(word, history) for word in predictable]
+        assert math.isclose(sum(math.exp(v) for v in log_probs), 1.0, rel_tol=1e-9)
+        history_ids = lm._history_ids(history)
+        graph = scorer.log_prob_ids(
+            np.array([history_ids] * len(predictable), dtype=np.int64).reshape(
+                len(predictable), order - 1
+            ),
+            np.array([lm.vocabulary.index(w) for w in predictable], dtype=np.int64),
+        ).numpy()
+        np.testing.assert_allclose(graph, log_probs, atol=1e-5)
+    # Unknown words share <unk>'s floor, below every word of the text.
+    assert lm.log_prob("zebra", ["two"]) == lm.log_prob("<unk>", ["two"])
+    assert lm.log_prob("zebra") < min(lm.log_prob(w) for w in predictable if w != "<unk>")
+
+
+def test_language_model_prefers_training_sentences_and_saves_to_json(tmp_path):
+    lm = NgramLanguageModel.from_texts(NUMBER_TEXTS, order=3)
+    rng = np.random.default_rng(0)
+    for sentence in NUMBER_TEXTS:
+        words = sentence.split()
+        if len(set(words)) < 2:
+            continue
+        shuffled = list(words)
+        while shuffled == words:
+            rng.shuffle(shuffled)
+        assert lm.score(sentence) > lm.score(shuffled)
+    path = tmp_path / "lm.json"
+    lm.save(path)
+    loaded = NgramLanguageModel.load(path)
+    for sentence in NUMBER_TEXTS + ["three two one", "zebra two"]:
+        assert loaded.score(sentence) == lm.score(sentence)
+    assert loaded.discounts == lm.discounts
+    with pytest.raises(ValueError, match="order"):
+        NgramLanguageModel.from_texts(NUMBER_TEXTS, order=0)
+
+
+def fused_lm_score(lm, alphabet, lm_weight, word_bonus):
+    """The shallow-fusion term of a label prefix, from the Python LM (for the reference search)."""
+
+    def score(labels, final):
+        pieces = "".join(alphabet[label - 1] for label in labels).split(" ")
+        words = [word for word in pieces[:-1] if word]
+        if final and pieces[-1]:
+            words.append(pieces[-1])
+        total = sum(
+            lm_weight * lm.log_prob(word, words[:i]) + word_bonus for i, word in enumerate(words)
+        )
+        if final:
+            total += lm_weight * lm.log_prob("</s>", words)
+        return total
+
+    return score
+
+
+@pytest.mark.parametrize("order,beam_width", [(2, 4), (3, 8)])
+def test_beam_search_with_lm_matches_python_reference(order, beam_width):
+    alphabet = " eonrtw"  # enough letters for one, two, three, ten
+    lm = NgramLanguageModel.from_texts(
+        ["one two", "two three", "one one", "ten two one", "three ten"], order=order
+    )
+    lengths = np.array([25, 18], dtype=np.int32)
+    log_probs = random_log_probs(40 + order, 2, 25, len(alphabet) + 1, scale=1.5)
+    # More spaces than random, so that words are completed often.
+    log_probs[:, ::4, 1] += 2.0
+    log_probs = tf.nn.log_softmax(log_probs).numpy()
+    options = dict(lm_weight=0.8, word_bonus=0.5)
+    graph = graph_beams(log_probs, lengths, alphabet, beam_width=beam_width, lm=lm, **options)
+    score = fused_lm_score(lm, alphabet, **options)
+    for b, length in enumerate(lengths):
+        reference = reference_beam_search(log_probs[b, :length], beam_width, lm_score=score)
+        assert_same_beams(graph[b], reference)
+
+
+def test_language_model_resolves_an_acoustic_ambiguity():
+    # "two three" where the second letter of "two" sounds as much like "o" as "w":
+    # the acoustics alone prefer "too three".
+    lm = NgramLanguageModel.from_texts(NUMBER_TEXTS, order=3)
+    log_probs = synthetic_posteriors("two three", seed=0, noise=0.0)
+    second = 4  # frame of the "w"
+    posteriors = np.full(len(ALPHABET) + 1, 0.05 / 26)
+    posteriors[ALPHABET.index("o") + 1] = 0.5
+    posteriors[ALPHABET.index("w") + 1] = 0.45
+    log_probs[second] = np.log(posteriors)
+    log_probs = log_probs[np.newaxis]
+    greedy_texts, _ = greedy_decode(log_probs, [log_probs.shape[1]])
+    plain, _ = compiled(prefix_beam_search, beam_width=8)(log_probs, [log_probs.shape[1]])
+    fused, confidence = compiled(prefix_beam_search, beam_width=8, lm=lm, lm_weight=1.0)(
+        log_probs, [log_probs.shape[1]]
+    )
+    assert decoded(greedy_texts) == ["too three"]
+    assert decoded(plain) == ["too three"]
+    assert decoded(fused) == ["two three"]
+    assert 0.5 < float(confidence[0]) <= 1.0
+
+
+def test_decoders_in_a_saved_model_give_the_same_texts(tmp_path):
+    lm = NgramLanguageModel.from_texts(NUMBER_TEXTS, order=3)
+    spec = [
+        tf.TensorSpec([None, None, len(ALPHABET) + 1], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+    ]
+
+    class Decoder(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm = lm.scorer()
+
+        @tf.function(input_signature=spec)
+        def greedy(self, log_probs, lengths):
+            return greedy_decode(log_probs, lengths)
+
+        @tf.function(input_signature=spec)
+        def beam(self, log_probs, lengths):
+            return prefix_beam_search(log_probs, lengths, beam_width=4, prune_top_k=8)
+
+        @tf.function(input_signature=spec)
+        def beam_lm(self, log_probs, lengths):
+            return prefix_beam_search(log_probs, lengths, beam_width=4, lm=self.lm, lm_weight=1.0)
+
+    sentences = ["two three", "the third of march", "seven four two oh nine"]
+    utterances = [synthetic_posteriors(s, seed, noise=0.7) for seed, s in enumerate(sentences)]
+    time = max(len(u) for u in utterances)
+    log_probs = np.stack([np.pad(u, [[0, time - len(u)], [0, 0]]) for u in utterances])
+    lengths = np.array([len(u) for u in utterances], dtype=np.int32)
+    module = Decoder()
+    expected = {name: getattr(module, name)(log_probs, lengths) for name in ["greedy", "beam", "beam_lm"]}
+    tf.saved_model.save(module, str(tmp_path / "decoder"))
+    del module
+    loaded = tf.saved_model.load(str(tmp_path / "decoder"))
+    for name, (texts, confidence) in expected.items():
+        loaded_texts, loaded_confidence = getattr(loaded, name)(log_probs, lengths)
+        assert decoded(loaded_texts) == decoded(texts)
+        np.testing.assert_allclose(loaded_confidence.numpy(), confidence.numpy(), rtol=1e-6)
+    assert decoded(expected["beam_lm"][0]) == sentences
