@@ -29,9 +29,9 @@ Every hypothesis is a label prefix ``l`` with two probabilities after frame t,
 An extension ``l+c`` that is itself in the beam is merged into that prefix
 (its probability added to the other's ``p_nb'``), so no two hypotheses share
 a label prefix, and the beam keeps the ``beam_width`` best prefixes by
-``log(p_b + p_nb) + lm_score``. Prefixes that fell out of the beam are not
-remembered (the common form of the algorithm; the paper's "if l+ not in
-A_prev" line refers to the same simplification). With a beam wide enough to
+``log(p_b + p_nb) + lm_score``. Prefixes that fell out of the beam are
+forgotten: an extension that recreates one starts again from the extension's
+probability alone (the common form of the algorithm). With a beam wide enough to
 hold every prefix, the search is exact: the best hypothesis is the labelling
 of highest total probability, and ``p_b + p_nb`` is that total (the tests
 check both against enumeration and ``tf.nn.ctc_loss``).
@@ -55,8 +55,10 @@ Confidence:
   nothing was recognised.
 * beam search: the share of the final beam's (fused) probability held by the
   hypotheses whose text is the chosen one; 0 for an empty transcript. Two
-  competing readings of equal weight give 0.5; the share is an upper bound of
-  the text's posterior, since the mass outside the beam is not counted.
+  competing readings of equal weight give 0.5. The mass outside the beam is
+  not counted, so the share overstates the text's posterior when much of it
+  lies there; and on noisy posteriors without an LM, where many one-letter
+  variants share the mass, it falls as the beam widens.
 """
 
 import tensorflow as tf
@@ -118,6 +120,8 @@ def labels_to_text(labels, mask, alphabet=ALPHABET):
     return normalize_spaces(tf.strings.reduce_join(strings, axis=-1))
 
 
+# Written with graph ops throughout; AutoGraph would only slow the tracing.
+@tf.autograph.experimental.do_not_convert
 def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     """Best-path CTC decoding: the most probable class per frame, repeats collapsed, blanks dropped.
 
@@ -140,7 +144,7 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)  # (batch, time)
     best_log_prob = tf.reduce_max(log_probs, axis=-1)  # (batch, time)
     # A blank before the first frame, so a first non-blank frame starts a run.
-    previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]])
+    previous = tf.pad(best, [[0, 0], [1, 0]])[:, :max_time]
     starts_run = tf.not_equal(best, previous)
     emitted = valid & starts_run & tf.not_equal(best, 0)  # (batch, time)
     texts = labels_to_text(best, emitted, alphabet)
@@ -178,6 +182,7 @@ def _push_word(histories, word_ids):
     return tf.concat([histories[..., 1:], word_ids[..., tf.newaxis]], axis=-1)
 
 
+@tf.autograph.experimental.do_not_convert
 def prefix_beam_search_beams(
     log_probs,
     lengths,
@@ -199,10 +204,13 @@ def prefix_beam_search_beams(
             ``language_model.NgramScorer`` (``order``, ``bos_id``, ``eos_id``,
             ``word_ids(words)``, ``log_prob_ids(histories, word_ids)``, natural
             logs), or a ``language_model.NgramLanguageModel`` (its scorer is
-            used). Words are split at the alphabet's space.
-        lm_weight: weight of the LM's log probability in shallow fusion.
+            used). Words are split at the alphabet's space. To export, the
+            scorer must be an attribute of the module or model being saved,
+            so that its lookup tables are saved with it.
+        lm_weight: weight of the LM's log probability in shallow fusion
+            (a float or a scalar tensor, e.g. a serving input).
         word_bonus: added for every completed word (counters the LM's
-            preference for fewer words).
+            preference for fewer words); a float or a scalar tensor.
         prune_top_k: None to extend every prefix by every character, or a
             Python int: extend only by the frame's ``prune_top_k`` most
             probable characters (the blank and the repeat of a prefix's last
@@ -379,7 +387,9 @@ def prefix_beam_search_beams(
 
     num_steps = tf.minimum(tf.reduce_max(tf.concat([lengths, [0]], 0)), max_time)
     # The batch (and the labels' time axis) may be static outside the loop and dynamic inside.
-    invariants = {key: tf.TensorShape([None]).concatenate(value.shape[1:]) for key, value in state.items()}
+    invariants = {
+        key: tf.TensorShape([None]).concatenate(value.shape[1:]) for key, value in state.items()
+    }
     invariants["labels"] = tf.TensorShape([None, width, None])
     _, state = tf.while_loop(
         lambda t, state: t < num_steps,
@@ -413,6 +423,7 @@ def prefix_beam_search_beams(
     }
 
 
+@tf.autograph.experimental.do_not_convert
 def prefix_beam_search(
     log_probs,
     lengths,

@@ -99,7 +99,7 @@ class NgramLanguageModel:
     # Training.
     @classmethod
     def from_texts(cls, texts, order=3):
-        """Count the n-grams of ``texts`` (one sentence each, words split on whitespace) and smooth them."""
+        """Count the n-grams of ``texts`` (a sentence each, split on whitespace) and smooth them."""
         if not isinstance(order, int) or order < 1:
             raise ValueError(
                 f"Invalid value for argument order. Expected a positive integer. "
@@ -178,7 +178,7 @@ class NgramLanguageModel:
 
     # Scoring.
     def word_id(self, word):
-        """The id of a word; ``<unk>`` for words outside the vocabulary (and ``<s>``, never predicted)."""
+        """The id of a word; ``<unk>`` outside the vocabulary (and for ``<s>``, never predicted)."""
         word_id = self.word_to_id.get(word, self.unk_id)
         return self.unk_id if word_id == self.bos_id else word_id
 
@@ -197,7 +197,7 @@ class NgramLanguageModel:
         return self.log_prob_ids(self._history_ids(history), word_id)
 
     def score(self, sentence):
-        """Natural-log probability of a sentence (a string or a list of words), ``</s>`` included."""
+        """Natural-log probability of a sentence (a string or list of words), ``</s>`` included."""
         words = sentence.split() if isinstance(sentence, str) else list(sentence)
         total = 0.0
         for i, word in enumerate(words + [EOS]):

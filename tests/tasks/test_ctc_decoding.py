@@ -163,6 +163,11 @@ def test_greedy_collapses_spaces_and_rejects_bad_shapes():
     log_probs = np.log(np.eye(4, dtype=np.float32)[labels] * 0.97 + 0.01)[np.newaxis]
     texts, _ = greedy_decode(log_probs, [len(labels)], alphabet=" ab")
     assert decoded(texts) == ["a b"]
+    # No frames at all: empty transcripts with confidence 0.
+    empty = np.zeros((2, 0, 4), dtype=np.float32)
+    for decode in (greedy_decode, prefix_beam_search):
+        texts, confidence = decode(empty, [0, 0], alphabet=" ab")
+        assert decoded(texts) == ["", ""] and confidence.numpy().tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match="len\\(alphabet\\) \\+ 1"):
         greedy_decode(log_probs, [9], alphabet=" abc")
     with pytest.raises(ValueError, match="distinct"):
@@ -202,31 +207,42 @@ def exhaustive_best(log_probs):
     return max(totals.items(), key=lambda item: item[1])
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_wide_beam_finds_the_most_probable_labelling(seed):
-    alphabet, time = "ab", 6
-    # 2 ** 0 + ... + 2 ** 6 = 127 labellings of at most 6 labels: the beam holds them all.
-    log_probs = random_log_probs(10 + seed, 1, time, 3, scale=1.0)
-    best_labels, best_log_prob = exhaustive_best(log_probs[0])
-    beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=128)(
-        log_probs, [time]
+def exact_log_prob(log_probs, labels, alphabet=ALPHABET):
+    """log p(labels | x) over all alignments, from tf.nn.ctc_loss; labels: ids or a text."""
+    if isinstance(labels, str):
+        labels = [alphabet.index(char) + 1 for char in labels]
+    if not labels:
+        return float(np.sum(log_probs[:, 0]))
+    loss = tf.nn.ctc_loss(
+        labels=tf.constant([labels], tf.int32),
+        logits=log_probs[np.newaxis],
+        label_length=[len(labels)],
+        logit_length=[len(log_probs)],
+        logits_time_major=False,
+        blank_index=0,
     )
-    length = int(beams["label_lengths"][0, 0])
-    assert tuple(beams["labels"][0, 0, :length].numpy()) == best_labels
-    np.testing.assert_allclose(float(beams["scores"][0, 0]), best_log_prob, atol=1e-4)
-    # The beam's probability of that labelling is the full CTC probability.
-    if best_labels:
-        ctc = tf.nn.ctc_loss(
-            labels=tf.constant([best_labels], tf.int32),
-            logits=log_probs,
-            label_length=[len(best_labels)],
-            logit_length=[time],
-            logits_time_major=False,
-            blank_index=0,
+    return -float(loss[0])
+
+
+def test_wide_beam_finds_the_most_probable_labelling():
+    alphabet, time, batch = "ab", 6, 4
+    # 2 ** 0 + ... + 2 ** 6 = 127 labellings of at most 6 labels: the beam holds them all.
+    log_probs = random_log_probs(10, batch, time, 3, scale=1.0)
+    lengths = [time] * batch
+    beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=128)(
+        log_probs, lengths
+    )
+    texts, _ = compiled(prefix_beam_search, alphabet=alphabet, beam_width=128)(log_probs, lengths)
+    for b in range(batch):
+        best_labels, best_log_prob = exhaustive_best(log_probs[b])
+        length = int(beams["label_lengths"][b, 0])
+        assert tuple(beams["labels"][b, 0, :length].numpy()) == best_labels
+        np.testing.assert_allclose(float(beams["scores"][b, 0]), best_log_prob, atol=1e-4)
+        # The beam's probability of that labelling is the full CTC probability.
+        np.testing.assert_allclose(
+            float(beams["scores"][b, 0]), exact_log_prob(log_probs[b], best_labels), atol=1e-4
         )
-        np.testing.assert_allclose(float(beams["scores"][0, 0]), -float(ctc[0]), atol=1e-4)
-    texts, _ = compiled(prefix_beam_search, alphabet=alphabet, beam_width=128)(log_probs, [time])
-    assert decoded(texts) == [to_text(best_labels, alphabet)]
+        assert decoded(texts)[b] == to_text(best_labels, alphabet)
 
 
 def pyctcdecode_best(log_probs, alphabet, beam_width, exact):
@@ -246,19 +262,20 @@ def pyctcdecode_best(log_probs, alphabet, beam_width, exact):
     return beams[0][0], beams[0][3]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_beam_search_agrees_with_pyctcdecode_without_pruning(seed):
-    # 1 + 3 + ... + 3 ** 6 = 1093 prefixes fit the beam. pyctcdecode keeps (prefix, last label) states and merges texts that differ
-    # only in spaces, so the exact comparison uses an alphabet without a space.
+def test_beam_search_agrees_with_pyctcdecode_without_pruning():
+    # 1 + 3 + ... + 3 ** 6 = 1093 prefixes fit the beam. pyctcdecode keeps (prefix, last label)
+    # states and merges texts that differ only in spaces, so the exact comparison uses an
+    # alphabet without a space.
     pytest.importorskip("pyctcdecode")
-    alphabet, time = "abc", 6
-    log_probs = random_log_probs(20 + seed, 1, time, 4, scale=1.0)
-    text, log_prob = pyctcdecode_best(log_probs[0], alphabet, beam_width=4000, exact=True)
+    alphabet, time, batch = "abc", 6, 3
+    log_probs = random_log_probs(20, batch, time, 4, scale=1.0)
     beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=1100)(
-        log_probs, [time]
+        log_probs, [time] * batch
     )
-    assert beams["texts"][0, 0].numpy().decode() == text
-    np.testing.assert_allclose(float(beams["scores"][0, 0]), log_prob, atol=1e-3)
+    for b in range(batch):
+        text, log_prob = pyctcdecode_best(log_probs[b], alphabet, beam_width=4000, exact=True)
+        assert beams["texts"][b, 0].numpy().decode() == text
+        np.testing.assert_allclose(float(beams["scores"][b, 0]), log_prob, atol=1e-3)
 
 
 def synthetic_posteriors(text, seed, frames_per_char=4, noise=1.0, alphabet=ALPHABET):
@@ -273,20 +290,10 @@ def synthetic_posteriors(text, seed, frames_per_char=4, noise=1.0, alphabet=ALPH
     return tf.nn.log_softmax(logits.astype("float32")).numpy()
 
 
-def exact_log_prob(log_probs, text, alphabet=ALPHABET):
-    """log p(text | x) over all alignments, from tf.nn.ctc_loss (-inf for no text)."""
-    labels = [alphabet.index(char) + 1 for char in text]
-    if not labels:
-        return float(np.sum(log_probs[:, 0]))
-    loss = tf.nn.ctc_loss(
-        labels=tf.constant([labels], tf.int32),
-        logits=log_probs[np.newaxis],
-        label_length=[len(labels)],
-        logit_length=[len(log_probs)],
-        logits_time_major=False,
-        blank_index=0,
-    )
-    return -float(loss[0])
+def batch_of(utterances):
+    time = max(len(u) for u in utterances)
+    log_probs = np.stack([np.pad(u, [[0, time - len(u)], [0, 0]]) for u in utterances])
+    return log_probs, np.array([len(u) for u in utterances], dtype=np.int32)
 
 
 def test_beam_search_against_pyctcdecode_on_speech_like_posteriors():
@@ -294,22 +301,21 @@ def test_beam_search_against_pyctcdecode_on_speech_like_posteriors():
     sentences = ["seven four two oh nine", "the third of march", "quarter past nine", "noon"]
     beam_search = compiled(prefix_beam_search, beam_width=16)
     # Clean posteriors: both decoders read the same text at their default pruning.
-    for seed, sentence in enumerate(sentences):
-        log_probs = synthetic_posteriors(sentence, seed, noise=0.7)
-        text, _ = pyctcdecode_best(log_probs, ALPHABET, beam_width=16, exact=False)
-        ours, _ = beam_search(log_probs[np.newaxis], [len(log_probs)])
-        assert decoded(ours)[0] == text
+    clean = [synthetic_posteriors(s, seed, noise=0.7) for seed, s in enumerate(sentences)]
+    ours = decoded(beam_search(*batch_of(clean))[0])
+    assert ours == [pyctcdecode_best(u, ALPHABET, beam_width=16, exact=False)[0] for u in clean]
     # Noisy ones: where they differ, ours is the labelling of higher exact probability
     # (pyctcdecode spends beam slots on the blank- and non-blank-ending copies of a prefix).
+    noisy = [synthetic_posteriors(s, seed, noise=1.5) for seed, s in enumerate(sentences)]
+    ours = decoded(beam_search(*batch_of(noisy))[0])
     better = worse = 0
-    for seed, sentence in enumerate(sentences):
-        log_probs = synthetic_posteriors(sentence, seed, noise=1.5)
-        text, _ = pyctcdecode_best(log_probs, ALPHABET, beam_width=16, exact=False)
-        ours = decoded(beam_search(log_probs[np.newaxis], [len(log_probs)])[0])[0]
-        if ours != text:
-            ours_log_prob, theirs = exact_log_prob(log_probs, ours), exact_log_prob(log_probs, text)
-            better += ours_log_prob > theirs
-            worse += ours_log_prob < theirs
+    for utterance, text in zip(noisy, ours):
+        theirs, _ = pyctcdecode_best(utterance, ALPHABET, beam_width=16, exact=False)
+        if text != theirs:
+            ours_log_prob = exact_log_prob(utterance, text)
+            theirs_log_prob = exact_log_prob(utterance, theirs)
+            better += ours_log_prob > theirs_log_prob
+            worse += ours_log_prob < theirs_log_prob
     assert better > 0 and worse == 0
 
 
@@ -409,8 +415,8 @@ def test_beam_search_with_lm_matches_python_reference(order, beam_width):
     lm = NgramLanguageModel.from_texts(
         ["one two", "two three", "one one", "ten two one", "three ten"], order=order
     )
-    lengths = np.array([25, 18], dtype=np.int32)
-    log_probs = random_log_probs(40 + order, 2, 25, len(alphabet) + 1, scale=1.5)
+    lengths = np.array([25, 18, 0], dtype=np.int32)  # an empty utterance scores only </s>
+    log_probs = random_log_probs(40 + order, 3, 25, len(alphabet) + 1, scale=1.5)
     # More spaces than random, so that words are completed often.
     log_probs[:, ::4, 1] += 2.0
     log_probs = tf.nn.log_softmax(log_probs).numpy()
@@ -420,6 +426,17 @@ def test_beam_search_with_lm_matches_python_reference(order, beam_width):
     for b, length in enumerate(lengths):
         reference = reference_beam_search(log_probs[b, :length], beam_width, lm_score=score)
         assert_same_beams(graph[b], reference)
+
+
+def test_beam_search_rejects_bad_arguments():
+    log_probs = random_log_probs(0, 1, 5, 4)
+    with pytest.raises(ValueError, match="beam_width"):
+        prefix_beam_search(log_probs, [5], alphabet="abc", beam_width=0)
+    with pytest.raises(ValueError, match="prune_top_k"):
+        prefix_beam_search(log_probs, [5], alphabet="abc", prune_top_k=0)
+    lm = NgramLanguageModel.from_texts(["a b"], order=2)
+    with pytest.raises(ValueError, match="space"):
+        prefix_beam_search(log_probs, [5], alphabet="abc", lm=lm)
 
 
 def test_language_model_resolves_an_acoustic_ambiguity():
@@ -469,12 +486,12 @@ def test_decoders_in_a_saved_model_give_the_same_texts(tmp_path):
             return prefix_beam_search(log_probs, lengths, beam_width=4, lm=self.lm, lm_weight=1.0)
 
     sentences = ["two three", "the third of march", "seven four two oh nine"]
-    utterances = [synthetic_posteriors(s, seed, noise=0.7) for seed, s in enumerate(sentences)]
-    time = max(len(u) for u in utterances)
-    log_probs = np.stack([np.pad(u, [[0, time - len(u)], [0, 0]]) for u in utterances])
-    lengths = np.array([len(u) for u in utterances], dtype=np.int32)
+    log_probs, lengths = batch_of(
+        [synthetic_posteriors(s, seed, noise=0.7) for seed, s in enumerate(sentences)]
+    )
     module = Decoder()
-    expected = {name: getattr(module, name)(log_probs, lengths) for name in ["greedy", "beam", "beam_lm"]}
+    names = ["greedy", "beam", "beam_lm"]
+    expected = {name: getattr(module, name)(log_probs, lengths) for name in names}
     tf.saved_model.save(module, str(tmp_path / "decoder"))
     del module
     loaded = tf.saved_model.load(str(tmp_path / "decoder"))
