@@ -4,16 +4,16 @@ const MAX_RECORD_SECONDS = 10;
 
 // Probabilities (frames x classes) as a heat map: one row per class, one column per frame.
 function drawPosteriors(canvas, posteriors, classes) {
-  const left = 18, rowHeight = 8, frames = posteriors.length;
+  const left = 18, rowHeight = 9, frames = posteriors.length;
   const cell = Math.max(1, Math.min(6, Math.floor(900 / Math.max(frames, 1))));
   canvas.width = left + cell * frames + 2; canvas.height = rowHeight * classes.length + 2;
   const g = canvas.getContext("2d");
   g.fillStyle = "#fff"; g.fillRect(0, 0, canvas.width, canvas.height);
   posteriors.forEach((row, t) => row.forEach((p, c) => {
-    if (p < 0.02) return;
-    g.fillStyle = colour(p); g.fillRect(left + t * cell, c * rowHeight, cell, rowHeight);
+    if (p < 0.01) return;
+    g.fillStyle = colour(Math.sqrt(p));  // the square root keeps a hesitant model's small probabilities visible g.fillRect(left + t * cell, c * rowHeight, cell, rowHeight);
   }));
-  g.fillStyle = "#222"; g.font = "8px monospace"; g.textBaseline = "top";
+  g.fillStyle = "#222"; g.font = "9px monospace"; g.textBaseline = "top";
   classes.forEach((name, c) => g.fillText(name === "blank" ? "_" : name === " " ? "\u2423" : name, 4, c * rowHeight));
   canvas.dataset.drawn = "posteriors";
 }
