@@ -75,9 +75,10 @@ def spoken_clip(word="activate", seconds=4.0, at=1.5, seed=0):
     rng = np.random.default_rng(seed)
     clip = rng.normal(0.0, 0.003, int(seconds * 16000)).astype(np.float32)
     try:
-        from data.trigger_word import ESpeak, Speaker
+        from data.trigger_word.speech_engine import EspeakEngine
+        from data.trigger_word.voices import Speaker
 
-        spoken = ESpeak.get().synthesize(word, Speaker("en", "m1", 50, 50, 175))
+        spoken = EspeakEngine().synthesize(word, Speaker("en", "m1", 50, 50, 175))
     except Exception:
         t = np.arange(int(0.6 * 16000)) / 16000
         spoken = (0.5 * np.sin(2 * np.pi * (300 + 800 * t) * t)).astype(np.float32)
