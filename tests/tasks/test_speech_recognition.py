@@ -104,8 +104,10 @@ def test_spec_augment_masks_only_in_training():
     clean, mask = model.features(waveform, lengths)
     again, _ = model.features(waveform, lengths)
     np.testing.assert_array_equal(np.asarray(clean), np.asarray(again))
-    masked = np.asarray(model.features(waveform, lengths, training=True)[0])[0]
-    clean = np.asarray(clean)[0]
+    valid = np.asarray(mask)[0]  # the utterance's own frames, not the padding to whole output frames
+    assert valid.sum() == 200 and not np.asarray(clean)[0, ~valid].any()
+    masked = np.asarray(model.features(waveform, lengths, training=True)[0])[0, valid]
+    clean = np.asarray(clean)[0, valid]
     zeroed = (masked == 0) & (clean != 0)
     assert zeroed.any()
     # Every change is a zeroed frame (whole row) or band (whole column).
