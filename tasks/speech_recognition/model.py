@@ -4,7 +4,7 @@
       -> LogMelSpectrogram            (batch, frames, num_mel_bins)     one frame per 10 ms
       -> per-utterance normalisation   mean 0, variance 1 per mel band over the utterance's own frames
       -> SpecAugment (training only)   time and frequency masks (Park et al., 2019)
-      -> 1 or 2 x Conv1D stride 2      (batch, frames / subsampling, conv_filters)
+      -> Conv1D subsampling            (batch, frames / subsampling, conv_filters): stride 2, 3 or 2 x 2
       -> encoder                       bidirectional GRU/LSTM layers of our cells, or Transformer blocks
       -> Dense(NUM_CLASSES), log-softmax  (batch, output_frames, 28): blank and the 27 characters
 
@@ -38,6 +38,8 @@ FFT_LENGTH = 512
 ARCHITECTURES = ("birnn", "transformer")
 CELLS = {"gru": GRUCell, "lstm": LSTMCell}
 NUM_CLASSES = 28  # CTC blank + " abcdefghijklmnopqrstuvwxyz"
+# Strides of the subsampling convolutions for each time reduction.
+SUBSAMPLING_STRIDES = {2: (2,), 3: (3,), 4: (2, 2)}
 
 
 def output_lengths(num_samples, subsampling):
@@ -52,15 +54,22 @@ def ctc_loss(labels, log_probs, label_length, logit_length):
     The labels go to TensorFlow's CTC kernel as a sparse tensor: the same
     numbers as the dense form that ``keras.ops.ctc_loss`` uses (tested), with
     gradients about ten times faster on CPU, where most of a training step
-    went to the dense form.
+    went to the dense form. An utterance whose transcript cannot fit its
+    frames (fast speech: more labels and repeats than output frames) gets
+    loss 0 and no gradient instead of stopping the training.
     """
     import tensorflow as tf
 
     labels = tf.cast(labels, tf.int32)
     valid = tf.sequence_mask(label_length, tf.shape(labels)[1])  # (batch, label_length)
     sparse = tf.sparse.from_dense(tf.where(valid, labels, 0))  # 0 is never a label, so padding drops out
-    return tf.nn.ctc_loss(sparse, tf.cast(log_probs, tf.float32), None, tf.cast(logit_length, tf.int32),
-                          logits_time_major=False, blank_index=0)
+    # The kernel wants the blank last: classes 1..K-1 become 0..K-2 and the blank K-1.
+    sparse = tf.SparseTensor(sparse.indices, sparse.values - 1, sparse.dense_shape)
+    log_probs = tf.cast(log_probs, tf.float32)
+    logits = tf.concat([log_probs[..., 1:], log_probs[..., :1]], axis=-1)  # (batch, frames, classes)
+    return tf.compat.v1.nn.ctc_loss(sparse, logits, tf.cast(logit_length, tf.int32),
+                                    preprocess_collapse_repeated=False, ctc_merge_repeated=True,
+                                    ignore_longer_outputs_than_inputs=True, time_major=False)
 
 
 def _positive(name, value):
@@ -83,7 +92,7 @@ class SpeechRecognitionModel(keras.Model):
         architecture: "birnn" (bidirectional recurrent layers) or "transformer".
         num_classes: output classes, blank (0) included; default 28.
         num_mel_bins: mel bands of the front end, default 64.
-        subsampling: time reduction of the convolutions, 2 or 4 (default 4).
+        subsampling: time reduction of the convolutions, 2, 3 or 4 (default 3).
         conv_filters: channels of the subsampling convolutions, default 128.
         units: units per direction of each recurrent layer, or the Transformer
             width; default 128.
@@ -119,7 +128,7 @@ class SpeechRecognitionModel(keras.Model):
         Park et al., "SpecAugment", Interspeech 2019.
     """
 
-    def __init__(self, architecture="birnn", num_classes=NUM_CLASSES, num_mel_bins=64, subsampling=4,
+    def __init__(self, architecture="birnn", num_classes=NUM_CLASSES, num_mel_bins=64, subsampling=3,
                  conv_filters=128, units=128, num_layers=3, cell="gru", num_heads=4, intermediate_dim=256,
                  dropout=0.1, time_masks=2, time_mask_frames=10, frequency_masks=2, frequency_mask_bins=8,
                  seed=None, **kwargs):
@@ -130,8 +139,8 @@ class SpeechRecognitionModel(keras.Model):
         if cell not in CELLS:
             raise ValueError(f"Invalid value for argument cell. Expected one of {tuple(CELLS)}. "
                              f"Received: cell={cell!r}")
-        if subsampling not in (2, 4):
-            raise ValueError(f"Invalid value for argument subsampling. Expected 2 or 4. "
+        if subsampling not in SUBSAMPLING_STRIDES:
+            raise ValueError(f"Invalid value for argument subsampling. Expected 2, 3 or 4. "
                              f"Received: subsampling={subsampling}")
         for name, value in (("num_classes", num_classes), ("num_mel_bins", num_mel_bins),
                             ("conv_filters", conv_filters), ("units", units), ("num_layers", num_layers),
@@ -169,9 +178,9 @@ class SpeechRecognitionModel(keras.Model):
         self.front_end = LogMelSpectrogram(SAMPLE_RATE, FRAME_LENGTH, FRAME_STEP, FFT_LENGTH, num_mel_bins,
                                            lower_edge_hertz=20.0, name="log_mel_spectrogram")
         self.spec_augment_seed = keras.random.SeedGenerator(seed, name="spec_augment_seed")
-        self.convolutions = [keras.layers.Conv1D(conv_filters, 5, strides=2, padding="same",
+        self.convolutions = [keras.layers.Conv1D(conv_filters, 5, strides=stride, padding="same",
                                                  name=f"subsampling_conv_{i}")
-                             for i in range(int(np.log2(subsampling)))]
+                             for i, stride in enumerate(SUBSAMPLING_STRIDES[subsampling])]
         self.conv_norms = [keras.layers.LayerNormalization(name=f"subsampling_norm_{i}")
                            for i in range(len(self.convolutions))]
         self.encoder_dropout = [keras.layers.Dropout(dropout, name=f"encoder_dropout_{i}")
@@ -252,7 +261,7 @@ class SpeechRecognitionModel(keras.Model):
         lengths = output_lengths(num_samples, self.subsampling)
         hidden = features
         for convolution, norm in zip(self.convolutions, self.conv_norms):
-            hidden = ops.relu(norm(convolution(hidden)))  # (batch, frames / 2**i, conv_filters)
+            hidden = ops.relu(norm(convolution(hidden)))  # (batch, frames / stride, conv_filters)
         frames = ops.shape(hidden)[1]
         mask = ops.arange(frames)[None, :] < lengths[:, None]  # (batch, output_frames)
         hidden = hidden * ops.cast(mask, hidden.dtype)[..., None]

@@ -35,7 +35,7 @@ READ_SECONDS = 5.0
 MAX_PIECE_SECONDS = 20.0
 MIN_PIECE_SECONDS = 8.0
 ENERGY_WINDOW = 1600  # 100 ms, the span over which a pause is looked for.
-ALIGN = 640  # cuts fall on output frames (40 ms with the default subsampling)
+ALIGN = 1920  # cuts fall on output frames of every subsampling (120 ms, a multiple of 20, 30 and 40 ms)
 
 
 class AudioError(Exception):

@@ -35,7 +35,7 @@ def speech_like(num_samples, seed=0, level=0.3):
 
 def test_config_validation():
     with pytest.raises(ConfigError, match="--subsampling"):
-        Config(subsampling=3)
+        Config(subsampling=5)
     with pytest.raises(ConfigError, match="--frequency-mask-bins"):
         Config(num_mel_bins=8, frequency_mask_bins=8)
     with pytest.raises(ConfigError, match="--model"):
@@ -58,7 +58,7 @@ def test_config_validation():
 def test_output_lengths_shapes_and_padding(architecture):
     keras.utils.set_random_seed(1)
     extra = dict(num_heads=2, intermediate_dim=16) if architecture == "transformer" else {}
-    model = build_model(architecture=architecture, **TINY, **extra)
+    model = build_model(architecture=architecture, **TINY, **extra, subsampling=4)
     lengths = np.array([16000, 9000, 700], np.int32)
     batch = np.zeros((3, 16000), np.float32)
     for row, length in enumerate(lengths):
@@ -74,6 +74,8 @@ def test_output_lengths_shapes_and_padding(architecture):
         np.testing.assert_allclose(np.asarray(alone)[0], np.asarray(log_probs)[row, :out_lengths[row]],
                                    atol=2e-4)
     assert output_lengths(np.array([1, 320, 321]), 2).tolist() == [1, 1, 2]
+    assert output_lengths(np.array([480, 481]), 3).tolist() == [1, 2]
+    assert build_model(**TINY, subsampling=3).encode(batch[:1])[0].shape[1] == 34  # ceil(16000 / 480)
 
 
 def test_keras_round_trip_and_invalid_arguments(tmp_path):
@@ -88,7 +90,7 @@ def test_keras_round_trip_and_invalid_arguments(tmp_path):
     with pytest.raises(ValueError, match="architecture"):
         SpeechRecognitionModel(architecture="conformer")
     with pytest.raises(ValueError, match="subsampling"):
-        SpeechRecognitionModel(subsampling=3)
+        SpeechRecognitionModel(subsampling=5)
     with pytest.raises(ValueError, match="units"):
         SpeechRecognitionModel(units=0)
     with pytest.raises(ValueError, match="cell"):
@@ -102,8 +104,10 @@ def test_spec_augment_masks_only_in_training():
     clean, mask = model.features(waveform, lengths)
     again, _ = model.features(waveform, lengths)
     np.testing.assert_array_equal(np.asarray(clean), np.asarray(again))
-    masked = np.asarray(model.features(waveform, lengths, training=True)[0])[0]
-    clean = np.asarray(clean)[0]
+    valid = np.asarray(mask)[0]  # the utterance's own frames, not the padding to whole output frames
+    assert valid.sum() == 200 and not np.asarray(clean)[0, ~valid].any()
+    masked = np.asarray(model.features(waveform, lengths, training=True)[0])[0, valid]
+    clean = np.asarray(clean)[0, valid]
     zeroed = (masked == 0) & (clean != 0)
     assert zeroed.any()
     # Every change is a zeroed frame (whole row) or band (whole column).
@@ -124,6 +128,9 @@ def test_ctc_loss_matches_keras_and_decreases_on_a_tiny_batch():
     np.testing.assert_allclose(
         np.asarray(ctc_loss(labels, log_probs, label_length, logit_length)),
         np.asarray(keras.ops.ctc_loss(labels, log_probs, label_length, logit_length, mask_index=0)), rtol=1e-5)
+    # A transcript that cannot fit its frames costs nothing instead of raising.
+    too_long = np.asarray(ctc_loss(labels, log_probs, label_length, np.array([12, 7, 3], np.int32)))
+    assert too_long[2] == 0 and too_long[0] > 0
 
     keras.utils.set_random_seed(0)
     model = build_model(**dict(TINY, units=16, conv_filters=16), time_masks=0, frequency_masks=0)
