@@ -247,8 +247,10 @@ def test_speech_transcript_posteriors_and_date_match_the_saved_models(client, ru
         assert data["date"]["confidence"] == pytest.approx(float(iso["confidence"].numpy()[0]), abs=1e-4)
     posteriors = np.exp(recogniser.signatures["posteriors"](waveform=waveform)["log_probs"].numpy())
     np.testing.assert_allclose(data["posteriors"], posteriors, atol=1e-3)
-    # One 40 ms frame per 640 samples, each a distribution over the blank and 27 characters.
-    assert len(data["posteriors"]) == -(-len(waveform) // 640) and len(data["classes"]) == 28
+    # One frame per frame_seconds of audio (the run's own), each a distribution over the blank and 27 characters.
+    hop = round(data["frame_seconds"] * 16000)
+    assert hop == round(float(recogniser.frame_seconds.numpy()) * 16000)
+    assert len(data["posteriors"]) == -(-len(waveform) // hop) and len(data["classes"]) == 28
     assert data["classes"][:3] == ["blank", " ", "a"]
     np.testing.assert_allclose(np.sum(data["posteriors"], axis=1), 1.0, atol=0.02)
     assert len(data["spectrogram"]["values"]) > 10 and data["duration"] == pytest.approx(len(waveform) / 16000)

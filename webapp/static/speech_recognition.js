@@ -29,6 +29,7 @@ function show(data) {
     $("iso-confidence").textContent = data.date_note || "";
   }
   drawSpectrogram($("spectrogram"), data.spectrogram.values);
+  $("frame-ms").textContent = (data.frame_seconds * 1000).toFixed(0);
   drawPosteriors($("posteriors"), data.posteriors, data.classes);
 }
 
