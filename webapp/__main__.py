@@ -23,7 +23,7 @@ def main(argv=None):
     app = create_app(args.runs)
     for task, adapter in app.state.adapters.items():
         state = "on" if not isinstance(adapter, str) else f"off: {adapter}"
-        print(f"  {task:<17} {state}", flush=True)
+        print(f"  {task:<18} {state}", flush=True)
     # Bind first, so the printed address is the real one (also with --port 0).
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-TASKS = ("date_translation", "sentiment", "trigger_word", "text_generation", "word_embeddings")
+TASKS = ("date_translation", "sentiment", "trigger_word", "text_generation", "word_embeddings",
+         "speech_recognition")
 TITLES = {
     "date_translation": "Dates",
     "sentiment": "Sentiment",
     "trigger_word": "Trigger word",
     "text_generation": "Text generation",
     "word_embeddings": "Word embeddings",
+    "speech_recognition": "Speech",
 }
 
 
@@ -389,12 +391,66 @@ class WordEmbeddingAdapter:
             [w for w, k in zip(words, known) if not k]
 
 
+# ---------------------------------------------------------------------------
+# Speech recognition
+
+SPEECH_DECODERS = ("greedy", "beam")
+
+
+def check_decoder(decoder):
+    """The speech decoder's name, lower-cased; a clear error otherwise."""
+    normalized = str(decoder).strip().lower()
+    if normalized not in SPEECH_DECODERS:
+        raise BadInput(f"decoder must be one of {', '.join(SPEECH_DECODERS)}; received {decoder!r}")
+    return normalized
+
+
+class SpeechRecognitionAdapter:
+    task = "speech_recognition"
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self.loaded = _load(self.task, run_dir)
+        self.decode_fns = {name: _signature(self.task, run_dir, self.loaded, name) for name in SPEECH_DECODERS}
+        self.posteriors_fn = _signature(self.task, run_dir, self.loaded, "posteriors")
+        try:
+            self.frame_seconds = float(self.loaded.frame_seconds.numpy())
+            alphabet = self.loaded.alphabet.numpy().decode("utf-8")
+        except AttributeError:
+            raise RunUnavailable(f"The SavedModel in {run_dir} stores no frame_seconds or alphabet. Remake it "
+                                 f"with: {make_command(self.task, run_dir)}") from None
+        self.classes = ["blank"] + list(alphabet)  # class 0 is the CTC blank, class i is alphabet[i - 1]
+
+    def transcribe(self, waveform, decoder="greedy"):
+        """A clip -> (text, confidence, posteriors (frames, classes)).
+
+        Clips longer than the recogniser's pieces are cut at pauses as the
+        ``transcribe`` command cuts them; the texts are joined and the
+        confidence is the pieces' mean weighted by their text lengths.
+        """
+        from tasks.speech_recognition.transcribe import pieces
+
+        texts, confidences, weights, posteriors = [], [], [], []
+        for piece in pieces([np.asarray(waveform, np.float32)]):
+            outputs = self.decode_fns[decoder](waveform=piece)
+            text = outputs["text"].numpy().decode("utf-8", "replace")
+            if text:
+                texts.append(text)
+                confidences.append(float(outputs["confidence"]))
+                weights.append(len(text))
+            posteriors.append(np.exp(self.posteriors_fn(waveform=piece)["log_probs"].numpy()))
+        confidence = float(np.average(confidences, weights=weights)) if texts else 0.0
+        posteriors = np.concatenate(posteriors) if posteriors else np.zeros((0, len(self.classes)), np.float32)
+        return " ".join(texts), confidence, posteriors
+
+
 ADAPTERS = {
     "date_translation": DateAdapter,
     "sentiment": SentimentAdapter,
     "trigger_word": TriggerWordAdapter,
     "text_generation": TextGenerationAdapter,
     "word_embeddings": WordEmbeddingAdapter,
+    "speech_recognition": SpeechRecognitionAdapter,
 }
 
 

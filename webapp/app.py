@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -196,7 +196,8 @@ def create_app(runs_dir, adapters=None, warmup=True):
             sentiment.classify(["a fine film"])
     app.state.batchers = batchers
     gates = {"trigger_word": Gate(4, "audio"), "text_generation": Gate(4, "generation"),
-             "word_embeddings": Gate(16, "embedding"), "attention": Gate(8, "attention")}
+             "word_embeddings": Gate(16, "embedding"), "attention": Gate(8, "attention"),
+             "speech_recognition": Gate(4, "speech")}
     streams = Gate(MAX_STREAMS, "live audio stream")
 
     @app.on_event("shutdown")
@@ -311,22 +312,25 @@ def create_app(runs_dir, adapters=None, warmup=True):
             response["explanation"] = "occlusion: P(label) minus P(label) with the word left out"
         return response
 
+    async def read_upload(file):
+        """The upload's bytes as 16 kHz mono float32 (its filename is never used); 4xx for anything else."""
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"The upload is over the limit of {MAX_UPLOAD_BYTES:,} bytes.")
+        if not data:
+            raise HTTPException(400, "The upload is empty.")
+        try:
+            return await run_in_threadpool(read_audio, data, MAX_AUDIO_SECONDS)
+        except BadInput as error:
+            raise HTTPException(413 if "limit" in str(error) else 415, str(error)) from None
+
     # -- trigger word ----------------------------------------------------------------------------
     @app.post("/api/trigger_word")
     async def detect_trigger_word(file: UploadFile = File(...)):
         """An audio file (WAV, FLAC, OGG; any rate, mixed to mono 16 kHz) -> spectrogram, probabilities, detections."""
         trigger = available("trigger_word")
-        data = await file.read(MAX_UPLOAD_BYTES + 1)  # the upload's bytes; its filename is never used
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"The upload is over the limit of {MAX_UPLOAD_BYTES:,} bytes.")
-        if not data:
-            raise HTTPException(400, "The upload is empty.")
         with gates["trigger_word"]:
-            try:
-                waveform = await run_in_threadpool(read_audio, data, MAX_AUDIO_SECONDS)
-            except BadInput as error:
-                status = 413 if "limit" in str(error) else 415
-                raise HTTPException(status, str(error)) from None
+            waveform = await read_upload(file)
             probabilities, detections = await run_in_threadpool(trigger.detect, waveform)
             spectrogram, seconds_per_row = await run_in_threadpool(log_mel_spectrogram, waveform)
         return {"duration": round(len(waveform) / 16000, 3), "frame_seconds": trigger.frame_seconds,
@@ -334,6 +338,36 @@ def create_app(runs_dir, adapters=None, warmup=True):
                 "threshold": trigger.rule.threshold,
                 "spectrogram": {"seconds_per_row": seconds_per_row,
                                 "values": np.round(spectrogram, 2).tolist()}}
+
+    # -- speech recognition ----------------------------------------------------------------------
+    @app.post("/api/speech_recognition")
+    async def recognize_speech(file: UploadFile = File(...), decoder: str = Form("greedy"),
+                               date: bool = Form(True), order: str = Form("MDY")):
+        """An audio file -> transcript, confidence, CTC posteriors, spectrogram; and the transcript's ISO date
+        through the date model when its page is on (``date=false`` skips it)."""
+        from webapp.adapters import check_decoder, check_order
+
+        speech = available("speech_recognition")
+        decoder, order = check_decoder(decoder), check_order(order)
+        with gates["speech_recognition"]:
+            waveform = await read_upload(file)
+            text, confidence, posteriors = await run_in_threadpool(speech.transcribe, waveform, decoder)
+            spectrogram, seconds_per_row = await run_in_threadpool(log_mel_spectrogram, waveform)
+        response = {"text": text, "confidence": round(confidence, 4), "decoder": decoder,
+                    "duration": round(len(waveform) / 16000, 3), "frame_seconds": speech.frame_seconds,
+                    "classes": speech.classes, "posteriors": np.round(posteriors, 3).tolist(),
+                    "spectrogram": {"seconds_per_row": seconds_per_row, "values": np.round(spectrogram, 2).tolist()}}
+        if date:
+            if "date_translation" not in batchers:
+                response["date_note"] = "no ISO date: the dates page is off"
+            elif not text:
+                response["date_note"] = "no ISO date: nothing was recognised"
+            elif len(text) > 200:
+                response["date_note"] = "no ISO date: the transcript is longer than a date"
+            else:
+                (iso, iso_confidence), = await batchers["date_translation"].submit([(text, order)])
+                response["date"] = {"iso": iso, "confidence": round(iso_confidence, 4), "order": order}
+        return response
 
     @app.websocket("/api/trigger_word/stream")
     async def stream_trigger_word(websocket: WebSocket):

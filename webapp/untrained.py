@@ -13,6 +13,7 @@ where an adapter uses them) in seconds instead of a training run.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import types
@@ -74,9 +75,10 @@ def spoken_clip(word="activate", seconds=4.0, at=1.5, seed=0):
     rng = np.random.default_rng(seed)
     clip = rng.normal(0.0, 0.003, int(seconds * 16000)).astype(np.float32)
     try:
-        from data.trigger_word import ESpeak, Speaker
+        from data.trigger_word.speech_engine import EspeakEngine
+        from data.trigger_word.voices import Speaker
 
-        spoken = ESpeak.get().synthesize(word, Speaker("en", "m1", 50, 50, 175))
+        spoken = EspeakEngine().synthesize(word, Speaker("en", "m1", 50, 50, 175))
     except Exception:
         t = np.arange(int(0.6 * 16000)) / 16000
         spoken = (0.5 * np.sin(2 * np.pi * (300 + 800 * t) * t)).astype(np.float32)
@@ -127,11 +129,26 @@ def build_word_embeddings(run_dir, full_size=False):
     export_neighbours(vectors, run_dir / "saved_model")
 
 
+def build_speech_recognition(run_dir, full_size=False):
+    """An untrained CTC recogniser (its transcripts are random letters; the signatures are the real ones)."""
+    import keras
+
+    from tasks.speech_recognition.export import export_saved_model
+    from tasks.speech_recognition.model import build_model
+
+    keras.utils.set_random_seed(0)
+    small = {} if full_size else dict(units=8, num_layers=1, conv_filters=8, num_mel_bins=16, frequency_mask_bins=4)
+    model = build_model(**small)
+    export_saved_model(model, run_dir / "saved_model", beam_width=8 if full_size else 4)
+
+
+# Costliest first, so that processes sharing the work (build_runs_shared) finish close together.
 BUILDERS = {
+    "speech_recognition": build_speech_recognition,
     "date_translation": build_dates,
-    "sentiment": build_sentiment,
-    "text_generation": build_text_generation,
     "trigger_word": build_trigger_word,
+    "text_generation": build_text_generation,
+    "sentiment": build_sentiment,
     "word_embeddings": build_word_embeddings,
 }
 
@@ -141,6 +158,32 @@ def build_runs(runs_dir, tasks=None, full_size=False):
     for task in tasks or BUILDERS:
         (runs_dir / task).mkdir(parents=True, exist_ok=True)
         BUILDERS[task](runs_dir / task, full_size=full_size)
+    return runs_dir
+
+
+def build_runs_shared(runs_dir, tasks=None, full_size=False):
+    """:func:`build_runs` for several processes at once (pytest-xdist workers) on one ``runs_dir``.
+
+    Each task has a lock file: a process first builds every task whose lock
+    it gets at once and that nobody has finished, then waits on the locks of
+    the others. Two processes so build the runs in about half the time of
+    one; a task whose builder failed elsewhere is built (and fails) again here.
+    """
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    pending = list(tasks or BUILDERS)
+    for blocking in (False, True):
+        for task in list(pending):
+            with open(runs_dir / f".{task}.lock", "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another process is building it
+                finished = runs_dir / f".{task}.complete"
+                if not finished.exists():
+                    build_runs(runs_dir, [task], full_size)
+                    finished.write_text("ok")
+                pending.remove(task)
     return runs_dir
 
 

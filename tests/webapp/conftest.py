@@ -1,34 +1,33 @@
 """Untrained runs of every task (built once per test session, shared by xdist workers) and the app over them."""
 
-import fcntl
 import os
 import threading
 
 import pytest
 
-from webapp.untrained import build_runs, spoken_clip
+from webapp.untrained import build_runs_shared, spoken_clip
 
 
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory):
     # Under xdist every worker has its own basetemp inside the session's; there the
-    # first worker builds the runs and the other waits on the lock and reuses them.
+    # workers build the runs together in the session's and reuse them.
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
-    runs = root / "webapp-runs"
-    with open(root / "webapp-runs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (runs / "complete").exists():
-            build_runs(runs)
-            (runs / "complete").write_text("ok")
-    return runs
+    return build_runs_shared(root / "webapp-runs")  # the workers share the building, one task each at a time
 
 
 @pytest.fixture(scope="session")
 def clip():
     """(waveform, word start s, word end s): the clip the trigger-word run was tuned to fire on."""
     return spoken_clip()
+
+
+@pytest.fixture(scope="session")
+def spoken_date():
+    """(waveform, ...) of a spoken date, for the speech-recognition page."""
+    return spoken_clip("the fifth of march nineteen seventy nine", seconds=4.0, at=0.5)
 
 
 @pytest.fixture(scope="session")

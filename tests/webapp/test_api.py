@@ -1,6 +1,7 @@
 """The JSON API against untrained runs: every answer checked against the SavedModel called directly."""
 
 import asyncio
+import functools
 import io
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from webapp.adapters import check_order
 from webapp.batching import MicroBatcher, QueueFull
 
 
+@functools.lru_cache(maxsize=None)  # a SavedModel load costs seconds; the references are loaded once a session
 def saved_model(runs_dir, task):
     return tf.saved_model.load(str(runs_dir / task / "saved_model"))
 
@@ -224,6 +226,70 @@ def test_live_stream_gives_the_offline_detections_with_their_delay(client, runs_
     assert all(0 <= d["delay"] < 0.5 for d in detections)
 
 
+# -- speech recognition ---------------------------------------------------------------------------
+
+def test_speech_transcript_posteriors_and_date_match_the_saved_models(client, runs_dir, spoken_date):
+    waveform = spoken_date[0]
+    recogniser = saved_model(runs_dir, "speech_recognition")
+    dates = saved_model(runs_dir, "date_translation").signatures["with_order"]
+    for decoder in ("greedy", "beam"):
+        reference = recogniser.signatures[decoder](waveform=waveform)
+        response = client.post("/api/speech_recognition", data={"decoder": decoder, "order": "dmy"},
+                               files={"file": ("date.wav", wav_bytes(waveform), "audio/wav")})
+        assert response.status_code == 200, response.text
+        data = response.json()
+        text = reference["text"].numpy().decode()
+        assert text and data["text"] == text and data["decoder"] == decoder
+        assert data["confidence"] == pytest.approx(float(reference["confidence"]), abs=1e-4)
+        # The transcript goes on through the date model, in the order asked for.
+        iso = dates(text=tf.constant([text]), order=tf.constant(["DMY"]))
+        assert data["date"]["iso"] == iso["iso"].numpy()[0].decode() and data["date"]["order"] == "DMY"
+        assert data["date"]["confidence"] == pytest.approx(float(iso["confidence"].numpy()[0]), abs=1e-4)
+    posteriors = np.exp(recogniser.signatures["posteriors"](waveform=waveform)["log_probs"].numpy())
+    np.testing.assert_allclose(data["posteriors"], posteriors, atol=1e-3)
+    # One frame per frame_seconds of audio (the run's own), each a distribution over the blank and 27 characters.
+    hop = round(data["frame_seconds"] * 16000)
+    assert hop == round(float(recogniser.frame_seconds.numpy()) * 16000)
+    assert len(data["posteriors"]) == -(-len(waveform) // hop) and len(data["classes"]) == 28
+    assert data["classes"][:3] == ["blank", " ", "a"]
+    np.testing.assert_allclose(np.sum(data["posteriors"], axis=1), 1.0, atol=0.02)
+    assert len(data["spectrogram"]["values"]) > 10 and data["duration"] == pytest.approx(len(waveform) / 16000)
+
+
+def test_speech_silence_gives_no_text_and_no_date(client):
+    data = client.post("/api/speech_recognition",
+                       files={"file": ("quiet.wav", wav_bytes(np.zeros(16000, np.float32)), "audio/wav")}).json()
+    assert data["text"] == "" and data["confidence"] == 0.0
+    assert "date" not in data and "nothing was recognised" in data["date_note"]
+
+
+def test_speech_without_the_dates_page_still_transcribes(app, runs_dir, spoken_date):
+    from fastapi.testclient import TestClient
+
+    from webapp.app import create_app
+
+    adapters = {"speech_recognition": app.state.adapters["speech_recognition"], "date_translation": "off for a test"}
+    with TestClient(create_app(runs_dir, adapters=adapters, warmup=False)) as alone:
+        response = alone.post("/api/speech_recognition",
+                              files={"file": ("date.wav", wav_bytes(spoken_date[0]), "audio/wav")})
+    assert response.status_code == 200 and response.json()["text"]
+    assert "date" not in response.json() and "dates page is off" in response.json()["date_note"]
+
+
+@pytest.mark.parametrize("content,fields,status", [
+    (b"this is not audio at all" * 10, {}, 415),
+    (b"", {}, 400),
+    (b"RIFF" + b"\0" * 11_000_000, {}, 413),
+    (None, {"decoder": "viterbi"}, 400),
+    (None, {"order": "auto"}, 400),
+])
+def test_speech_refuses_bad_uploads_and_settings(client, content, fields, status):
+    content = wav_bytes(np.zeros(1600, np.float32)) if content is None else content
+    response = client.post("/api/speech_recognition", data=fields,
+                           files={"file": ("/etc/passwd", content, "audio/wav")})
+    assert response.status_code == status and response.json()["error"]
+
+
 # -- text generation ------------------------------------------------------------------------------
 
 def test_generation_matches_the_saved_model_and_repeats_with_a_seed(client, runs_dir):
@@ -326,7 +392,7 @@ def test_oversized_and_malformed_bodies_and_unknown_pages(client):
 def test_pages_and_task_list(client):
     tasks = client.get("/api/tasks").json()["tasks"]
     assert [t["name"] for t in tasks] == ["date_translation", "sentiment", "trigger_word", "text_generation",
-                                          "word_embeddings"]
+                                          "word_embeddings", "speech_recognition"]
     assert all(t["available"] for t in tasks)
     for task in tasks:
         page = client.get(f"/task/{task['name']}")
@@ -353,6 +419,10 @@ def test_missing_and_broken_runs_turn_off_only_their_page(runs_dir, tmp_path):
         response = client.post("/api/date_translation", json={"text": "1 may 2000"})
         assert response.status_code == 503 and "python -m tasks.date_translation demo" in response.json()["error"]
         assert client.post("/api/word_embeddings/neighbours", json={"words": ["king"]}).status_code == 200
+        speech = client.post("/api/speech_recognition", files={"file": ("x.wav", wav_bytes(np.zeros(1600, np.float32)),
+                                                                         "audio/wav")})
+        assert speech.status_code == 503
+        assert f"python -m tasks.speech_recognition demo --out {tmp_path / 'speech_recognition'}" in speech.json()["error"]
         with client.websocket_connect("/api/trigger_word/stream") as socket:
             assert "off" in socket.receive_json()["error"]
 

@@ -75,7 +75,7 @@ class Page:
 def test_index_lists_every_task(browser, live_server, tmp_path):
     page = Page(browser, live_server + "/", tmp_path)
     page.page.wait_for_selector("#tasks li")
-    assert page.page.locator("#tasks li a").count() == 5
+    assert page.page.locator("#tasks li a").count() == 6
     page.finish("index")
 
 
@@ -216,3 +216,29 @@ def test_trigger_word_recording_with_the_fake_microphone(microphone_browser, liv
     # but the page must show the answer it got, whichever it was.
     assert page.page.inner_text("#detections") != ""
     page.finish("trigger_word_record")
+
+
+def test_speech_recognition_page_with_an_uploaded_file(browser, live_server, client, spoken_date, tmp_path):
+    path = tmp_path / "date.wav"
+    soundfile.write(path, spoken_date[0], 16000, subtype="PCM_16")
+    expected = client.post("/api/speech_recognition", files={"file": ("date.wav", path.read_bytes(), "audio/wav")}).json()
+    page = Page(browser, live_server + "/task/speech_recognition", tmp_path)
+    page.page.set_input_files("#file", str(path))
+    page.page.click("#upload")
+    page.page.wait_for_function("document.getElementById('posteriors').dataset.drawn === 'posteriors'")
+    assert page.page.inner_text("#transcript") == (expected["text"] or "(nothing recognised)")
+    assert float(page.page.inner_text("#confidence")) == pytest.approx(expected["confidence"], abs=1e-3)
+    assert page.page.inner_text("#iso") == (expected["date"]["iso"] or "not a date")
+    assert page.drawn("spectrogram") > 1000 and page.drawn("posteriors") > 100
+    page.finish("speech_recognition_upload")
+
+
+def test_speech_recognition_recording_with_the_fake_microphone(microphone_browser, live_server, tmp_path):
+    page = Page(microphone_browser, live_server + "/task/speech_recognition", tmp_path)
+    page.page.click("#record")
+    page.page.wait_for_function("document.getElementById('record').textContent.includes('(1.')", timeout=30_000)
+    page.page.click("#record")
+    page.page.wait_for_function("document.getElementById('posteriors').dataset.drawn === 'posteriors'",
+                                timeout=30_000)
+    assert page.page.inner_text("#transcript") != "" and page.drawn("spectrogram") > 1000
+    page.finish("speech_recognition_record")

@@ -18,30 +18,6 @@ async function detectFile() {
   try { showClip(await api("/api/trigger_word", form)); } catch (e) { showError("error", e); }
 }
 
-// The microphone at 16 kHz through an audio worklet; onSamples gets Float32Arrays.
-async function openMicrophone(onSamples) {
-  const media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false,
-                                                                     noiseSuppression: false, autoGainControl: false } });
-  const context = new AudioContext({ sampleRate: RATE });
-  await context.audioWorklet.addModule("/static/pcm-worklet.js");
-  const source = context.createMediaStreamSource(media);
-  const tap = new AudioWorkletNode(context, "pcm-tap");
-  tap.port.onmessage = event => onSamples(event.data);
-  source.connect(tap);
-  return { close: () => { media.getTracks().forEach(t => t.stop()); context.close(); } };
-}
-
-function wavFile(samples) {  // 16-bit PCM mono
-  const buffer = new ArrayBuffer(44 + samples.length * 2), view = new DataView(buffer);
-  const text = (offset, s) => [...s].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
-  text(0, "RIFF"); view.setUint32(4, 36 + samples.length * 2, true); text(8, "WAVEfmt ");
-  view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
-  view.setUint32(24, RATE, true); view.setUint32(28, RATE * 2, true); view.setUint16(32, 2, true);
-  view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, samples.length * 2, true);
-  samples.forEach((s, i) => view.setInt16(44 + i * 2, Math.max(-1, Math.min(1, s)) * 32767, true));
-  return new Blob([buffer], { type: "audio/wav" });
-}
-
 async function record() {
   showError("error", null);
   const seconds = 3, parts = [];

@@ -1,0 +1,258 @@
+"""Speech recognition figures: WER on unseen voices and other engines, spoken dates end to end, real-time factor.
+
+    .venv/bin/python bench/speech_recognition.py --run runs/speech_recognition \
+        [--dates-model runs/date_translation] [--results bench/RESULTS.md]
+
+On one trained run (its ``model.keras``, ``saved_model/``, ``config.json``,
+``language_model.json`` and TFLite file), with every timing on one CPU thread:
+
+* WER (``jiwer``) and sentence accuracy on eSpeak NG voice variants never heard
+  in training (the run's test split), greedy vs beam vs beam + word n-gram LM
+  on the same clips, per grammar category;
+* the same on the other engines' voices (flite, festival:
+  ``data.other_engines``, evaluation only, never in training);
+* spoken dates end to end: speech -> transcript -> the date-translation
+  SavedModel (``--dates-model``) -> ISO date, exact against the utterance's
+  meaning, on the clips that say a full date or a month and year;
+* real-time factor (compute seconds per audio second) of the SavedModel's
+  ``serving_default`` and of the TFLite acoustic model (plus greedy decoding
+  in NumPy), one thread.
+
+``--results`` replaces (or appends) the ``## Speech recognition`` section of
+bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SECTION = "## Speech recognition"
+
+
+def write_section(path, section):
+    """Replaces (or appends) only this bench's section of ``path``."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    start = text.find("\n" + SECTION + "\n")
+    if start >= 0:
+        end = text.find("\n## ", start + len(SECTION) + 2)
+        text = text[:start + 1] + section.rstrip() + "\n" + (text[end:] if end >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    path.write_text(text)
+
+
+def load_run(run_dir):
+    import keras
+
+    import tasks.speech_recognition.model  # noqa: F401  (registers the model class)
+    from tasks.common.run_dir import RunDir
+    from tasks.speech_recognition.config import Config
+    from tasks.speech_recognition.language_model import NgramLanguageModel
+
+    run = RunDir.open(run_dir, "speech_recognition", needs=("saved_model", "model.keras", "config.json"))
+    config = run.read_config(Config)
+    model = keras.models.load_model(str(run.model_path))
+    lm_path = run.dir / "language_model.json"
+    lm = NgramLanguageModel.load(lm_path) if lm_path.exists() else None
+    return run, config, model, lm
+
+
+def decoder_rows(transcriber, clips, name):
+    from tasks.speech_recognition.evaluate import evaluate_clips
+
+    started = time.perf_counter()
+    results, hypotheses = evaluate_clips(transcriber, clips)
+    seconds = time.perf_counter() - started
+    rows = []
+    for decoder, result in results.items():
+        rows.append({"set": name, "decoder": decoder, **{k: v for k, v in result.items() if k != "per_category"},
+                     "per_category": result["per_category"]})
+    return rows, hypotheses, seconds
+
+
+def date_end_to_end(dates_model_dir, clips, hypotheses):
+    """Exact ISO dates from the transcripts, on the clips that mean a date; None without a date model."""
+    import tensorflow as tf
+
+    from tasks.common.run_dir import RunDir
+
+    serve = tf.saved_model.load(str(RunDir.open(dates_model_dir, "date_translation").saved_model_dir)) \
+        .signatures["serving_default"]
+    rows = [i for i, iso in enumerate(clips.date_iso) if iso]
+    if not rows:
+        return None
+    exact, reference_exact = 0, 0
+    for start in range(0, len(rows), 64):
+        batch = rows[start:start + 64]
+        for texts, counter in ((hypotheses, "speech"), (clips.transcripts, "reference")):
+            outputs = serve(text=tf.constant([texts[i] for i in batch]))
+            dates = [d.decode() for d in outputs["date"].numpy()]
+            hits = sum(d == clips.date_iso[i] for d, i in zip(dates, batch))
+            if counter == "speech":
+                exact += hits
+            else:
+                reference_exact += hits
+    return {"clips": len(rows), "exact": exact / len(rows), "exact_from_reference_text": reference_exact / len(rows)}
+
+
+def real_time_factor(run, model, clips, num_clips, tflite_path):
+    """Median-free totals: compute seconds over audio seconds, SavedModel and TFLite, one thread."""
+    import tensorflow as tf
+
+    from tasks.speech_recognition.export import TFLiteAcousticModel, export_tflite
+
+    waveforms = [np.asarray(clips.waveforms[i], np.float32) for i in range(min(num_clips, len(clips)))]
+    audio_seconds = sum(len(w) for w in waveforms) / 16000
+    loaded = tf.saved_model.load(str(run.saved_model_dir))
+    serve = loaded.signatures["serving_default"]
+    serve(waveform=waveforms[0])  # trace and warm up
+    started = time.perf_counter()
+    for waveform in waveforms:
+        serve(waveform=waveform)
+    result = {"audio_seconds": audio_seconds, "saved_model": (time.perf_counter() - started) / audio_seconds}
+    try:
+        if not Path(tflite_path).exists():
+            export_tflite(model, tflite_path, num_samples=max(len(w) for w in waveforms))
+        tflite = TFLiteAcousticModel(tflite_path, num_threads=1)
+        if tflite.num_samples < max(len(w) for w in waveforms):
+            tflite_path = Path(tflite_path).with_name("bench_speech_recognition.tflite")
+            export_tflite(model, tflite_path, num_samples=max(len(w) for w in waveforms))
+            tflite = TFLiteAcousticModel(tflite_path, num_threads=1)
+        agree, started = 0, time.perf_counter()
+        texts = []
+        for waveform in waveforms:
+            log_probs = tflite.log_probs(waveform)[:-(-len(waveform) // (160 * model.subsampling))]
+            texts.append(greedy_numpy(log_probs))
+        result["tflite"] = (time.perf_counter() - started) / audio_seconds
+        result["tflite_input_seconds"] = tflite.num_samples / 16000
+        for waveform, text in zip(waveforms, texts):
+            agree += serve(waveform=waveform)["text"].numpy().decode() == text or False
+        result["tflite_agrees_with_saved_model"] = agree / len(waveforms)
+    except Exception as error:  # report, do not fail the bench
+        result["tflite_error"] = str(error).splitlines()[0][:200]
+    return result
+
+
+def greedy_numpy(log_probs):
+    from tasks.speech_recognition.ctc_decoding import ALPHABET
+
+    best = np.argmax(log_probs, axis=-1)
+    previous = np.concatenate([[0], best[:-1]])
+    characters = [ALPHABET[c - 1] for c, p in zip(best, previous) if c != 0 and c != p]
+    return " ".join("".join(characters).split())
+
+
+def noise_rows(transcriber, seconds=3.0, count=10, seed=0):
+    """Transcripts of pure noise and silence: how many come out empty."""
+    rng = np.random.default_rng(seed)
+    samples = int(seconds * 16000)
+    noise = [(rng.standard_normal(samples) * level).astype(np.float32)
+             for level in np.geomspace(0.003, 0.1, count)]
+    texts, confidences = transcriber.transcribe(noise + [np.zeros(samples, np.float32)], "greedy")
+    return {"inputs": len(texts), "empty": sum(not t for t in texts), "max_confidence": float(np.max(confidences))}
+
+
+def format_section(summary):
+    lines = [SECTION, "", f"`python bench/speech_recognition.py --run RUN{' --dates-model DATES' if summary['dates'] else ''}` "
+             f"on a run trained with `{summary['command']}` ({summary['parameters']:,} parameters, "
+             f"{summary['epochs_trained']} epochs). WER by `jiwer`; sentence accuracy = exact transcripts. "
+             f"Beam width {summary['beam_width']}, LM: word {summary['lm_order']}-gram of the training "
+             f"transcripts (weight {summary['lm_weight']}, word bonus {summary['word_bonus']}). One CPU thread.", "",
+             "| set | decoder | utterances | words | WER | sentence accuracy |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for row in summary["rows"]:
+        lines.append(f"| {row['set']} | {row['decoder']} | {row['utterances']} | {row['words']} | "
+                     f"{100 * row['wer']:.2f}% | {100 * row['sentence_accuracy']:.1f}% |")
+    lines += ["", "Greedy WER per category:", "", "| set | " + " | ".join(summary["categories"]) + " |",
+              "| --- | " + " | ".join("---:" for _ in summary["categories"]) + " |"]
+    for row in summary["rows"]:
+        if row["decoder"] == "greedy":
+            lines.append(f"| {row['set']} | " + " | ".join(
+                f"{100 * row['per_category'][c]['wer']:.2f}%" if c in row["per_category"] else "-"
+                for c in summary["categories"]) + " |")
+    if summary["dates"]:
+        for name, result in summary["dates"].items():
+            lines += ["", f"Spoken dates end to end ({name}): speech -> greedy transcript -> date SavedModel -> "
+                          f"ISO date exact on {100 * result['exact']:.1f}% of {result['clips']} clips that say a "
+                          f"date (from the reference transcripts: {100 * result['exact_from_reference_text']:.1f}%)."]
+    rtf = summary["rtf"]
+    tflite = (f"TFLite acoustic model + NumPy greedy {rtf['tflite']:.4f} (input padded to "
+              f"{rtf['tflite_input_seconds']:.1f} s; same text as the SavedModel on "
+              f"{100 * rtf['tflite_agrees_with_saved_model']:.0f}% of the clips)" if "tflite" in rtf
+              else f"TFLite failed: {rtf.get('tflite_error')}")
+    lines += ["", f"Real-time factor on one thread over {rtf['audio_seconds']:.0f} s of test audio: SavedModel "
+                  f"`serving_default` {rtf['saved_model']:.4f}; {tflite}.",
+              "", f"Noise and silence ({summary['noise']['inputs']} inputs of 3 s: white noise from -50 to -20 "
+                  f"dBFS and digital silence): {summary['noise']['empty']} empty transcripts.",
+              "", f"Load average during the bench: {summary['load']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", default="runs/speech_recognition")
+    parser.add_argument("--dates-model", default="", help="date-translation run for the end-to-end date figure")
+    parser.add_argument("--num-test", type=int, default=0, help="test utterances (0: the run's own number)")
+    parser.add_argument("--num-other", type=int, default=300, help="other-engine utterances")
+    parser.add_argument("--rtf-clips", type=int, default=50)
+    parser.add_argument("--results", default="", help="RESULTS.md to write the section to")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    # One CPU thread for everything below, the timings included.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from data.other_engines import make_other_engine_spoken_clips
+    from data.spoken_forms import make_spoken_clips
+    from tasks.speech_recognition.evaluate import Transcriber
+
+    run, config, model, lm = load_run(args.run)
+    test = make_spoken_clips("test", args.num_test or config.num_test_utterances, seed=config.seed,
+                             cache_dir=config.cache_dir or None)
+    other = make_other_engine_spoken_clips(args.num_other, seed=config.seed)
+    transcriber = Transcriber(model, config.beam_width, lm, config.lm_weight, config.word_bonus,
+                              batch_size=config.batch_size)
+    rows, dates = [], {}
+    for name, clips in (("eSpeak, unseen variants", test), ("flite + festival", other)):
+        set_rows, hypotheses, seconds = decoder_rows(transcriber, clips, name)
+        rows += set_rows
+        for row in set_rows:
+            print(f"{name} {row['decoder']}: WER {100 * row['wer']:.2f}% sentence accuracy "
+                  f"{100 * row['sentence_accuracy']:.1f}% ({row['utterances']} utterances)", flush=True)
+        if args.dates_model:
+            dates[name] = date_end_to_end(args.dates_model, clips, hypotheses["greedy"])
+            print(f"{name} dates end to end: {dates[name]}", flush=True)
+    rtf = real_time_factor(run, model, test, args.rtf_clips, run.dir / "speech_recognition.tflite")
+    print(f"real-time factor: {rtf}", flush=True)
+    noise = noise_rows(transcriber)
+    print(f"noise/silence: {noise}", flush=True)
+    summary = {"rows": rows, "dates": {k: v for k, v in dates.items() if v}, "rtf": rtf, "noise": noise,
+               "categories": sorted({c for row in rows for c in row["per_category"]}),
+               "command": f"python -m tasks.speech_recognition train --out RUN (config.json: model {config.model}, "
+                          f"{config.num_train_utterances} utterances, {config.synthetic_voices} synthetic voices)",
+               "parameters": model.count_params(), "beam_width": config.beam_width, "lm_order": config.lm_order,
+               "lm_weight": config.lm_weight, "word_bonus": config.word_bonus,
+               "epochs_trained": json.loads((run.dir / "metrics.json").read_text()).get("epochs_trained", "?")
+               if (run.dir / "metrics.json").exists() else "?",
+               "load": ", ".join(f"{x:.2f}" for x in os.getloadavg())}
+    section = format_section(summary)
+    print(section)
+    if args.results:
+        write_section(args.results, section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""SavedModel (and TFLite) exports of a speech recogniser: waveform in, text out.
+
+SavedModel signatures, each taking ``waveform``: float32 ``[None]``, one
+utterance of 16 kHz mono audio of any length:
+
+* ``serving_default``: the decoding named by ``serving_decoder`` (greedy, beam
+  or beam_lm) -> ``text`` tf.string ``[]`` and ``confidence`` float32 ``[]``;
+* ``greedy``: best-path decoding -> ``text``, ``confidence``;
+* ``beam``: CTC prefix beam search of width ``beam_width``, fused with the word
+  n-gram language model when one was given -> ``text``, ``confidence``;
+* ``posteriors``: ``log_probs`` float32 ``[frames, 28]`` (one frame per
+  ``frame_seconds``), for plots and alignments.
+
+Decoding runs inside the graph (``ctc_decoding.py``), so a server needs
+nothing but the directory. The module also stores ``sample_rate``,
+``frame_seconds``, ``alphabet`` and ``silence_dbfs`` as variables. Audio
+whose loudest 25 ms frame is below ``silence_dbfs`` gets an empty text
+without asking the network; confidence is 0 for an empty transcript (nothing
+recognised: silence, noise).
+
+TFLite (:func:`export_tflite`): the acoustic model alone, waveform of a fixed
+number of samples in, log-probabilities out; decoding is left to the caller.
+"""
+
+from __future__ import annotations
+
+from tasks.speech_recognition.model import FRAME_LENGTH, FRAME_STEP, SAMPLE_RATE
+
+DECODERS = ("greedy", "beam", "beam_lm")
+# Audio whose loudest 25 ms frame stays below this is silence: empty text, confidence 0, whatever the
+# network says (its per-utterance normalisation would otherwise lift a whisper of hiss to speech level).
+SILENCE_DBFS = -50.0
+
+
+def _server_class():
+    import tensorflow as tf
+
+    from tasks.speech_recognition.ctc_decoding import ALPHABET, greedy_decode, prefix_beam_search
+
+    class SpeechRecognizer(tf.Module):
+        def __init__(self, model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0,
+                     serving_decoder="greedy", silence_dbfs=SILENCE_DBFS):
+            super().__init__(name="speech_recognition")
+            if serving_decoder not in DECODERS:
+                raise ValueError(f"Invalid value for argument serving_decoder. Expected one of {DECODERS}. "
+                                 f"Received: serving_decoder={serving_decoder!r}")
+            if serving_decoder == "beam_lm" and lm is None:
+                raise ValueError("serving_decoder='beam_lm' needs a language model (lm).")
+            self.model = model
+            # The scorer is a tf.Module of lookup tables: owned here, it is saved with the SavedModel.
+            self.lm = lm.scorer() if hasattr(lm, "scorer") else lm
+            self._beam_width = int(beam_width)
+            self._lm_weight = float(lm_weight)
+            self._word_bonus = float(word_bonus)
+            self._serving_decoder = serving_decoder
+            self.sample_rate = tf.Variable(SAMPLE_RATE, trainable=False, name="sample_rate")
+            self.frame_seconds = tf.Variable(FRAME_STEP * model.subsampling / SAMPLE_RATE, trainable=False,
+                                             name="frame_seconds")
+            self.alphabet = tf.Variable(ALPHABET, trainable=False, name="alphabet")
+            self.beam_width = tf.Variable(self._beam_width, trainable=False, name="beam_width")
+            self.has_language_model = tf.Variable(lm is not None, trainable=False, name="has_language_model")
+            self.silence_dbfs = tf.Variable(float(silence_dbfs), trainable=False, name="silence_dbfs")
+
+        def _encode(self, waveform):
+            batch = waveform[tf.newaxis]  # (1, samples)
+            return self.model.encode(batch, tf.shape(batch)[1:2])
+
+        def decode(self, log_probs, lengths, decoder):
+            if decoder == "greedy":
+                return greedy_decode(log_probs, lengths, ALPHABET)
+            return prefix_beam_search(log_probs, lengths, ALPHABET, beam_width=self._beam_width,
+                                      lm=self.lm if decoder == "beam_lm" else None,
+                                      lm_weight=self._lm_weight, word_bonus=self._word_bonus)
+
+        def is_silent(self, waveform):
+            """True when no 25 ms frame of ``waveform`` reaches ``silence_dbfs`` (RMS, full scale 1)."""
+            frames = tf.signal.frame(waveform, FRAME_LENGTH, FRAME_STEP, pad_end=True)  # (frames, 400)
+            peak = tf.reduce_max(tf.concat([tf.sqrt(tf.reduce_mean(tf.square(frames), axis=-1)), [0.0]], 0))
+            return peak < tf.pow(10.0, self.silence_dbfs / 20.0)
+
+        def _answer(self, waveform, decoder):
+            log_probs, lengths = self._encode(waveform)
+            texts, confidence = self.decode(log_probs, lengths, decoder)
+            silent = self.is_silent(waveform)
+            return {"text": tf.where(silent, tf.constant(""), texts[0]),
+                    "confidence": tf.where(silent, 0.0, confidence[0])}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+        def serve(self, waveform):
+            return self._answer(waveform, self._serving_decoder)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+        def greedy(self, waveform):
+            return self._answer(waveform, "greedy")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+        def beam(self, waveform):
+            return self._answer(waveform, "beam_lm" if self.lm is not None else "beam")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+        def posteriors(self, waveform):
+            log_probs, lengths = self._encode(waveform)
+            return {"log_probs": log_probs[0, :lengths[0]]}
+
+    return SpeechRecognizer
+
+
+def make_server(model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0, serving_decoder="greedy"):
+    """The ``tf.Module`` whose functions are the SavedModel's signatures."""
+    return _server_class()(model, beam_width, lm, lm_weight, word_bonus, serving_decoder)
+
+
+def export_saved_model(model, export_dir, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0,
+                       serving_decoder="greedy"):
+    """Writes the SavedModel described in the module docstring."""
+    import tensorflow as tf
+
+    server = make_server(model, beam_width, lm, lm_weight, word_bonus, serving_decoder)
+    signatures = {"serving_default": server.serve, "greedy": server.greedy, "beam": server.beam,
+                  "posteriors": server.posteriors}
+    tf.saved_model.save(server, str(export_dir), signatures=signatures)
+    return export_dir
+
+
+def export_tflite(model, path, num_samples=4 * SAMPLE_RATE):
+    """Converts the acoustic model (batch 1, up to ``num_samples`` samples) to TFLite; returns the path.
+
+Its inputs are ``waveform`` float32 ``[1, num_samples]`` (zero-padded) and
+``num_samples`` int32 ``[1]`` (the utterance's own length), so the
+normalisation sees only the utterance, as in the SavedModel.
+
+    Builtin ops only (the recurrent layers' while loops convert to TFLite's
+    own). The variables are frozen by handle first, because Keras 3 gives
+    TensorFlow variables non-unique names that the converter's own freezing
+    maps wrongly.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform"),
+                                  tf.TensorSpec([1], tf.int32, name="num_samples")])
+    def acoustic_model(waveform, num_samples):
+        log_probs, _ = model.encode(waveform, num_samples)
+        return {"log_probs": log_probs}
+
+    frozen = convert_variables_to_constants_v2(acoustic_model.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    flatbuffer = converter.convert()
+    with open(path, "wb") as handle:
+        handle.write(flatbuffer)
+    return path
+
+
+class TFLiteAcousticModel:
+    """Runs an exported TFLite acoustic model: a waveform up to its fixed length -> log-probabilities."""
+
+    def __init__(self, path, num_threads=1):
+        import tensorflow as tf
+
+        self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner()
+        self.num_samples = int(self.runner.get_input_details()["waveform"]["shape"][1])
+
+    def log_probs(self, waveform):
+        import numpy as np
+
+        length = min(len(waveform), self.num_samples)
+        padded = np.zeros((1, self.num_samples), np.float32)
+        padded[0, :length] = waveform[:length]
+        outputs = self.runner(waveform=padded, num_samples=np.array([length], np.int32))
+        return next(iter(outputs.values()))[0]
