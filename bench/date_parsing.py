@@ -35,6 +35,15 @@ References, with the order passed as each one takes it:
     .venv/bin/python bench/date_parsing.py --parser mymodule:parse   # a parser beside them
     .venv/bin/python bench/date_parsing.py --saved-model runs/date_translation   # our SavedModel beside them
 
+``--serving-speed`` measures serving speed only: the SavedModels of
+``--saved-model`` (or, with ``--untrained``, a freshly exported model of the
+default size with its initial weights; the speed of a batch depends on the
+weights only through the early stop of decoding, so such a model gives a lower
+bound) against bare ``dateutil.parser.parse(text)``, one call per string, on
+the same ``--batch-size`` strings of each set, in alternated rounds
+(``--rounds``, median), after warm-up rounds that compile every program the
+strings need; ``uptime``'s load average before and after.
+
 ``--saved-model DIR`` scores a date translation SavedModel (``with_order``,
 strings in and strings out) in batches of ``--batch-size`` (1,000) strings;
 its strings/s are the wall time of those batched calls, after one warm-up batch
@@ -173,7 +182,8 @@ class SavedModelParser:
         from tasks.date_translation.evaluate import _saved_model_dir
 
         self.tf = tf
-        self.serve = tf.saved_model.load(str(_saved_model_dir(model_dir))).signatures["with_order"]
+        path = model_dir if os.path.exists(os.path.join(model_dir, "saved_model.pb")) else _saved_model_dir(model_dir)
+        self.serve = tf.saved_model.load(str(path)).signatures["with_order"]
         self.batch_size = batch_size
         self.parse_batch(["2003-09-25"] * batch_size, ["MDY"] * batch_size)  # warm-up: XLA compiles here
 
@@ -291,6 +301,54 @@ def plain_dateutil_rate(examples):
     return len(examples) / (time.perf_counter() - start)
 
 
+UNTRAINED = "untrained_date_model"
+
+
+def load_average():
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def export_untrained(directory):
+    """A date translation SavedModel of the default size with its initial weights, in ``directory``."""
+    from tasks.date_translation.config import Config
+    from tasks.date_translation.export import export_model
+    from tasks.date_translation.model import build_model
+
+    config = Config()
+    export_model(build_model(config), config, directory)
+    return directory
+
+
+def serving_speed(model_dirs, sets, batch_size, rounds):
+    """Strings/s of each SavedModel's ``with_order`` on ``batch_size`` strings of each set (one call) and of
+    bare ``dateutil.parser.parse`` on the same strings, alternated round by round; medians."""
+    import statistics
+
+    lines = [f"Load average before: {load_average()}", "",
+             f"| set | strings | reader | strings/s (median of {rounds}) | x dateutil |",
+             "| --- | --- | --- | --- | --- |"]
+    parsers = {"SavedModel untrained (default size)" if d.endswith(UNTRAINED) else f"SavedModel {d}":
+               SavedModelParser(d, batch_size) for d in model_dirs}
+    for set_name, examples in sets.items():
+        examples = examples[:batch_size]
+        texts, orders = [e[0] for e in examples], [e[1] for e in examples]
+        for parser in parsers.values():  # warm-up: the programs of this set's length buckets
+            parser.parse_batch(texts, orders)
+        times = {name: [] for name in ["dateutil.parser.parse", *parsers]}
+        for _ in range(rounds):
+            times["dateutil.parser.parse"].append(len(examples) / plain_dateutil_rate(examples))
+            for name, parser in parsers.items():
+                start = time.perf_counter()
+                parser.parse_batch(texts, orders)
+                times[name].append(time.perf_counter() - start)
+        reference = len(examples) / statistics.median(times["dateutil.parser.parse"])
+        for name, seconds in times.items():
+            rate = len(examples) / statistics.median(seconds)
+            lines.append(f"| {set_name} | {len(examples):,} | {name} | {rate:,.0f} | {rate / reference:.2f} |")
+    lines += ["", f"Load average after: {load_average()}"]
+    return "\n".join(lines)
+
+
 def load_parser(spec):
     """``module:function`` -> the function (called with no arguments first when ``module:function()``)."""
     module_name, _, attribute = spec.partition(":")
@@ -310,9 +368,21 @@ def main(argv=None):
     arguments.add_argument("--batch-size", type=int, default=1000, help="strings per call of a --saved-model")
     arguments.add_argument("--references", default=",".join(REFERENCES), help="comma-separated names of REFERENCES")
     arguments.add_argument("--show-errors", type=int, default=0, help="print this many wrong answers per set and parser")
+    arguments.add_argument("--serving-speed", action="store_true", help="measure serving speed only (see the module docstring)")
+    arguments.add_argument("--untrained", action="store_true", help="with --serving-speed: also time an untrained default-size model")
+    arguments.add_argument("--rounds", type=int, default=7, help="alternated rounds of --serving-speed")
     options = arguments.parse_args(argv)
 
     sets = build_sets(options.generator_size, options.writers_size, options.seed)
+    if options.serving_speed:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as directory:
+            model_dirs = list(options.saved_model)
+            if options.untrained:
+                model_dirs.append(export_untrained(os.path.join(directory, UNTRAINED)))
+            print(serving_speed(model_dirs, sets, options.batch_size, options.rounds))
+        return
     parsers = {spec: load_parser(spec) for spec in options.parser}
     for model_dir in options.saved_model:
         parsers[f"SavedModel {model_dir}"] = SavedModelParser(model_dir, options.batch_size)

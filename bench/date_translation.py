@@ -52,15 +52,23 @@ from data import dates  # noqa: E402
 from tasks.date_translation.config import Config  # noqa: E402
 from tasks.date_translation.evaluate import ATTENTION_PLOT, evaluate_model  # noqa: E402
 from tasks.date_translation.export import export_model  # noqa: E402
-from tasks.date_translation.model import OUTPUT_VOCABULARY_SIZE, build_model  # noqa: E402
-from tasks.date_translation.train import (  # noqa: E402
-    ExactMatchCallback,
-    compile_model,
-    encode_pairs,
-    make_dataset,
-)
+from tasks.date_translation.model import build_model  # noqa: E402
+from data.date_strings.generator import Example  # noqa: E402
+from data.date_strings.targets import Answer  # noqa: E402
+from tasks.date_translation.data import make_dataset  # noqa: E402
+from tasks.date_translation.train import ExactMatchCallback, compile_model  # noqa: E402
+
+COURSE_OUTPUT_VOCABULARY_SIZE = len(dates.OUTPUT_CHARACTERS)  # the course model writes yyyy-mm-dd itself
+# The course model reads fixed-length one-hot inputs; the course's formats need 32 characters (the
+# date model's sequence_length is sized for dates in the wild, and it serves in length buckets).
+COURSE_SEQUENCE_LENGTH = 32
 
 SECTION = "## Date translation"
+
+
+def as_examples(pairs):
+    """The course's pairs as the date model reads them: order MDY (the course's own), the ISO date as answer."""
+    return [Example(p.human, "MDY", Answer(p.iso), p.family) for p in pairs]
 
 
 def log(message):
@@ -82,6 +90,7 @@ def train_ours(kind, config, train_pairs, validation_pairs, test_pairs, out, tar
     keras.utils.set_random_seed(config.seed)
     config = config.replace(model=kind, epochs=max_epochs or config.epochs)
     model = compile_model(build_model(config), config)
+    train_pairs, validation_pairs, test_pairs = map(as_examples, (train_pairs, validation_pairs, test_pairs))
     train_ds = make_dataset(train_pairs, config, shuffle=True)
     # Greedy validation exact match every `check_every` steps, outside the training clock.
     exact = ExactMatchCallback(validation_pairs, config.sequence_length, stop_at=target if stop_at_target else 0.0,
@@ -118,7 +127,7 @@ def build_course_model(input_length, input_vocabulary, jit_compile="auto"):
     activator = keras.layers.Softmax(axis=1)
     dotor = keras.layers.Dot(axes=1)
     post_activation_lstm = keras.layers.LSTM(n_s, return_state=True)
-    output_layer = keras.layers.Dense(OUTPUT_VOCABULARY_SIZE, activation="softmax")
+    output_layer = keras.layers.Dense(COURSE_OUTPUT_VOCABULARY_SIZE, activation="softmax")
 
     inputs = keras.Input((input_length, input_vocabulary), name="one_hot")
     s0 = keras.Input((n_s,), name="s0")
@@ -139,11 +148,14 @@ def build_course_model(input_length, input_vocabulary, jit_compile="auto"):
 
 
 def course_arrays(pairs, sequence_length):
-    ids, targets = encode_pairs(pairs, sequence_length)
+    """The course's encoding (data.dates): one-hot characters in, the 10 characters of yyyy-mm-dd out."""
+    ids = np.array([dates.encode_input(p.human, sequence_length) for p in pairs], "int32")
+    targets = np.array([dates.encode_output(p.iso) for p in pairs], "int32")
     vocabulary = len(dates.INPUT_CHARACTERS) + 2
     one_hot = np.eye(vocabulary, dtype="float32")[ids]  # (n, T_x, vocabulary)
     zeros = np.zeros((len(pairs), 64), "float32")
-    outputs = [np.eye(OUTPUT_VOCABULARY_SIZE, dtype="float32")[targets[:, t]] for t in range(dates.OUTPUT_LENGTH)]
+    outputs = [np.eye(COURSE_OUTPUT_VOCABULARY_SIZE, dtype="float32")[targets[:, t]]
+               for t in range(dates.OUTPUT_LENGTH)]
     return [one_hot, zeros, zeros], outputs, targets
 
 
@@ -151,7 +163,7 @@ class CourseExactMatch(ExactMatchCallback):
     """The same clock and checks for the course model (one-hot inputs, no decoder feedback)."""
 
     def __init__(self, pairs, sequence_length, stop_at, every_steps):
-        super().__init__(pairs, sequence_length, stop_at=stop_at, every_steps=every_steps)
+        super().__init__(as_examples(pairs), sequence_length, stop_at=stop_at, every_steps=every_steps)
         self.course_inputs, _, self.course_targets = course_arrays(pairs, sequence_length)
         self._forward = None
 
@@ -386,20 +398,20 @@ def main(argv=None):
         save()
     if args.skip_course:
         # The forward pass costs the same whatever the weights are.
-        course_model = build_course_model(config.sequence_length, len(dates.INPUT_CHARACTERS) + 2)
+        course_model = build_course_model(COURSE_SEQUENCE_LENGTH, len(dates.INPUT_CHARACTERS) + 2)
     else:
         course_model, results["course"] = train_course(
-            train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed,
+            train_pairs, validation_pairs, COURSE_SEQUENCE_LENGTH, args.course_epochs, args.target, config.seed,
             args.check_every, stop_at_target=args.course_stop_at_target)
         save()
     if args.course_xla:
         _, results["course_xla"] = train_course(
-            train_pairs, validation_pairs, config.sequence_length, args.course_epochs, args.target, config.seed,
+            train_pairs, validation_pairs, COURSE_SEQUENCE_LENGTH, args.course_epochs, args.target, config.seed,
             args.check_every, jit_compile=True, stop_at_target=args.course_stop_at_target)
         save()
     results["throughput"] = throughput({k: Path(r["out"]) / "saved_model" for k, r in results["ours"].items()},
                                        course_model,
-                                       test_pairs, config.sequence_length, args.rounds,
+                                       test_pairs, COURSE_SEQUENCE_LENGTH, args.rounds,
                                        signatures=tuple(args.throughput_signatures.split(",")))
     save()
     print(markdown(results))

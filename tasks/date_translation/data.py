@@ -189,43 +189,53 @@ def _after(gate, allowed):
 
 
 def allowed_tokens(history, step):
-    """bool ``(batch, 14)``: the output characters allowed at ``step`` (scalar int) after ``history``.
+    """bool ``(batch, 14)``: the output characters allowed at ``step`` after ``history``.
 
     ``history``: int ``(batch, 19)`` whose positions before ``step`` hold the
-    characters written so far (the rest is ignored).
+    characters written so far (the rest is ignored). ``step`` is a scalar int
+    tensor (a search loop's counter: every position's mask is built and the
+    step's one picked) or a Python int (an unrolled search: only that
+    position's mask is built).
     """
     history = tf.convert_to_tensor(history, tf.int32)
     batch = tf.shape(history)[0]
     zeros, nines = tf.zeros([batch], tf.int32), tf.fill([batch], 9)
     h = [history[:, position] for position in range(OUTPUT_LENGTH)]
-    digit = [tf.minimum(t, 9) for t in h]
-    any_digit = _digits(zeros, nines)
-    year = digit[0] * 1000 + digit[1] * 100 + digit[2] * 10 + digit[3]
-    month = tf.clip_by_value(digit[4] * 10 + digit[5], 1, 12)
-    leap = tf.logical_and(tf.equal(year % 4, 0), tf.logical_or(tf.not_equal(year % 100, 0), tf.equal(year % 400, 0)))
-    month_days = tf.gather(tf.constant([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]), month - 1)
-    month_days += tf.cast(tf.logical_and(leap, tf.equal(month, 2)), tf.int32)
+    any_digit = lambda: _digits(zeros, nines)  # noqa: E731
     broadcast = lambda mask: tf.broadcast_to(mask, [batch, len(OUTPUT_CHARACTERS)])  # noqa: E731
-    absent = broadcast(_tokens(ABSENT))
+    absent = lambda: broadcast(_tokens(ABSENT))  # noqa: E731
+
+    def month_days():
+        digit = [tf.minimum(t, 9) for t in h[:6]]
+        year = digit[0] * 1000 + digit[1] * 100 + digit[2] * 10 + digit[3]
+        month = tf.clip_by_value(digit[4] * 10 + digit[5], 1, 12)
+        leap = tf.logical_and(tf.equal(year % 4, 0),
+                              tf.logical_or(tf.not_equal(year % 100, 0), tf.equal(year % 400, 0)))
+        days = tf.gather(tf.constant([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]), month - 1)
+        return days + tf.cast(tf.logical_and(leap, tf.equal(month, 2)), tf.int32)
+
+    # One function a position, so that an unrolled search builds only the mask it needs.
     masks = [
-        broadcast(tf.logical_or(_digits(zeros + 1, nines), _tokens(NOT_A_DATE_ID))),  # year, thousands: 1-9 or #
-        _after(h[0], any_digit), _after(h[0], any_digit), _after(h[0], any_digit),
-        _after(h[0], _digits(zeros, zeros + 1)),  # month tens
-        _after(h[0], _digits(tf.where(h[4] == 0, 1, 0), tf.where(h[4] == 0, 9, 2))),
+        lambda: broadcast(tf.logical_or(_digits(zeros + 1, nines), _tokens(NOT_A_DATE_ID))),  # year, thousands: 1-9 or #
+        lambda: _after(h[0], any_digit()), lambda: _after(h[0], any_digit()), lambda: _after(h[0], any_digit()),
+        lambda: _after(h[0], _digits(zeros, zeros + 1)),  # month tens
+        lambda: _after(h[0], _digits(tf.where(h[4] == 0, 1, 0), tf.where(h[4] == 0, 9, 2))),
         # Day tens: up to the tens of the month's length, or absent (a month-and-year answer).
-        _after(h[0], tf.logical_or(_digits(zeros, month_days // 10), absent)),
-        _after(h[6], _digits(tf.where(h[6] == 0, 1, 0),
-                             tf.where(h[6] < month_days // 10, 9, month_days % 10))),
-        _after(h[6], tf.logical_or(_digits(zeros, zeros + 2), absent)),  # hour tens, or no time
-        _after(h[8], _digits(zeros, tf.where(h[8] == 2, 3, 9))),
-        _after(h[8], _digits(zeros, zeros + 5)), _after(h[8], any_digit),  # minutes
-        _after(h[8], _digits(zeros, zeros + 5)), _after(h[8], any_digit),  # seconds
-        _after(h[8], broadcast(_tokens(PLUS, MINUS, ABSENT))),  # offset sign, or no offset
-        _after(h[14], _digits(zeros, zeros + 2)),
-        _after(h[14], _digits(zeros, tf.where(h[15] == 2, 3, 9))),
-        _after(h[14], _digits(zeros, zeros + 5)), _after(h[14], any_digit),
+        lambda: _after(h[0], tf.logical_or(_digits(zeros, month_days() // 10), absent())),
+        lambda: _after(h[6], _digits(tf.where(h[6] == 0, 1, 0),
+                                     tf.where(h[6] < month_days() // 10, 9, month_days() % 10))),
+        lambda: _after(h[6], tf.logical_or(_digits(zeros, zeros + 2), absent())),  # hour tens, or no time
+        lambda: _after(h[8], _digits(zeros, tf.where(h[8] == 2, 3, 9))),
+        lambda: _after(h[8], _digits(zeros, zeros + 5)), lambda: _after(h[8], any_digit()),  # minutes
+        lambda: _after(h[8], _digits(zeros, zeros + 5)), lambda: _after(h[8], any_digit()),  # seconds
+        lambda: _after(h[8], broadcast(_tokens(PLUS, MINUS, ABSENT))),  # offset sign, or no offset
+        lambda: _after(h[14], _digits(zeros, zeros + 2)),
+        lambda: _after(h[14], _digits(zeros, tf.where(h[15] == 2, 3, 9))),
+        lambda: _after(h[14], _digits(zeros, zeros + 5)), lambda: _after(h[14], any_digit()),
     ]
-    masks = tf.stack(masks, axis=1)  # (batch, 19, vocabulary)
+    if isinstance(step, int):
+        return masks[min(max(step, 0), OUTPUT_LENGTH - 1)]()
+    masks = tf.stack([mask() for mask in masks], axis=1)  # (batch, 19, vocabulary)
     return tf.gather(masks, tf.clip_by_value(step, 0, OUTPUT_LENGTH - 1), axis=1)
 
 

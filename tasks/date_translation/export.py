@@ -31,7 +31,7 @@ Bad-input policy (every string gets an answer, never an error):
 
 import tensorflow as tf
 
-from tasks.date_translation.data import DEFAULT_ORDER, encode_text, output_fields
+from tasks.date_translation.data import DEFAULT_ORDER, OUTPUT_LENGTH, encode_text, output_fields
 
 
 def padded_batch_size(batch_size):
@@ -48,16 +48,35 @@ def padded_batch_size(batch_size):
     return tf.maximum(padded, 8)
 
 
+# Rows per call of the compiled decoder: the batch is sorted by input length and cut into chunks of
+# this many rows, each padded only to its own longest input, so most rows are decoded at a fraction of
+# sequence_length; chunks this large still keep the matrix products of every step efficient.
+CHUNK_ROWS = 256
+# The widths a chunk is padded to (sequence_length closes the list): each is one compiled program per
+# batch-size bucket, so a handful bounds the programs a server compiles.
+WIDTH_BUCKETS = (16, 24, 32, 48, 64)
+
+
+def padded_width(width, sequence_length):
+    """The input width the compiled decoder sees: the first of ``WIDTH_BUCKETS`` (then ``sequence_length``)
+    at least ``width``."""
+    buckets = tf.constant([b for b in WIDTH_BUCKETS if b < sequence_length] + [sequence_length])
+    return tf.reduce_min(tf.where(buckets >= tf.minimum(width, sequence_length), buckets, sequence_length))
+
+
 class DateTranslator(tf.Module):
     """The serving graph: preprocessing, encoder, constrained greedy or beam decoding, confidence.
 
     Strings are handled in a plain TensorFlow graph (normalisation, code
     points to ids; ids to the answer's fields); the numeric part, encoder and
     decoding loop, runs in a function compiled with XLA (``jit_compile``, kept
-    in the SavedModel) when ``jit_compile`` is true. Its inputs have fixed
-    shapes: ``sequence_length`` ids a row (padding ids the model masks) and the
-    batch padded by ``padded_batch_size``, so XLA compiles one program per
-    batch-size bucket instead of one per input shape.
+    in the SavedModel) when ``jit_compile`` is true. The batch is sorted by
+    input length and decoded in chunks of ``CHUNK_ROWS`` rows (fewer for a
+    small batch: ``padded_batch_size``), each chunk padded to the width bucket
+    of its longest input (``padded_width``); the answers are put back in the
+    caller's order. Every row's answer depends on its own characters only (the
+    model masks padding), so the chunking changes the speed, not the answers.
+    XLA compiles one program per (rows, width) pair, a few dozen at most.
     """
 
     def __init__(self, model, sequence_length, beam_width, serving_beam_width=1, jit_compile=True):
@@ -69,24 +88,41 @@ class DateTranslator(tf.Module):
         self.jit_compile = jit_compile
         self._decoders = {}
 
-    def _decode(self, ids, beam_width):
+    def _decode(self, ids, lengths, beam_width):
         if not self.jit_compile:
             return self.model.decode(ids, beam_width)
         name = f"width_{beam_width}"
         if name not in self._decoders:
             self._decoders[name] = tf.function(
                 lambda ids: self.model.decode(ids, beam_width), jit_compile=True, reduce_retracing=True)
+        decode = self._decoders[name]
         batch_size = tf.shape(ids)[0]
-        # Fixed shapes for XLA: every row sequence_length ids long, the batch padded to its bucket.
-        padded_rows = padded_batch_size(batch_size) - batch_size
-        ids = tf.pad(ids, [[0, padded_rows], [0, self.sequence_length - tf.shape(ids)[1]]])
-        ids = tf.ensure_shape(ids, [None, self.sequence_length])
-        output_ids, log_probs = self._decoders[name](ids)
-        return output_ids[:batch_size], log_probs[:batch_size]
+        chunk_rows = tf.minimum(CHUNK_ROWS, padded_batch_size(batch_size))
+        num_chunks = tf.maximum((batch_size + chunk_rows - 1) // chunk_rows, 1)
+        # Shortest inputs first; padding rows (all ids 0) go last.
+        widths = tf.clip_by_value(lengths + 1, 2, self.sequence_length)  # the order token and the characters
+        order = tf.argsort(widths, stable=True)
+        padded_rows = num_chunks * chunk_rows - batch_size
+        sorted_ids = tf.pad(tf.gather(ids, order), [[0, padded_rows], [0, self.sequence_length - tf.shape(ids)[1]]])
+        sorted_widths = tf.pad(tf.gather(widths, order), [[0, padded_rows]], constant_values=2)
+
+        def decode_chunk(index, sequences, log_probs):
+            rows = tf.range(index * chunk_rows, (index + 1) * chunk_rows)
+            width = padded_width(tf.reduce_max(tf.gather(sorted_widths, rows)), self.sequence_length)
+            chunk_ids, chunk_log_probs = decode(tf.gather(sorted_ids, rows)[:, :width])  # (chunk_rows, 19)
+            return index + 1, sequences.write(index, chunk_ids), log_probs.write(index, chunk_log_probs)
+
+        _, sequences, log_probs = tf.while_loop(
+            lambda index, *_: index < num_chunks, decode_chunk,
+            (0, tf.TensorArray(tf.int32, num_chunks, element_shape=[None, OUTPUT_LENGTH]),
+             tf.TensorArray(tf.float32, num_chunks, element_shape=[None])))
+        # Back to the caller's order: row order[i] of the input is row i of the sorted answers.
+        inverse = tf.math.invert_permutation(order)
+        return tf.gather(sequences.concat(), inverse), tf.gather(log_probs.concat(), inverse)
 
     def translate(self, text, beam_width, order=DEFAULT_ORDER):
         ids, lengths = encode_text(text, order, self.sequence_length)
-        output_ids, log_probs = self._decode(ids, beam_width)
+        output_ids, log_probs = self._decode(ids, lengths, beam_width)
         readable = tf.logical_and(lengths > 0, lengths < self.sequence_length)
         outputs = output_fields(output_ids)
         outputs["confidence"] = tf.where(readable, tf.exp(log_probs), 0.0)

@@ -42,8 +42,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tasks.date_translation.data import (INPUT_VOCABULARY_SIZE, OUTPUT_CHARACTERS, OUTPUT_LENGTH,
-                                         allowed_tokens)
+from tasks.date_translation.data import (ABSENT as ABSENT_ID, DAY, HOUR, INPUT_VOCABULARY_SIZE,
+                                         OUTPUT_CHARACTERS, OUTPUT_LENGTH, SIGN, allowed_tokens)
 from layers.additive_attention import AdditiveAttention
 from layers.lstm_cell import LSTMCell
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
@@ -55,6 +55,9 @@ OUTPUT_VOCABULARY_SIZE = len(OUTPUT_CHARACTERS)  # what the softmax ranges over
 START_ID = OUTPUT_VOCABULARY_SIZE  # the decoder's start token, never predicted
 DECODER_VOCABULARY_SIZE = OUTPUT_VOCABULARY_SIZE + 1
 MODELS = ("attention", "transformer")
+# The steps after which a row may have finished (written `#` or `_`, repeated to the end under the
+# calendar mask): after the year's first character, the day's tens, the hour's tens, the offset sign.
+FINISHING_STEPS = (1, DAY + 1, HOUR + 1, SIGN + 1)
 
 
 def decoder_inputs(targets):
@@ -79,14 +82,17 @@ class DateTranslationModel(keras.Model):
         encoder_ids, decoder_ids = inputs
         return self.teacher_forced(encoder_ids, decoder_ids, training=training)
 
-    def decode(self, encoder_ids, beam_width=1, constrained=True):
+    def decode(self, encoder_ids, beam_width=1, constrained=True, unrolled=True):
         """Greedy (``beam_width`` 1) or beam search: ids ``(batch, 19)``, log P(ids | input) ``(batch,)``.
 
         ``constrained`` (the default, and what the SavedModel serves) masks every
         step with ``data.allowed_tokens``, so only real calendar dates and times
         can come out; the probabilities are then renormalised over the allowed
         characters. All in TF ops: it traces into a ``tf.function`` (XLA
-        included) and exports.
+        included) and exports. Greedy search is written out as 19 steps
+        (``unrolled``, what serving uses: each step's mask is built for its
+        position alone) or run as ``greedy_search``'s loop; both give the same
+        answers.
         """
         encoder_ids = tf.convert_to_tensor(encoder_ids, tf.int32)
         memory, state = self.encode(encoder_ids)
@@ -108,11 +114,59 @@ class DateTranslationModel(keras.Model):
             return tf.nn.log_softmax(logits), dict(model_state, history=history)
 
         start_ids = tf.fill([tf.shape(encoder_ids)[0]], START_ID)
+        if beam_width == 1 and unrolled:
+            return self._greedy_unrolled(memory, state, start_ids, constrained)
         if beam_width == 1:
             result = greedy_search(step_fn, start_ids, state, OUTPUT_LENGTH)
             return result["sequences"], result["log_probs"]
         result = beam_search(step_fn, start_ids, state, beam_width, OUTPUT_LENGTH, OUTPUT_VOCABULARY_SIZE)
         return result["sequences"][:, 0], result["log_probs"][:, 0]
+
+    def _greedy_unrolled(self, memory, state, token_ids, constrained):
+        """Greedy search written out step by step: the answer always has 19 characters, so no loop is
+        needed, and each step's calendar mask is built for its own position only (``allowed_tokens`` with
+        a Python int). Same answers and probabilities as ``greedy_search`` over ``step_fn``.
+
+        Under the mask, a row that has written ``#`` (not a date) or ``_`` (no day, no time, no
+        offset) has finished: every later character is that one again, with probability 1. Where
+        such a row can first appear (after the year's first character, the day's, the hour's and the
+        offset sign), the remaining steps run only if some row of the batch has not finished;
+        otherwise the rows are completed without running the model.
+        """
+        model_state = {k: v for k, v in state.items() if k != "history"}
+        batch_size = tf.shape(token_ids)[0]
+
+        def run(step, model_state, token_ids, written, log_probs):
+            """Steps ``step``..18, after ``written`` (a list of ``step`` (batch,) id tensors)."""
+            if not (constrained and step in FINISHING_STEPS):
+                return run_steps(step, model_state, token_ids, written, log_probs)
+            last = written[-1]
+
+            def complete():
+                rest = tf.repeat(last[:, tf.newaxis], OUTPUT_LENGTH - step, axis=1)  # (batch, 19 - step)
+                return tf.concat([tf.stack(written, axis=1), rest], axis=1), log_probs
+
+            return tf.cond(tf.reduce_all(last >= ABSENT_ID), complete,
+                           lambda: run_steps(step, model_state, token_ids, written, log_probs))
+
+        def run_steps(step, model_state, token_ids, written, log_probs):
+            """Steps ``step`` up to the next of ``FINISHING_STEPS`` (or the end), then ``run`` on."""
+            stop = min([s for s in FINISHING_STEPS if s > step] + [OUTPUT_LENGTH]) if constrained else OUTPUT_LENGTH
+            for position in range(step, stop):
+                logits, model_state = self.decode_step(memory, model_state, token_ids, position)
+                logits = tf.cast(logits, tf.float32)
+                if constrained:
+                    history = tf.stack(written + [tf.zeros_like(token_ids)] * (OUTPUT_LENGTH - position), axis=1)
+                    logits = tf.where(allowed_tokens(history, position), logits, NEG_INF)
+                step_log_probs = tf.nn.log_softmax(logits)  # (batch, 14)
+                token_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
+                log_probs = log_probs + tf.gather(step_log_probs, token_ids, batch_dims=1)
+                written = written + [token_ids]
+            if stop == OUTPUT_LENGTH:
+                return tf.stack(written, axis=1), log_probs
+            return run(stop, model_state, token_ids, written, log_probs)
+
+        return run(0, model_state, token_ids, [], tf.zeros([batch_size], tf.float32))
 
     def attention_weights(self, encoder_ids, output_ids):
         """Attention of each output character over the input, ``(batch, 19, T_x)``, for the heat map.

@@ -208,6 +208,16 @@ def test_the_mask_allows_exactly_the_times_of_the_day():
     assert offsets == {f"{s}{h:02d}{m}" for s in "+-" for h in range(24) for m in range(6)} | {"____"}
 
 
+def test_the_mask_of_one_position_equals_the_mask_picked_by_a_step_tensor():
+    # The unrolled search builds one position's mask (Python int step), the loops pick it from all 19.
+    rng = np.random.default_rng(3)
+    history = rng.integers(0, len(date_data.OUTPUT_CHARACTERS), size=(500, OUTPUT_LENGTH)).astype("int32")
+    history[:250, :8] = [2, 0, 2, 4, 0, 2, 2, 9]  # a leap day, so the day masks see February too
+    for step in range(OUTPUT_LENGTH):
+        np.testing.assert_array_equal(date_data.allowed_tokens(history, step).numpy(),
+                                      date_data.allowed_tokens(history, tf.constant(step)).numpy())
+
+
 def test_random_logits_under_the_mask_give_only_valid_answers():
     rng = np.random.default_rng(0)
     history = np.zeros((4000, OUTPUT_LENGTH), "int32")
@@ -276,6 +286,29 @@ def test_constrained_decoding_scores_under_the_mask_and_answers_validly(tiny_mod
         np.testing.assert_allclose(log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
         for answer, row in zip(date_data.answers_of(ids), ids):
             assert (answer == NOT_A_DATE) == (row[0] == date_data.NOT_A_DATE_ID)
+
+
+@pytest.mark.parametrize("favoured", [None, date_data.ABSENT, date_data.NOT_A_DATE_ID])
+def test_unrolled_greedy_search_equals_the_search_loop(tiny_model, favoured):
+    # With "_" or "#" favoured every row finishes early, and the unrolled search skips the remaining steps.
+    model, _ = tiny_model
+    examples = generator.generate(12, "test", seed=7)
+    inputs = tf.constant(date_data.encode_pairs(examples, 96)[0][:, :40])
+    bias = model.output_dense.bias.numpy()
+    try:
+        if favoured is not None:
+            shifted = bias.copy()
+            shifted[favoured] += 50.0
+            model.output_dense.bias.assign(shifted)
+        for constrained in (True, False):
+            loop_ids, loop_log_probs = model.decode(inputs, 1, constrained=constrained, unrolled=False)
+            ids, log_probs = model.decode(inputs, 1, constrained=constrained, unrolled=True)
+            np.testing.assert_array_equal(ids, loop_ids)
+            np.testing.assert_allclose(log_probs, loop_log_probs, atol=1e-5)
+            if favoured is not None and constrained:
+                assert (ids.numpy()[:, -1] == favoured).all()
+    finally:
+        model.output_dense.bias.assign(bias)
 
 
 def test_teacher_forced_call_equals_decode_step_by_step(tiny_model):
