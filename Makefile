@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Two xdist workers for two cores; override with `make test JOBS=4`.
+# Two xdist workers for two cores; override with `make test JOBS=4`. Tests that share a module or
+# session fixture carry an xdist group (tests/conftest.py), and loadgroup sends each group to one worker.
 JOBS ?= 2
+DIST := --dist loadgroup
 PYTEST_FLAGS ?=
 
 .PHONY: demo serve test test-slow test-tf test-jax test-torch bench clean-venv help
@@ -44,17 +46,17 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-jax
 
 test-tf: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" -n $(JOBS) -q $(PYTEST_FLAGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
 
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(PY) -m pytest tests/layers tests/test_harness.py -m "not slow" -n $(JOBS) -q $(PYTEST_FLAGS)
+	KERAS_BACKEND=jax $(PY) -m pytest tests/layers tests/test_harness.py -m "not slow" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
 
 # Not in `make test`, and torch is not in requirements.txt: PyPI's Linux x86_64 torch is a CUDA build
 # that brings about 2.5 GB of nvidia packages. The project's machines keep torch 2.13.0's CPU build
 # (about 190 MB, 880 MB installed) where pip finds it; elsewhere this line fetches the CUDA build.
 test-torch: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
-	KERAS_BACKEND=torch $(PY) -m pytest tests/layers tests/test_harness.py -m "not slow" -n $(JOBS) -q $(PYTEST_FLAGS)
+	KERAS_BACKEND=torch $(PY) -m pytest tests/layers tests/test_harness.py -m "not slow" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
 
 test-slow: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -m slow -q $(PYTEST_FLAGS)

@@ -48,13 +48,11 @@ class GRUCell(RecurrentCell):
         activation: activation of the candidate, default `"tanh"`.
         recurrent_activation: activation of the gates, default `"sigmoid"`.
         use_bias: whether to add `bias`, default `True`.
-        kernel_initializer: default `"glorot_uniform"`.
-        recurrent_initializer: default `"orthogonal"`.
-        bias_initializer: default `"zeros"`.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: default
-            `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint: default
-            `None`.
+        kernel_initializer, recurrent_initializer, bias_initializer,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint: the
+            weights' initializers, regularizers and constraints, with the
+            defaults of `SimpleRNNCell` (Keras's).
         dropout: fraction of the inputs `x<t>` to drop, in `[0, 1)`, default 0.
         recurrent_dropout: fraction of `c<t-1>` to drop in the recurrent
             products, in `[0, 1)`, default 0. One mask per sequence, shared by

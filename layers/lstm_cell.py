@@ -36,15 +36,13 @@ class LSTMCell(RecurrentCell):
             `"tanh"`.
         recurrent_activation: activation of the gates, default `"sigmoid"`.
         use_bias: whether to add `bias`, default `True`.
-        kernel_initializer: default `"glorot_uniform"`.
-        recurrent_initializer: default `"orthogonal"`.
-        bias_initializer: default `"zeros"`.
+        kernel_initializer, recurrent_initializer, bias_initializer,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint: the
+            weights' initializers, regularizers and constraints, with the
+            defaults of `SimpleRNNCell` (Keras's).
         unit_forget_bias: if `True` (default), the forget-gate bias starts at 1
             (Jozefowicz et al., 2015), as in Keras.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: default
-            `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint: default
-            `None`.
         dropout: fraction of the inputs `x<t>` to drop, in `[0, 1)`, default 0.
         recurrent_dropout: fraction of `a<t-1>` to drop in the recurrent
             product, in `[0, 1)`, default 0. One mask per sequence, shared by

@@ -3,10 +3,7 @@
 import keras
 from keras import ops
 
-from layers.multi_head_attention import MultiHeadAttention
-from layers.transformer_encoder_block import _check_block_arguments
-from layers.transformer_encoder_block import _head_size
-from layers.transformer_encoder_block import _merge_padding_and_attention_mask
+from layers._transformer_block import TransformerBlock, head_size_of, merge_padding_and_attention_mask
 
 
 def _split_attention_results(results, with_cache, with_scores):
@@ -20,7 +17,7 @@ def _split_attention_results(results, with_cache, with_scores):
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(TransformerBlock):
     """A Transformer decoder block (Vaswani et al., 2017).
 
     With `norm_first=False` (post-norm, the paper's arrangement), for decoder
@@ -118,59 +115,12 @@ class TransformerDecoderBlock(keras.layers.Layer):
         Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_dim,
-        dropout=0.0,
-        activation="relu",
-        norm_first=False,
-        layer_norm_epsilon=1e-5,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        _check_block_arguments(num_heads, intermediate_dim, dropout, layer_norm_epsilon)
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = float(dropout)
-        self.activation = keras.activations.get(activation)
-        self.norm_first = bool(norm_first)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.supports_masking = True
+    def __init__(self, num_heads, intermediate_dim, **kwargs):
+        super().__init__(num_heads, intermediate_dim, **kwargs)
         self.cross_attention_layer = None
 
-    def _clone(self, initializer):
-        # A fresh instance per sublayer, so seeded initializers differ.
-        return initializer.__class__.from_config(initializer.get_config())
-
-    def _attention(self, head_size, name):
-        return MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=head_size,
-            dropout=self.dropout,
-            kernel_initializer=self._clone(self.kernel_initializer),
-            bias_initializer=self._clone(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name=name,
-        )
-
-    def _layer_norm(self, inputs_shape, name):
-        layer = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        layer.build(inputs_shape)
-        return layer
-
-    def _dropout(self, name):
-        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
-
     def build(self, inputs_shape, encoder_outputs_shape=None):
-        hidden_dim = inputs_shape[-1]
-        head_size = _head_size(hidden_dim, self.num_heads)
+        head_size = head_size_of(inputs_shape[-1], self.num_heads)
         self.head_size = head_size
 
         # Causal self-attention sub-layer.
@@ -189,25 +139,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
             self.cross_attention_dropout = self._dropout("cross_attention_dropout")
 
         # Feed-forward sub-layer.
-        self.feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            kernel_initializer=self._clone(self.kernel_initializer),
-            bias_initializer=self._clone(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-        )
-        self.feedforward_intermediate_dense.build(inputs_shape)
-        self.feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            kernel_initializer=self._clone(self.kernel_initializer),
-            bias_initializer=self._clone(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-        )
-        self.feedforward_output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
-        self.feedforward_layer_norm = self._layer_norm(inputs_shape, "feedforward_layer_norm")
-        self.feedforward_dropout = self._dropout("feedforward_dropout")
+        self._build_feedforward(inputs_shape)
 
     def call(
         self,
@@ -248,14 +180,13 @@ class TransformerDecoderBlock(keras.layers.Layer):
             encoder_padding_mask = encoder_outputs_mask
         # (batch, 1, length or max_length); the causal part is added by the
         # attention layer, which knows the cache offset.
-        self_attention_mask = _merge_padding_and_attention_mask(decoder_padding_mask, None)
+        self_attention_mask = merge_padding_and_attention_mask(decoder_padding_mask, None)
 
         # Scores come from the cross-attention when there is one.
         return_self_scores = return_attention_scores and not has_cross_attention
 
         # Causal self-attention sub-layer.
-        residual = inputs
-        x = self.self_attention_layer_norm(inputs) if self.norm_first else inputs
+        x = self._sublayer_inputs(inputs, self.self_attention_layer_norm)
         results = self.self_attention_layer(
             query=x,
             value=x,
@@ -267,18 +198,16 @@ class TransformerDecoderBlock(keras.layers.Layer):
             cache_update_index=cache_update_index,
         )
         x, cache, scores = _split_attention_results(results, cache is not None, return_self_scores)
-        x = self.self_attention_dropout(x, training=training)
-        x = x + residual
-        if not self.norm_first:
-            x = self.self_attention_layer_norm(x)
+        x = self._add_and_norm(
+            x, inputs, self.self_attention_dropout, self.self_attention_layer_norm, training
+        )
 
         # Cross-attention sub-layer.
         if has_cross_attention:
             residual = x
-            if self.norm_first:
-                x = self.cross_attention_layer_norm(x)
+            x = self._sublayer_inputs(x, self.cross_attention_layer_norm)
             # (batch, 1, encoder_length)
-            cross_attention_mask = _merge_padding_and_attention_mask(encoder_padding_mask, None)
+            cross_attention_mask = merge_padding_and_attention_mask(encoder_padding_mask, None)
             results = self.cross_attention_layer(
                 query=x,
                 value=encoder_outputs,
@@ -290,21 +219,12 @@ class TransformerDecoderBlock(keras.layers.Layer):
             x, _, scores = _split_attention_results(
                 results, cross_attention_cache is not None, return_attention_scores
             )
-            x = self.cross_attention_dropout(x, training=training)
-            x = x + residual
-            if not self.norm_first:
-                x = self.cross_attention_layer_norm(x)
+            x = self._add_and_norm(
+                x, residual, self.cross_attention_dropout, self.cross_attention_layer_norm, training
+            )
 
         # Feed-forward sub-layer.
-        residual = x
-        if self.norm_first:
-            x = self.feedforward_layer_norm(x)
-        x = self.feedforward_intermediate_dense(x)
-        x = self.feedforward_output_dense(x)
-        x = self.feedforward_dropout(x, training=training)
-        x = x + residual
-        if not self.norm_first:
-            x = self.feedforward_layer_norm(x)
+        x = self._feedforward(x, training)
 
         outputs = [x]
         if cache is not None:
@@ -353,19 +273,3 @@ class TransformerDecoderBlock(keras.layers.Layer):
             scores_shape = (inputs.shape[0], self.num_heads, inputs.shape[1], key_length)
             outputs.append(keras.KerasTensor(scores_shape, dtype=self.compute_dtype))
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "norm_first": self.norm_first,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config

@@ -1,50 +1,12 @@
 """One Transformer encoder block: self-attention and a feed-forward network."""
 
 import keras
-from keras import ops
 
-from layers._validation import fraction, positive_int, positive_number
-from layers.multi_head_attention import MultiHeadAttention
-
-
-def _check_block_arguments(num_heads, intermediate_dim, dropout, layer_norm_epsilon):
-    """Validates the constructor arguments shared by the encoder and decoder."""
-    positive_int("num_heads", num_heads)
-    positive_int("intermediate_dim", intermediate_dim)
-    fraction("dropout", dropout)
-    positive_number("layer_norm_epsilon", layer_norm_epsilon)
-
-
-def _head_size(hidden_dim, num_heads):
-    """Splits the model width over the heads, as the paper does (d_k = d / h)."""
-    if hidden_dim is None:
-        raise ValueError("The feature size of the inputs must be known.")
-    if hidden_dim % num_heads != 0:
-        raise ValueError(
-            f"The feature size of the inputs ({hidden_dim}) must be divisible "
-            f"by num_heads ({num_heads})."
-        )
-    return hidden_dim // num_heads
-
-
-def _merge_padding_and_attention_mask(padding_mask, attention_mask):
-    """Combines a `(batch, S)` key padding mask and a `(batch, T, S)` mask.
-
-    Returns a boolean mask broadcastable to `(batch, T, S)` (`True` = may
-    attend), or `None` when neither is given.
-    """
-    mask = None
-    if padding_mask is not None:
-        # (batch, S) -> (batch, 1, S): every query sees the same keys.
-        mask = ops.expand_dims(ops.cast(padding_mask, "bool"), 1)
-    if attention_mask is not None:
-        attention_mask = ops.cast(attention_mask, "bool")
-        mask = attention_mask if mask is None else ops.logical_and(mask, attention_mask)
-    return mask
+from layers._transformer_block import TransformerBlock, head_size_of, merge_padding_and_attention_mask
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(TransformerBlock):
     """A Transformer encoder block (Vaswani et al., 2017).
 
     With `norm_first=False` (post-norm, the paper's arrangement):
@@ -112,88 +74,17 @@ class TransformerEncoderBlock(keras.layers.Layer):
         Architecture", ICML 2020 (pre-norm).
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_dim,
-        dropout=0.0,
-        activation="relu",
-        norm_first=False,
-        layer_norm_epsilon=1e-5,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        _check_block_arguments(num_heads, intermediate_dim, dropout, layer_norm_epsilon)
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = float(dropout)
-        self.activation = keras.activations.get(activation)
-        self.norm_first = bool(norm_first)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.supports_masking = True
-
-    def _clone(self, initializer):
-        # A fresh instance per sublayer, so seeded initializers differ.
-        return initializer.__class__.from_config(initializer.get_config())
-
     def build(self, inputs_shape):
-        hidden_dim = inputs_shape[-1]
-        head_size = _head_size(hidden_dim, self.num_heads)
+        head_size = head_size_of(inputs_shape[-1], self.num_heads)
 
         # Self-attention sub-layer.
-        self.self_attention_layer = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=head_size,
-            dropout=self.dropout,
-            kernel_initializer=self._clone(self.kernel_initializer),
-            bias_initializer=self._clone(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="self_attention",
-        )
+        self.self_attention_layer = self._attention(head_size, "self_attention")
         self.self_attention_layer.build(inputs_shape)
-        self.self_attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="self_attention_layer_norm",
-        )
-        self.self_attention_layer_norm.build(inputs_shape)
-        self.self_attention_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="self_attention_dropout"
-        )
+        self.self_attention_layer_norm = self._layer_norm(inputs_shape, "self_attention_layer_norm")
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
 
         # Feed-forward sub-layer.
-        self.feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            kernel_initializer=self._clone(self.kernel_initializer),
-            bias_initializer=self._clone(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-        )
-        self.feedforward_intermediate_dense.build(inputs_shape)
-        self.feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            kernel_initializer=self._clone(self.kernel_initializer),
-            bias_initializer=self._clone(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-        )
-        self.feedforward_output_dense.build(
-            tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
-        )
-        self.feedforward_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="feedforward_layer_norm",
-        )
-        self.feedforward_layer_norm.build(inputs_shape)
-        self.feedforward_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="feedforward_dropout"
-        )
+        self._build_feedforward(inputs_shape)
 
     def call(
         self, inputs, padding_mask=None, attention_mask=None, training=None, mask=None
@@ -201,47 +92,20 @@ class TransformerEncoderBlock(keras.layers.Layer):
         if padding_mask is None:
             padding_mask = mask
         # (batch, 1 or length, length)
-        self_attention_mask = _merge_padding_and_attention_mask(padding_mask, attention_mask)
+        self_attention_mask = merge_padding_and_attention_mask(padding_mask, attention_mask)
 
         # Self-attention sub-layer.
-        residual = inputs
-        x = self.self_attention_layer_norm(inputs) if self.norm_first else inputs
+        x = self._sublayer_inputs(inputs, self.self_attention_layer_norm)
         # No value: self-attention, projected in one product.
         x = self.self_attention_layer(
             query=x, attention_mask=self_attention_mask, training=training
         )
-        x = self.self_attention_dropout(x, training=training)
-        x = x + residual
-        if not self.norm_first:
-            x = self.self_attention_layer_norm(x)
+        x = self._add_and_norm(
+            x, inputs, self.self_attention_dropout, self.self_attention_layer_norm, training
+        )
 
         # Feed-forward sub-layer.
-        residual = x
-        if self.norm_first:
-            x = self.feedforward_layer_norm(x)
-        x = self.feedforward_intermediate_dense(x)
-        x = self.feedforward_output_dense(x)
-        x = self.feedforward_dropout(x, training=training)
-        x = x + residual
-        if not self.norm_first:
-            x = self.feedforward_layer_norm(x)
-        return x
+        return self._feedforward(x, training)
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "norm_first": self.norm_first,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config

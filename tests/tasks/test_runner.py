@@ -34,9 +34,30 @@ def _metrics(out):
     return json.loads((Path(out) / "metrics.json").read_text())
 
 
-def test_train_writes_every_artifact(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def two_epoch_run(tmp_path_factory):
+    """One default two-epoch run (seed 0), shared by the tests that only read it or start it again."""
+    out = tmp_path_factory.mktemp("toy") / "run"
     result = _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def reference_without_noise(tmp_path_factory):
+    """One device, no dropout, no reshuffling: the run the distributed strategies must reproduce."""
+    out = tmp_path_factory.mktemp("toy") / "single"
+    _run(["train", "--out", str(out)] + NOISELESS)
+    return out
+
+
+# Without dropout and reshuffling the distributed and one-device runs see the same numbers in the
+# same order, so any difference is the strategy's own (the distributed copy of a shuffled dataset
+# draws its own order).
+NOISELESS = ["--epochs", "3", "--verbose", "0", "--dropout", "0", "--no-shuffle"]
+
+
+def test_train_writes_every_artifact(two_epoch_run):
+    out, result = two_epoch_run
     for name in ("model.keras", "saved_model/saved_model.pb", "metrics.json", "history.csv",
                  "training_curves.png", "config.json", "demo.json", "checkpoints/state.json"):
         assert (out / name).exists(), name
@@ -90,18 +111,18 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").glob("epoch-*")) == ["epoch-0006.weights.h5"]
 
 
-def test_finished_run_started_again_does_not_retrain(tmp_path):
-    out = tmp_path / "run"
-    _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
-    first = _metrics(out)
+def test_finished_run_started_again_does_not_retrain(two_epoch_run):
+    out, _ = two_epoch_run
+    first = (out / "metrics.json").read_text()
     result = _run(["train", "--out", str(out), "--epochs", "2", "--verbose", "0"])
     assert "training already complete" in result.stdout
-    assert _metrics(out) == first
+    assert (out / "metrics.json").read_text() == first
 
 
-def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
-    runs = {}
-    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+def test_same_seed_same_metrics_other_seed_other_metrics(two_epoch_run, tmp_path):
+    # The shared run has the default seed, 0; the same seed given by name must repeat it.
+    runs = {"a": (two_epoch_run[0] / "metrics.json").read_text()}
+    for name, seed in (("b", 0), ("c", 4)):
         _run(["train", "--out", str(tmp_path / name), "--epochs", "2", "--seed", str(seed),
               "--verbose", "0"])
         runs[name] = (tmp_path / name / "metrics.json").read_text()
@@ -122,16 +143,11 @@ def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     assert "restoring the best weights" in result.stdout
 
 
-def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
-    # Without dropout and reshuffling the two runs see the same numbers in the
-    # same order, so any difference is the strategy's own (the distributed copy
-    # of a shuffled dataset draws its own order).
-    common = ["--epochs", "3", "--verbose", "0", "--dropout", "0", "--no-shuffle"]
-    _run(["train", "--out", str(tmp_path / "single")] + common)
+def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(reference_without_noise, tmp_path):
     result = _run(["train", "--out", str(tmp_path / "mirrored"), "--strategy", "mirrored",
-                   "--logical-cpus", "2"] + common)
+                   "--logical-cpus", "2"] + NOISELESS)
     assert "2 replica(s)" in result.stdout
-    single, mirrored = _metrics(tmp_path / "single"), _metrics(tmp_path / "mirrored")
+    single, mirrored = _metrics(reference_without_noise), _metrics(tmp_path / "mirrored")
     assert mirrored["test_mse"] == pytest.approx(single["test_mse"], rel=1e-4)
     assert mirrored["history"]["loss"] == pytest.approx(single["history"]["loss"], rel=1e-4)
 
@@ -146,16 +162,15 @@ def _free_ports(count):
     return ports
 
 
-def test_multi_worker_strategy_with_two_workers_matches_single_device(tmp_path):
-    common = ["--epochs", "3", "--verbose", "0", "--dropout", "0", "--no-shuffle"]
-    _run(["train", "--out", str(tmp_path / "single")] + common)
+def test_multi_worker_strategy_with_two_workers_matches_single_device(reference_without_noise, tmp_path):
+    single_dir = reference_without_noise
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     out = tmp_path / "multi"
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         workers.append(subprocess.Popen(
-            TOY + ["train", "--out", str(out), "--strategy", "multi_worker"] + common,
+            TOY + ["train", "--out", str(out), "--strategy", "multi_worker"] + NOISELESS,
             cwd=ROOT, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
         ))
@@ -167,10 +182,10 @@ def test_multi_worker_strategy_with_two_workers_matches_single_device(tmp_path):
             worker.kill()
     assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
     assert "2 replica(s)" in outputs[0]
-    single, multi = _metrics(tmp_path / "single"), _metrics(out)
+    single, multi = _metrics(single_dir), _metrics(out)
     assert multi["test_mse"] == pytest.approx(single["test_mse"], rel=1e-4)
     # Both workers ran every callback hook as often as `fit` runs it on one device.
-    fit_calls = json.loads((tmp_path / "single" / "callbacks.json").read_text())
+    fit_calls = json.loads((single_dir / "callbacks.json").read_text())
     assert fit_calls["on_train_begin"] == 1 and fit_calls["on_train_batch_end"] == 3 * 256 // 32
     assert json.loads((out / "callbacks.json").read_text()) == fit_calls
     assert json.loads((out / "workers" / "worker-1" / "callbacks.json").read_text()) == fit_calls
