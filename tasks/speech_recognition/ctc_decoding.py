@@ -163,6 +163,8 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     confidence = tf.where(
         num_emitted > 0, tf.exp(sum_log_peaks / tf.maximum(num_emitted, 1.0)), 0.0
     )
+    # Spaces alone strip to an empty transcript, which claims nothing.
+    confidence = tf.where(tf.strings.length(texts) > 0, confidence, 0.0)
     return texts, confidence
 
 

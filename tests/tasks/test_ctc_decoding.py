@@ -163,6 +163,11 @@ def test_greedy_collapses_spaces_and_rejects_bad_shapes():
     log_probs = np.log(np.eye(4, dtype=np.float32)[labels] * 0.97 + 0.01)[np.newaxis]
     texts, _ = greedy_decode(log_probs, [len(labels)], alphabet=" ab")
     assert decoded(texts) == ["a b"]
+    # Only spaces: the transcript strips to nothing, and its confidence is 0 however peaked.
+    spaces = np.log(np.eye(4, dtype=np.float32)[[1, 0, 1, 1, 0]] * 0.97 + 0.01)[np.newaxis]
+    for decode in (greedy_decode, prefix_beam_search):
+        texts, confidence = decode(spaces, [5], alphabet=" ab")
+        assert decoded(texts) == [""] and float(confidence[0]) == 0.0
     # No frames at all: empty transcripts with confidence 0.
     empty = np.zeros((2, 0, 4), dtype=np.float32)
     for decode in (greedy_decode, prefix_beam_search):
