@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.common import audio_files
+from tasks.common.audio_files import AudioError
+
 SAMPLE_RATE = 16000
 READ_SECONDS = 10.0
 COURSE_WINDOW_SECONDS = 10.0
@@ -34,48 +37,9 @@ COURSE_CONTEXT_SECONDS = 2.0
 STREAM_CHUNK_FRAMES = 32
 
 
-class AudioError(Exception):
-    """A file that cannot be used as audio."""
-
-
 def read_blocks(path, block_seconds=READ_SECONDS):
-    """Yields 16 kHz mono float32 blocks of ``path``, resampled in a stream."""
-    import soundfile
-    import soxr
-
-    try:
-        handle = soundfile.SoundFile(str(path))
-    except Exception as error:  # soundfile raises several types for bad input
-        raise AudioError(f"not a readable audio file ({_first_line(error)})") from None
-    with handle:
-        if handle.frames == 0:
-            raise AudioError("empty audio (0 samples)")
-        resampler = None
-        if handle.samplerate != SAMPLE_RATE:
-            resampler = soxr.ResampleStream(handle.samplerate, SAMPLE_RATE, 1, dtype="float32")
-        block_frames = max(1, int(block_seconds * handle.samplerate))
-        total = 0
-        while True:
-            try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
-            except Exception as error:
-                raise AudioError(f"corrupt audio after {total / handle.samplerate:.1f} s "
-                                 f"({_first_line(error)})") from None
-            last = len(block) < block_frames
-            total += len(block)
-            mono = block.mean(axis=1).astype(np.float32) if len(block) else np.zeros(0, np.float32)
-            if resampler is not None:
-                mono = resampler.resample_chunk(mono, last=last)
-            if len(mono):
-                yield mono
-            if last:
-                break
-        if total == 0:
-            raise AudioError("empty audio (no samples could be read)")
-
-
-def _first_line(error):
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    """Yields 16 kHz mono float32 blocks of ``path`` (:func:`tasks.common.audio_files.read_blocks`)."""
+    return audio_files.read_blocks(path, block_seconds, SAMPLE_RATE)
 
 
 class Detector:
