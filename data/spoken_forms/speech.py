@@ -16,15 +16,14 @@ import concurrent.futures
 import dataclasses
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from data.trigger_word import EspeakEngine, Speaker
+from data.trigger_word.fresh_process import worker_output
 
 CHUNK_SIZE = 200
 
@@ -104,17 +103,8 @@ def iter_synthesized_chunks(texts, speakers, data_path=None, workers: int | None
 def _run_child(texts, speakers, data_path) -> list[np.ndarray]:
     request = dict(texts=texts, speakers=[dataclasses.asdict(s) for s in speakers],
                    data_path=data_path)
-    root = str(Path(__file__).resolve().parents[2])
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "speech.npz"
-        result = subprocess.run(
-            [sys.executable, "-c",
-             "from data.spoken_forms.speech import _speech_worker; _speech_worker()", str(path)],
-            input=json.dumps(request), text=True, capture_output=True, env=environment, cwd=root)
-        if result.returncode != 0:
-            raise RuntimeError(f"Speech synthesis failed:\n{result.stderr[-2000:]}")
+    with worker_output("data.spoken_forms.speech:_speech_worker", request, "speech.npz",
+                       "Speech synthesis") as path:
         stored = np.load(path)
         audio, offsets = stored["audio"], stored["offsets"]
         return [audio[offsets[i]:offsets[i + 1]].copy() for i in range(len(offsets) - 1)]

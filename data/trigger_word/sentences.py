@@ -28,9 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -39,6 +37,7 @@ import numpy as np
 
 from data.trigger_word.audio import SAMPLE_RATE
 from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
+from data.trigger_word.fresh_process import worker_output
 from data.trigger_word.voices import SPLITS, Speaker, make_speakers, voice_data_with_variants
 from data.trigger_word.word_bank import DEFAULT_WORD, NEAR_MISS_WORDS, NEGATIVE_WORDS
 
@@ -243,17 +242,8 @@ def synthesize_texts_in_fresh_process(items, data_path=None) -> list[SpokenText]
     """Each (text, :class:`Speaker`) of ``items`` said with word times, in a new Python process."""
     request = dict(items=[[text, dataclasses.asdict(speaker)] for text, speaker in items],
                    data_path=data_path)
-    root = str(Path(__file__).resolve().parents[2])
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "texts.npz"
-        result = subprocess.run(
-            [sys.executable, "-c",
-             "from data.trigger_word.sentences import _texts_worker; _texts_worker()", str(path)],
-            input=json.dumps(request), text=True, capture_output=True, env=environment, cwd=root)
-        if result.returncode != 0:
-            raise RuntimeError(f"Sentence synthesis failed:\n{result.stderr[-2000:]}")
+    with worker_output("data.trigger_word.sentences:_texts_worker", request, "texts.npz",
+                       "Sentence synthesis") as path:
         # The child writes its utterances as a bank's first group (the one file format for them).
         bank = SentenceBank.load(path)
     return bank.positives

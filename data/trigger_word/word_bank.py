@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
+from data.trigger_word.fresh_process import worker_output
 from data.trigger_word.speech_engine import EspeakEngine
 from data.trigger_word.voices import SPLITS, Speaker, make_speakers, voice_data_with_variants
 
@@ -147,17 +146,8 @@ def build_word_bank_in_fresh_process(word, speakers, negative_words, seed,
     """
     request = dict(word=word, speakers=[dataclasses.asdict(s) for s in speakers],
                    negative_words=list(negative_words), seed=int(seed), data_path=data_path)
-    root = str(Path(__file__).resolve().parents[2])
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "bank.npz"
-        result = subprocess.run(
-            [sys.executable, "-c",
-             "from data.trigger_word.word_bank import _bank_worker; _bank_worker()", str(path)],
-            input=json.dumps(request), text=True, capture_output=True, env=environment, cwd=root)
-        if result.returncode != 0:
-            raise RuntimeError(f"Word bank synthesis failed:\n{result.stderr[-2000:]}")
+    with worker_output("data.trigger_word.word_bank:_bank_worker", request, "bank.npz",
+                       "Word bank synthesis") as path:
         return WordBank.load(path)
 
 
