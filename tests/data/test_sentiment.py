@@ -126,6 +126,21 @@ def test_drug_reviews_out_of_domain_set():
     assert not any("&#039;" in t or t.startswith('"') for t in texts)
 
 
+def test_drug_reviews_train_and_test_files_part_the_whole_set():
+    everything = sentiment.load_drug_reviews()
+    train, test = sentiment.load_drug_reviews("train"), sentiment.load_drug_reviews("test")
+    assert len(train[0]) > 0 and len(test[0]) > 0
+    # The package's two files share a review; the train part leaves it out, so nothing fine-tuned on the
+    # train part has seen a test review.
+    assert set(train[0]).isdisjoint(test[0])
+    assert set(train[0]) | set(test[0]) == set(everything[0])
+    assert len(train[0]) + len(test[0]) == len(everything[0]) - 1
+    labelled = dict(zip(everything[0], everything[1].tolist()))
+    assert all(labelled[t] == y for t, y in zip(train[0] + test[0], np.concatenate([train[1], test[1]]).tolist()))
+    with pytest.raises(ValueError, match="part"):
+        sentiment.load_drug_reviews("validation")
+
+
 def test_stratified_folds_partition_each_class_evenly():
     labels = np.array([0] * 53 + [1] * 101 + [2] * 7)
     folds = sentiment.stratified_folds(labels, 10, seed=3)

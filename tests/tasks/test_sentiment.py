@@ -376,6 +376,44 @@ def test_expected_calibration_error_on_hand_worked_values():
     assert expected_calibration_error(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([1, 0])) == 1.0
 
 
+def test_area_under_roc_matches_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from tasks.sentiment.evaluate import area_under_roc
+
+    # Worked by hand: positives score 0.9 and 0.5, negatives 0.5 and 0.1; of the 4 pairs, 3 are ordered
+    # right and one is a tie (half), so AUC = 3.5 / 4.
+    assert area_under_roc([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(0.875)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.normal(labels * 0.7, 1.0), 1)  # rounded so that many scores tie
+    assert area_under_roc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+    assert area_under_roc(labels, -scores) == pytest.approx(1 - roc_auc_score(labels, scores))
+    assert np.isnan(area_under_roc([1, 1], [0.2, 0.3]))
+
+
+def test_out_of_domain_metrics_separate_the_ranking_from_the_boundary(monkeypatch):
+    from data import sentiment as sentiment_data
+    from tasks.sentiment.evaluate import out_of_domain_metrics
+
+    # A model that ranks perfectly (more "good" is more positive) but whose boundary answers negative
+    # for everything: accuracy is the negative share, AUC is 1 and the positive rate 0.
+    texts = ["good good good", "good good", "good", "bad", "bad bad"]
+    labels = np.array([1, 1, 1, 0, 0], np.int32)
+    monkeypatch.setattr(sentiment_data, "OUT_OF_DOMAIN_SETS", {"toy": lambda: (texts, labels)})
+
+    def model(batch, training=False):
+        goods = np.array([t.decode().split().count("good") for t in batch.numpy()], np.float32)
+        positive = 0.1 + 0.1 * goods
+        return tf.constant(np.stack([1 - positive, positive], 1))
+
+    result = out_of_domain_metrics(model)["out_of_domain"]["toy"]
+    assert result["accuracy"] == pytest.approx(0.4)
+    assert result["auc"] == pytest.approx(1.0)
+    assert result["positive_rate"] == 0.0 and result["true_positive_rate"] == pytest.approx(0.6)
+    assert result["balanced_accuracy"] == pytest.approx(0.5)
+
+
 def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
     from tasks.sentiment.calibration import apply_temperature, expected_calibration_error, fit_temperature
 
