@@ -56,11 +56,13 @@ EXTRA_TRAIN_ARGS = {"ensemble+gru": ["--ensemble-members", "cnn,mean,gru,ngram"]
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def references(corpus, ood_texts, ood_labels, glove_average=True, scorers=None):
+def references(corpus, ood_texts, ood_labels, glove_average=True, scorers=None, rankers=None):
     """Linear baselines on the same split: {name: (test accuracy, out-of-domain accuracy, fitted predict)}.
     `glove_average=False` leaves out the GloVe-average one (it reads the word vectors, the slow part);
-    a dict passed as `scorers` receives each fitted word-level baseline's `score(texts, labels)`."""
+    a dict passed as `scorers` receives each fitted word-level baseline's `score(texts, labels)`, and one
+    passed as `rankers` its `decision(texts)` (above 0 answers positive), for ROC AUC."""
     scorers = {} if scorers is None else scorers
+    rankers = {} if rankers is None else rankers
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -73,6 +75,7 @@ def references(corpus, ood_texts, ood_labels, glove_average=True, scorers=None):
     out["TF-IDF 1-2-gram logistic regression"] = (
         tfidf.score(test_x, test_y), tfidf.score(ood_texts, ood_labels), tfidf.predict_proba)
     scorers["TF-IDF 1-2-gram logistic regression"] = tfidf.score
+    rankers["TF-IDF 1-2-gram logistic regression"] = tfidf.decision_function
 
     vectorizer = CountVectorizer(ngram_range=(1, 2), binary=True)
     counts = vectorizer.fit_transform(train_x)
@@ -86,6 +89,7 @@ def references(corpus, ood_texts, ood_labels, glove_average=True, scorers=None):
 
     out["NBSVM-style logistic regression"] = (nbsvm_score(test_x, test_y), nbsvm_score(ood_texts, ood_labels), None)
     scorers["NBSVM-style logistic regression"] = nbsvm_score
+    rankers["NBSVM-style logistic regression"] = lambda texts: nbsvm.decision_function(vectorizer.transform(texts) @ ratio)
 
     # The same with character 2-5-grams inside word boundaries added (scikit-learn's own tokenisation; the
     # ensemble's ngram member is this model on the task's tokens, computed inside the SavedModel).
@@ -97,19 +101,27 @@ def references(corpus, ood_texts, ood_labels, glove_average=True, scorers=None):
     ratio_wc = sparse.diags(np.log((p / p.sum()) / (q / q.sum())))
     nbsvm_wc = LogisticRegression(C=0.3, max_iter=5000).fit(counts @ ratio_wc, train_y)
 
+    def nbsvm_wc_features(texts):
+        return sparse.hstack([v.transform(texts) for v in words_and_characters]).tocsr() @ ratio_wc
+
     def nbsvm_wc_score(texts, labels):
-        features = sparse.hstack([v.transform(texts) for v in words_and_characters]).tocsr()
-        return nbsvm_wc.score(features @ ratio_wc, labels)
+        return nbsvm_wc.score(nbsvm_wc_features(texts), labels)
 
     out["NBSVM, word 1-2-grams + character 2-5-grams"] = (
         nbsvm_wc_score(test_x, test_y), nbsvm_wc_score(ood_texts, ood_labels), None)
     scorers["NBSVM, word 1-2-grams + character 2-5-grams"] = nbsvm_wc_score
+    rankers["NBSVM, word 1-2-grams + character 2-5-grams"] = lambda texts: nbsvm_wc.decision_function(
+        nbsvm_wc_features(texts))
 
     # Lexicons that need no training: out of domain they order texts better than every model trained on film
     # snippets (see RESULTS.md), so they are the references an out-of-domain figure should be read against.
-    for name, score in lexicon_scorers().items():
+    for name, decision in lexicon_rankers().items():
+        def score(texts, labels, decision=decision):
+            return float(np.mean((decision(texts) > 0) == np.asarray(labels)))
+
         out[name] = (score(test_x, test_y), score(ood_texts, ood_labels), None)
         scorers[name] = score
+        rankers[name] = decision
 
     if not glove_average:
         return out
@@ -157,23 +169,18 @@ def general_inquirer_scores(texts, window=3):
     return np.asarray(scores)
 
 
-def lexicon_scorers():
-    """{reference name: score(texts, labels) -> accuracy} for the lexicons installed: the General Inquirer
-    (scattertext) and VADER (`vaderSentiment`, when installed); a score above 0 answers positive."""
-    scorers = {"General Inquirer word count (no training)":
-               lambda texts, labels: float(np.mean((general_inquirer_scores(texts) > 0) == np.asarray(labels)))}
+def lexicon_rankers():
+    """{reference name: decision(texts) -> scores} for the lexicons installed: the General Inquirer
+    (scattertext) and VADER's compound score (`vaderSentiment`, when installed); above 0 answers positive."""
+    rankers = {"General Inquirer word count (no training)": general_inquirer_scores}
     try:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError:
-        return scorers
+        return rankers
     analyzer = SentimentIntensityAnalyzer()
-
-    def vader(texts, labels):
-        compound = np.asarray([analyzer.polarity_scores(text)["compound"] for text in texts])
-        return float(np.mean((compound > 0) == np.asarray(labels)))
-
-    scorers["VADER lexicon and rules (no training)"] = vader
-    return scorers
+    rankers["VADER lexicon and rules (no training)"] = lambda texts: np.asarray(
+        [analyzer.polarity_scores(text)["compound"] for text in texts])
+    return rankers
 
 
 def parse_time_v(stderr):
@@ -312,7 +319,7 @@ def write_fold_files(out, folds, seed=0):
 
 def fold_references(path, ood_texts, ood_labels):
     """The linear references on one fold file: {name: {"test_accuracy", "out_of_domain_accuracy",
-    "out_of_domain_accuracy_tweets"}}."""
+    "out_of_domain_accuracy_tweets", "out_of_domain_auc_drug_reviews", "out_of_domain_auc_tweets"}}."""
     from data.sentiment import SentimentData, load_labelled_file, load_tweets
 
     corpus = load_labelled_file(path)
@@ -320,12 +327,19 @@ def fold_references(path, ood_texts, ood_labels):
     train = (list(corpus.train[0]) + list(corpus.validation[0]),
              np.concatenate([corpus.train[1], corpus.validation[1]]))
     pooled = SentimentData(corpus.class_names, train, corpus.validation, corpus.test, corpus.source)
-    scorers = {}
-    fitted = references(pooled, ood_texts, ood_labels, glove_average=False, scorers=scorers)
+    from tasks.sentiment.evaluate import area_under_roc
+
+    scorers, rankers = {}, {}
+    fitted = references(pooled, ood_texts, ood_labels, glove_average=False, scorers=scorers, rankers=rankers)
     tweet_texts, tweet_labels = load_tweets()
-    return {name: {"test_accuracy": float(accuracy), "out_of_domain_accuracy": float(ood),
-                   "out_of_domain_accuracy_tweets": float(scorers[name](tweet_texts, tweet_labels))}
-            for name, (accuracy, ood, _) in fitted.items()}
+    results = {}
+    for name, (accuracy, ood, _) in fitted.items():
+        results[name] = {"test_accuracy": float(accuracy), "out_of_domain_accuracy": float(ood),
+                         "out_of_domain_accuracy_tweets": float(scorers[name](tweet_texts, tweet_labels))}
+        if name in rankers:
+            results[name]["out_of_domain_auc_drug_reviews"] = area_under_roc(ood_labels, rankers[name](ood_texts))
+            results[name]["out_of_domain_auc_tweets"] = area_under_roc(tweet_labels, rankers[name](tweet_texts))
+    return results
 
 
 def write_json_atomically(path, value):
@@ -358,7 +372,7 @@ def cross_validate(args, kinds, extra):
             metrics, wall, cpu, _ = train_model(kind, fold_dir / "runs", False, fold_extra, args.nice)
             keep = ("test_accuracy", "test_macro_f1", "validation_accuracy", "test_ece", "test_ece_uncalibrated",
                     "temperature", "out_of_domain_accuracy", "out_of_domain_accuracy_tweets", "epochs_trained",
-                    "member_accuracy", "member_weights")
+                    "member_accuracy", "member_weights", "out_of_domain_auc_drug_reviews", "out_of_domain_auc_tweets")
             result = {name: metrics[name] for name in keep if name in metrics}
             result.update(fold=fold, folds=args.folds, wall_seconds=wall, cpu_seconds=cpu,
                           load=f"{load_before} / {load_average()}", train_args=args.train_args,
@@ -413,12 +427,14 @@ def summarize_folds(out, folds):
             entries = ({f"reference: {name}": v for name, v in values.items()} if file.stem == "references"
                        else {f"`{file.stem}`": values})
             for name, value in entries.items():
-                row = rows.setdefault(name, {"folds": [], "test": [], "ood": [], "tweets": [], "ece": [],
-                                             "ece_raw": [], "cpu": []})
+                row = rows.setdefault(name, {"folds": [], "test": [], "ood": [], "tweets": [], "ood_auc": [],
+                                             "tweets_auc": [], "ece": [], "ece_raw": [], "cpu": []})
                 row["folds"].append(fold)
                 row["test"].append(value["test_accuracy"])
                 row["ood"].append(value.get("out_of_domain_accuracy", float("nan")))
                 row["tweets"].append(value.get("out_of_domain_accuracy_tweets", float("nan")))
+                row["ood_auc"].append(value.get("out_of_domain_auc_drug_reviews", float("nan")))
+                row["tweets_auc"].append(value.get("out_of_domain_auc_tweets", float("nan")))
                 row["ece"].append(value.get("test_ece", float("nan")))
                 row["ece_raw"].append(value.get("test_ece_uncalibrated", float("nan")))
                 row["cpu"].append(value.get("cpu_seconds", float("nan")))
@@ -427,7 +443,9 @@ def summarize_folds(out, folds):
 
 def mean_and_deviation(values):
     values = np.asarray(values, np.float64)
-    if not len(values) or np.all(np.isnan(values)):
+    # Folds measured before a metric existed lack it; the mean is over those that have it.
+    values = values[~np.isnan(values)]
+    if not len(values):
         return ""
     if len(values) == 1:
         return f"{values[0]:.4f} (one fold)"
@@ -436,8 +454,9 @@ def mean_and_deviation(values):
 
 def fold_table(rows, folds):
     lines = ["| model | folds measured | test accuracy, mean ± s.d. over folds | out of domain: drug reviews "
-             "| out of domain: tweets | test ECE, temperature-scaled (unscaled) | training CPU s per fold |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| out of domain: tweets | ROC AUC: drug reviews | ROC AUC: tweets "
+             "| test ECE, temperature-scaled (unscaled) | training CPU s per fold |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     order = sorted(rows, key=lambda name: (name.startswith("reference"), name))
     for name in order:
         row = rows[name]
@@ -446,7 +465,8 @@ def fold_table(rows, folds):
         cpu = f"{np.nanmean(row['cpu']):.0f}" if not np.all(np.isnan(row["cpu"])) else ""
         lines.append(f"| {name} | {len(row['folds'])} of {folds} ({','.join(map(str, row['folds']))}) | "
                      f"{mean_and_deviation(row['test'])} | {mean_and_deviation(row['ood'])} | "
-                     f"{mean_and_deviation(row['tweets'])} | {ece} | {cpu} |")
+                     f"{mean_and_deviation(row['tweets'])} | {mean_and_deviation(row['ood_auc'])} | "
+                     f"{mean_and_deviation(row['tweets_auc'])} | {ece} | {cpu} |")
     return "\n".join(lines)
 
 
