@@ -37,6 +37,14 @@ OTHER_WORDS = (
 NEGATIVE_WORDS = NEAR_MISS_WORDS + OTHER_WORDS
 
 
+def with_extra_near_misses(negative_words, extra_near_misses) -> tuple:
+    """``negative_words`` followed by the words of ``extra_near_misses`` not already in it."""
+    negative_words = tuple(negative_words)
+    seen = set(negative_words)
+    extra = [w for w in dict.fromkeys(extra_near_misses) if w not in seen]
+    return negative_words + tuple(extra)
+
+
 @dataclasses.dataclass(frozen=True)
 class WordBankOptions:
     """Everything that decides one split's word bank, and so its cache entry.
@@ -49,6 +57,9 @@ class WordBankOptions:
         negative_words: the words that are not the trigger.
         synthetic_voices: extra training speakers with generated voice
             variants (:func:`random_variant`); training split only.
+        extra_near_misses: near-misses beyond ``NEAR_MISS_WORDS`` (e.g. mined
+            from the word's phonemes, :func:`data.trigger_word.near_misses.pick_near_misses`),
+            said after ``negative_words`` and drawn as near-misses by the clips.
     """
 
     split: str
@@ -58,6 +69,8 @@ class WordBankOptions:
     negative_words: tuple = NEGATIVE_WORDS
     # Left out of the cache key at 0, so banks cached before generated voices existed stay valid.
     synthetic_voices: int = dataclasses.field(default=0, metadata={"cache_key_omits": 0})
+    # Left out of the cache key when empty, so banks cached before it existed stay valid.
+    extra_near_misses: tuple = dataclasses.field(default=(), metadata={"cache_key_omits": ()})
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -71,6 +84,12 @@ class WordBankOptions:
                              f"shipped voices never heard); received split={self.split!r}")
         object.__setattr__(self, "negative_words", tuple(self.negative_words))
         object.__setattr__(self, "synthetic_voices", int(self.synthetic_voices))
+        object.__setattr__(self, "extra_near_misses", tuple(self.extra_near_misses))
+
+    @property
+    def all_negative_words(self) -> tuple:
+        """``negative_words`` then the extra near-misses not among them (the bank's words, in order)."""
+        return with_extra_near_misses(self.negative_words, self.extra_near_misses)
 
     @property
     def name(self) -> str:
@@ -87,6 +106,15 @@ class WordBank:
     speakers: list
     triggers: list  # list (speaker) of list (take) of float32 arrays
     negatives: list  # list (speaker) of list (negative word) of float32 arrays
+    # Negative words drawn as near-misses besides NEAR_MISS_WORDS (mined ones, for example).
+    extra_near_misses: tuple = ()
+
+    def is_near_miss(self, word: str) -> bool:
+        return word in NEAR_MISS_WORDS or word in self.extra_near_misses
+
+    def near_miss_indices(self) -> list:
+        """Indices into ``negative_words`` of the near-misses, which clips draw half their negatives from."""
+        return [index for index, word in enumerate(self.negative_words) if self.is_near_miss(word)]
 
     def save(self, path: Path, extra_meta: dict) -> None:
         """Writes the bank as float16 audio plus offsets and a JSON description, atomically."""
@@ -94,6 +122,7 @@ class WordBank:
         offsets = np.cumsum([0] + [len(a) for a in pieces])
         meta = dict(extra_meta, word=self.word, negative_words=list(self.negative_words),
                     trigger_takes=len(self.triggers[0]) if self.triggers else 0,
+                    extra_near_misses=list(self.extra_near_misses),
                     speakers=[dataclasses.asdict(s) for s in self.speakers])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, lambda temporary: np.savez(
@@ -111,7 +140,8 @@ class WordBank:
         return cls(
             meta["word"], tuple(meta["negative_words"]), speakers,
             [pieces[i * per_speaker: i * per_speaker + takes] for i in range(len(speakers))],
-            [pieces[i * per_speaker + takes: (i + 1) * per_speaker] for i in range(len(speakers))])
+            [pieces[i * per_speaker + takes: (i + 1) * per_speaker] for i in range(len(speakers))],
+            tuple(meta.get("extra_near_misses", ())))
 
 
 def build_word_bank(engine: EspeakEngine, word: str, speakers: list[Speaker],
@@ -169,6 +199,8 @@ def load_word_bank(options: WordBankOptions, cache: ClipCache | None = None) -> 
     path = cache.path(f"bank-{options.name}", options, ".npz")
     if path is not None and path.exists():
         bank = WordBank.load(path)
+        # The word list is the options' (older entries did not store the extra near-misses).
+        bank.extra_near_misses = options.extra_near_misses
     else:
         bank = _synthesize_word_bank(options, cache.directory)
         if path is not None:
@@ -188,5 +220,7 @@ def _synthesize_word_bank(options: WordBankOptions, cache_directory) -> WordBank
     with data_root as root:
         data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
                      if options.synthetic_voices else None)
-        return build_word_bank_in_fresh_process(options.word, list(speakers), options.negative_words,
+        bank = build_word_bank_in_fresh_process(options.word, list(speakers), options.all_negative_words,
                                                 options.seed + SPLITS.index(options.split), data_path)
+    bank.extra_near_misses = options.extra_near_misses
+    return bank

@@ -432,3 +432,27 @@ def test_scene_options_follow_the_config_and_evaluation_clips_do_not():
         Config(room_probability=1.5)
     with pytest.raises(ConfigError, match="--num-rooms"):
         Config(num_rooms=0)
+
+
+def test_mined_near_misses_join_the_training_clips_only(monkeypatch):
+    import data.trigger_word
+    import data.trigger_word.near_misses
+    from tasks.common.config import ConfigError
+    from tasks.trigger_word import train
+    from tasks.trigger_word.config import Config
+
+    picked, made = [], []
+    monkeypatch.setattr(data.trigger_word.near_misses, "pick_near_misses",
+                        lambda word, count, cache_dir=None: picked.append((word, count)) or
+                        ("octave", "actor")[:count])
+    monkeypatch.setattr(data.trigger_word, "make_trigger_word_clips",
+                        lambda split, num_clips, **options: made.append((split, options)))
+    config = Config(mined_near_misses=2)
+    for split in ("train", "validation", "test"):
+        train.make_clips(config, split, 3)
+    assert [options["extra_near_misses"] for _, options in made] == [("octave", "actor"), (), ()]
+    assert picked == [("activate", 2)]
+    train.make_clips(Config(), "train", 3)
+    assert made[-1][1]["extra_near_misses"] == () and len(picked) == 1
+    with pytest.raises(ConfigError, match="--mined-near-misses"):
+        Config(mined_near_misses=-1)
