@@ -66,7 +66,8 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
                             speakers_per_variant: int = 2, cache_dir=None,
                             negative_words=NEGATIVE_WORDS, verbose: bool = False,
                             synthetic_voices: int = 0, cache: ClipCache | None = None,
-                            scene=None, extra_near_misses=()) -> TriggerWordClips:
+                            scene=None, extra_near_misses=(),
+                            varied_prosody: bool = False) -> TriggerWordClips:
     """Makes (or loads from cache) ``num_clips`` clips of one speaker split.
 
     Args:
@@ -88,10 +89,12 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
             augmentation; ``None`` gives the plain clips.
         extra_near_misses: more near-miss negatives (e.g. mined from the
             word's phonemes), said by every speaker and drawn like ``NEAR_MISS_WORDS``.
+        varied_prosody: trigger takes with random clause intonation and wider
+            rate and pitch jitter (:func:`data.trigger_word.build_word_bank`).
     """
     options = ClipOptions(
         WordBankOptions(split, seed, word, speakers_per_variant, negative_words, synthetic_voices,
-                        extra_near_misses),
+                        extra_near_misses, varied_prosody),
         num_clips, clip_seconds, negative_only, scene)
     if cache is None:
         cache = ClipCache(cache_dir)

@@ -35,6 +35,9 @@ OTHER_WORDS = (
     "umbrella", "picture", "station",
 )
 NEGATIVE_WORDS = NEAR_MISS_WORDS + OTHER_WORDS
+# Clause endings eSpeak NG gives their own intonation (statement, exclamation, question,
+# continuation, trailing off); "" is the bare word.
+CLAUSE_ENDINGS = ("", ".", "!", "?", ",", "...")
 
 
 def with_extra_near_misses(negative_words, extra_near_misses) -> tuple:
@@ -60,6 +63,9 @@ class WordBankOptions:
         extra_near_misses: near-misses beyond ``NEAR_MISS_WORDS`` (e.g. mined
             from the word's phonemes, :func:`data.trigger_word.near_misses.pick_near_misses`),
             said after ``negative_words`` and drawn as near-misses by the clips.
+        varied_prosody: each trigger take gets a random clause intonation
+            (:data:`CLAUSE_ENDINGS`) and wider rate, pitch and pitch-range
+            jitter than the default takes (see :func:`build_word_bank`).
     """
 
     split: str
@@ -71,6 +77,7 @@ class WordBankOptions:
     synthetic_voices: int = dataclasses.field(default=0, metadata={"cache_key_omits": 0})
     # Left out of the cache key when empty, so banks cached before it existed stay valid.
     extra_near_misses: tuple = dataclasses.field(default=(), metadata={"cache_key_omits": ()})
+    varied_prosody: bool = dataclasses.field(default=False, metadata={"cache_key_omits": False})
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -145,8 +152,16 @@ class WordBank:
 
 
 def build_word_bank(engine: EspeakEngine, word: str, speakers: list[Speaker],
-                    negative_words=NEGATIVE_WORDS, trigger_takes: int = 3, seed: int = 0) -> WordBank:
-    """Synthesises the trigger ``trigger_takes`` times and each negative once per speaker."""
+                    negative_words=NEGATIVE_WORDS, trigger_takes: int = 3, seed: int = 0,
+                    varied_prosody: bool = False) -> WordBank:
+    """Synthesises the trigger ``trigger_takes`` times and each negative once per speaker.
+
+    Each take jitters the speaker's rate (x0.85-1.15) and pitch (+-8). With
+    ``varied_prosody`` the jitter is wider (rate x0.7-1.35, pitch +-20, a new
+    pitch range 0-100) and the word ends a clause drawn from
+    :data:`CLAUSE_ENDINGS`, whose intonation eSpeak NG varies (falling,
+    rising, exclaimed): other voices say the word with other melodies and speeds.
+    """
     rng = np.random.default_rng([seed, 202])
     negative_words = tuple(w for w in negative_words if w.lower() != word.lower())
     triggers, negatives = [], []
@@ -154,19 +169,28 @@ def build_word_bank(engine: EspeakEngine, word: str, speakers: list[Speaker],
         takes = []
         for _ in range(trigger_takes):
             # Jitter prosody per take so one speaker's triggers are not identical.
-            varied = dataclasses.replace(
-                speaker,
-                rate=int(np.clip(speaker.rate * rng.uniform(0.85, 1.15), 80, 300)),
-                pitch=int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 100)),
-            )
-            takes.append(engine.synthesize(word, varied))
+            if varied_prosody:
+                varied = dataclasses.replace(
+                    speaker,
+                    rate=int(np.clip(speaker.rate * rng.uniform(0.7, 1.35), 80, 320)),
+                    pitch=int(np.clip(speaker.pitch + rng.integers(-20, 21), 0, 100)),
+                    pitch_range=int(rng.integers(0, 101)))
+                text = word + CLAUSE_ENDINGS[int(rng.integers(len(CLAUSE_ENDINGS)))]
+            else:
+                varied = dataclasses.replace(
+                    speaker,
+                    rate=int(np.clip(speaker.rate * rng.uniform(0.85, 1.15), 80, 300)),
+                    pitch=int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 100)),
+                )
+                text = word
+            takes.append(engine.synthesize(text, varied))
         triggers.append(takes)
         negatives.append([engine.synthesize(w, speaker) for w in negative_words])
     return WordBank(word, negative_words, list(speakers), triggers, negatives)
 
 
 def build_word_bank_in_fresh_process(word, speakers, negative_words, seed,
-                                     data_path=None) -> WordBank:
+                                     data_path=None, varied_prosody: bool = False) -> WordBank:
     """:func:`build_word_bank` in a new Python process with its own :class:`EspeakEngine`.
 
     eSpeak NG keeps a little global state between calls (the level of the last
@@ -175,7 +199,8 @@ def build_word_bank_in_fresh_process(word, speakers, negative_words, seed,
     synthesised before it in the caller.
     """
     request = dict(word=word, speakers=[dataclasses.asdict(s) for s in speakers],
-                   negative_words=list(negative_words), seed=int(seed), data_path=data_path)
+                   negative_words=list(negative_words), seed=int(seed), data_path=data_path,
+                   varied_prosody=bool(varied_prosody))
     with worker_output("data.trigger_word.word_bank:_bank_worker", request, "bank.npz",
                        "Word bank synthesis") as path:
         return WordBank.load(path)
@@ -187,7 +212,7 @@ def _bank_worker():
     engine = EspeakEngine(request.get("data_path"))
     speakers = [Speaker(**s) for s in request["speakers"]]
     bank = build_word_bank(engine, request["word"], speakers, tuple(request["negative_words"]),
-                           seed=request["seed"])
+                           seed=request["seed"], varied_prosody=request.get("varied_prosody", False))
     bank.save(Path(sys.argv[1]), {})
 
 
@@ -221,6 +246,7 @@ def _synthesize_word_bank(options: WordBankOptions, cache_directory) -> WordBank
         data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
                      if options.synthetic_voices else None)
         bank = build_word_bank_in_fresh_process(options.word, list(speakers), options.all_negative_words,
-                                                options.seed + SPLITS.index(options.split), data_path)
+                                                options.seed + SPLITS.index(options.split), data_path,
+                                                options.varied_prosody)
     bank.extra_near_misses = options.extra_near_misses
     return bank

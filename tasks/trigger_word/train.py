@@ -98,7 +98,8 @@ def make_clips(config, split, num_clips, negative_only=False):
                                           config.cache_dir or None),
         synthetic_voices=config.synthetic_voices if split == "train" else 0, verbose=True,
         scene=training_scene(config) if split == "train" else evaluation_scene(config),
-        extra_near_misses=mined_near_misses(config, split))
+        extra_near_misses=mined_near_misses(config, split),
+        varied_prosody=config.varied_prosody and split == "train")
 
 
 def clips_for_minutes(minutes, clip_seconds):

@@ -437,3 +437,41 @@ def test_extra_near_misses_are_said_after_the_negatives_and_drawn_as_near_misses
     texts = negative_texts(np.random.default_rng(0), "hey computer", ("banana", "commuter", "octave"),
                            200, extra_near_misses=("commuter",))
     assert sum("commuter" in t for t in texts) > 2 * sum("octave" in t for t in texts) > 0
+
+
+def test_varied_prosody_takes_end_clauses_and_jitter_wider(engine):
+    from data.trigger_word.word_bank import CLAUSE_ENDINGS, build_word_bank
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def synthesize(self, text, speaker):
+            self.calls.append((text, speaker))
+            return np.zeros(10, np.float32)
+
+    speaker = tw.Speaker("en-us", "m3", 50, 50, 200)
+    takes = {}
+    for varied in (False, True):
+        recorder = Recorder()
+        bank = build_word_bank(recorder, "activate", [speaker] * 20, ("banana",), trigger_takes=3,
+                               varied_prosody=varied)
+        assert len(bank.triggers) == 20 and all(len(t) == 3 for t in bank.triggers)
+        takes[varied] = [(t, s) for t, s in recorder.calls if t != "banana"]
+        # The negatives are said as before, by the speaker unchanged.
+        assert [s for t, s in recorder.calls if t == "banana"] == [speaker] * 20
+    plain, varied = takes[False], takes[True]
+    assert {t for t, _ in plain} == {"activate"}
+    assert all(0.85 * 200 - 1 <= s.rate <= 1.15 * 200 and s.pitch_range == 50 for _, s in plain)
+    endings = {t[len("activate"):] for t, _ in varied}
+    assert all(t.startswith("activate") for t, _ in varied) and len(endings) >= 4
+    assert endings <= set(CLAUSE_ENDINGS)
+    rates = [s.rate for _, s in varied]
+    assert min(rates) < 0.85 * 200 and max(rates) > 1.15 * 200
+    assert len({s.pitch_range for _, s in varied}) > 10
+    # eSpeak NG says the word with another melody at a clause's end.
+    np.testing.assert_raises(AssertionError, np.testing.assert_allclose,
+                             *[engine.synthesize(t, speaker)[:8000] for t in ("activate", "activate?")])
+    options = tw.WordBankOptions("train", negative_words=("banana",))
+    assert tw.cache_key(options) == tw.cache_key(dataclasses.replace(options, varied_prosody=False))
+    assert tw.cache_key(options) != tw.cache_key(dataclasses.replace(options, varied_prosody=True))

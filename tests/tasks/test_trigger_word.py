@@ -456,3 +456,17 @@ def test_mined_near_misses_join_the_training_clips_only(monkeypatch):
     assert made[-1][1]["extra_near_misses"] == () and len(picked) == 1
     with pytest.raises(ConfigError, match="--mined-near-misses"):
         Config(mined_near_misses=-1)
+
+
+def test_varied_prosody_is_for_the_training_clips_only(monkeypatch):
+    import data.trigger_word
+    from tasks.trigger_word import train
+    from tasks.trigger_word.config import Config
+
+    made = []
+    monkeypatch.setattr(data.trigger_word, "make_trigger_word_clips",
+                        lambda split, num_clips, **options: made.append(options["varied_prosody"]))
+    for split in ("train", "validation", "test"):
+        train.make_clips(Config(varied_prosody=True), split, 3)
+    train.make_clips(Config(), "train", 3)
+    assert made == [True, False, False, False]
