@@ -208,7 +208,8 @@ def test_cache_key_changes_with_every_option_that_changes_the_audio(monkeypatch)
                               negative_words=FEW_NEGATIVES, synthetic_voices=0)
     base = tw.ClipOptions(bank, num_clips=4, clip_seconds=3.0, negative_only=False)
     bank_changes = dict(split="validation", seed=1, word="banana", speakers_per_variant=1,
-                        negative_words=FEW_NEGATIVES[:2], synthetic_voices=3)
+                        negative_words=FEW_NEGATIVES[:2], synthetic_voices=3,
+                        extra_near_misses=("actor",), varied_prosody=True)
     from data.trigger_word.scenes import SceneOptions
 
     clip_changes = dict(num_clips=5, clip_seconds=4.0, negative_only=True, scene=SceneOptions())
