@@ -35,9 +35,9 @@ class Config(TrainConfig):
     mined_near_misses: int = option(0, "Training-only near-misses picked from the word's eSpeak phonemes "
                                        "against the GloVe vocabulary (adversarial negatives) on top of the "
                                        "negative words; validation and test keep theirs, so runs compare.")
-    varied_prosody: bool = option(False, "Training trigger takes end a random clause (. ! ? , ...) for "
-                                         "eSpeak's intonations, with wider rate and pitch jitter, since "
-                                         "other voices say the word with other melodies.")
+    varied_prosody: bool = option(False, "Training trigger takes end a random clause (statement, question, "
+                                         "exclamation, comma, ellipsis) with wider rate and pitch jitter, "
+                                         "since other voices say the word with other melodies.")
     clip_seconds: float = option(10.0, "The course's clip length.")
     speakers_per_variant: int = option(2, "Two accent, pitch and rate draws per eSpeak voice variant, for more "
                                           "speakers than eSpeak ships.")
