@@ -123,6 +123,7 @@ def main(argv=None):
     parser.add_argument("--plain-test", action="store_true",
                         help="with --other-engines, also the plain eSpeak test clips (no scenes)")
     parser.add_argument("--note", default="", help="with --other-engines, a sentence for the section")
+    parser.add_argument("--json", default="", help="with --other-engines, also write the figures to this file")
     parser.add_argument("--extra-targets", type=float, nargs="*", default=[5.0, 20.0, 100.0],
                         help="with --other-engines, also rules chosen on validation for these false "
                              "accepts per hour (small runs reach little recall at the run's own target)")
@@ -288,6 +289,18 @@ def other_engines_bench(args):
     return 0
 
 
+def engine_family(other, family):
+    """Hits, trigger words, recall and false accepts per hour of the voices named ``family/...``."""
+    voices = [figures for voice, figures in other["per_voice"].items() if voice.split("/")[0] == family]
+    hits = sum(round(f["words_recall"] * f["words_triggers"]) + round(f["sentences_recall"] * f["sentences_triggers"])
+               for f in voices)
+    triggers = sum(f["words_triggers"] + f["sentences_triggers"] for f in voices)
+    false_accepts = sum(f["false_accepts"] for f in voices)
+    hours = sum(f["negative_hours"] for f in voices)
+    return dict(hits=hits, triggers=triggers, recall=hits / max(triggers, 1),
+                false_accepts_per_hour=false_accepts / max(hours, 1e-9))
+
+
 def write_other_engine_results(args, rows):
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     sets = rows[0]["sets"]
@@ -339,6 +352,20 @@ def write_other_engine_results(args, rows):
                     f"{rule.min_frames} | {test['recall']:.3f}, {test['false_accepts_per_hour']:.2f} | "
                     f"{other['recall']:.3f}, {other['false_accepts_per_hour']:.2f} | "
                     f"{other['words_recall']:.3f} | {other['sentences_recall']:.3f} |")
+    lines += ["", "Per engine family (festival, flite), at each run's own rule and the looser budgets "
+              "(recall: hits / trigger words; false accepts per hour):", "",
+              "| run | validation budget (FA/h) | festival: recall, FA/h | flite: recall, FA/h |",
+              "| --- | --- | --- | --- |"]
+    for row in rows:
+        points = [("own", row["other"])] + [(f"{t:g}", row["targets"][t]["other"]) for t in targets
+                                            if t in row["targets"]]
+        for name, other in points:
+            cells = []
+            for family in ("festival", "flite"):
+                figures = engine_family(other, family)
+                cells.append(f"{figures['recall']:.3f} ({figures['hits']}/{figures['triggers']}), "
+                             f"{figures['false_accepts_per_hour']:.2f}")
+            lines.append(f"| {row['run']} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "Per voice, at each run's own rule (recall alone / in sentences, false accepts per hour):", "",
               "| voice | " + " | ".join(r["run"] for r in rows) + " |",
               "| --- | " + " | ".join("---" for _ in rows) + " |"]
@@ -349,6 +376,12 @@ def write_other_engine_results(args, rows):
             cells.append(f"{figures['words_recall']:.2f} / {figures['sentences_recall']:.2f}, "
                          f"{figures['false_accepts_per_hour']:.1f}")
         lines.append(f"| {voice} | " + " | ".join(cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps([
+            dict(run=row["run"], metrics=row["metrics"], other=row["other"],
+                 targets={f"{t:g}": dict(rule=entry["rule"].to_dict(), test=entry["test"],
+                                         other=entry["other"]) for t, entry in row["targets"].items()})
+            for row in rows], indent=1, default=float))
     path = Path(args.results)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     title = lines[0]
@@ -463,6 +496,12 @@ def write_listen_results(args, rows, source, seconds, detections):
     ]
     lines += [f"| {engine} | {chunk} | {rtf:.4f} | {cpu:.4f} | {delay:.3f} | {'yes' if equal else 'no'} |"
               for engine, chunk, rtf, cpu, delay, equal in rows]
+    if args.json:
+        Path(args.json).write_text(json.dumps([
+            dict(run=row["run"], metrics=row["metrics"], other=row["other"],
+                 targets={f"{t:g}": dict(rule=entry["rule"].to_dict(), test=entry["test"],
+                                         other=entry["other"]) for t, entry in row["targets"].items()})
+            for row in rows], indent=1, default=float))
     path = Path(args.results)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     title = lines[0]

@@ -13,7 +13,6 @@ from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
 from data.trigger_word.voices import SPLITS, Speaker
 from data.trigger_word.word_bank import (
     DEFAULT_WORD,
-    NEAR_MISS_WORDS,
     NEGATIVE_WORDS,
     WordBank,
     WordBankOptions,
@@ -67,7 +66,8 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
                             speakers_per_variant: int = 2, cache_dir=None,
                             negative_words=NEGATIVE_WORDS, verbose: bool = False,
                             synthetic_voices: int = 0, cache: ClipCache | None = None,
-                            scene=None) -> TriggerWordClips:
+                            scene=None, extra_near_misses=(),
+                            varied_prosody: bool = False) -> TriggerWordClips:
     """Makes (or loads from cache) ``num_clips`` clips of one speaker split.
 
     Args:
@@ -87,9 +87,14 @@ def make_trigger_word_clips(split: str, num_clips: int, seed: int = 0, word: str
         scene: a :class:`data.trigger_word.scenes.SceneOptions` for clips with
             rooms, sentences, speech/music/household backgrounds and
             augmentation; ``None`` gives the plain clips.
+        extra_near_misses: more near-miss negatives (e.g. mined from the
+            word's phonemes), said by every speaker and drawn like ``NEAR_MISS_WORDS``.
+        varied_prosody: trigger takes with random clause intonation and wider
+            rate and pitch jitter (:func:`data.trigger_word.build_word_bank`).
     """
     options = ClipOptions(
-        WordBankOptions(split, seed, word, speakers_per_variant, negative_words, synthetic_voices),
+        WordBankOptions(split, seed, word, speakers_per_variant, negative_words, synthetic_voices,
+                        extra_near_misses, varied_prosody),
         num_clips, clip_seconds, negative_only, scene)
     if cache is None:
         cache = ClipCache(cache_dir)
@@ -188,11 +193,11 @@ def make_clip(rng: np.random.Generator, bank: WordBank, num_samples: int,
                 triggers.append(span)
     negatives = []
     num_negatives = int(rng.integers(0 if not negative_only else 2, max_negatives + 1))
-    num_near = sum(w in NEAR_MISS_WORDS for w in bank.negative_words)
+    near_indices = bank.near_miss_indices()
     for _ in range(num_negatives):
         # Half the negatives are near-misses: they are what the detector confuses.
-        if num_near and rng.random() < 0.5:
-            index = int(rng.integers(num_near))
+        if near_indices and rng.random() < 0.5:
+            index = near_indices[int(rng.integers(len(near_indices)))]
         else:
             index = int(rng.integers(len(bank.negative_words)))
         speaker = rng.integers(len(bank.speakers))

@@ -40,7 +40,7 @@ from data.trigger_word.sentences import (
 )
 from data.trigger_word.soundscapes import household_noise, music_like
 from data.trigger_word.voices import SPLITS
-from data.trigger_word.word_bank import NEAR_MISS_WORDS, WordBank
+from data.trigger_word.word_bank import WordBank
 
 SCENE_BACKGROUND_KINDS = ("speech", "music", "household")
 
@@ -99,7 +99,8 @@ class SceneOptions:
         return SentenceOptions(bank_options.split, bank_options.seed, bank_options.word,
                                bank_options.speakers_per_variant, bank_options.synthetic_voices,
                                bank_options.negative_words, self.sentences_per_speaker,
-                               self.num_passages if self.speech_background_fraction else 0)
+                               self.num_passages if self.speech_background_fraction else 0,
+                               bank_options.extra_near_misses)
 
     @property
     def uses_sentences(self) -> bool:
@@ -199,7 +200,7 @@ def make_scene_clip(rng: np.random.Generator, bank: WordBank, resources: SceneRe
                 triggers += placed[0]
     negatives = []
     num_negatives = int(rng.integers(0 if not negative_only else 2, max_negatives + 1))
-    num_near = sum(w in NEAR_MISS_WORDS for w in bank.negative_words)
+    near_indices = bank.near_miss_indices()
     for _ in range(num_negatives):
         if sentences and sentences.negatives and rng.random() < options.negative_sentence_fraction:
             sentence = sentences.negatives[int(rng.integers(len(sentences.negatives)))]
@@ -208,8 +209,8 @@ def make_scene_clip(rng: np.random.Generator, bank: WordBank, resources: SceneRe
             placed = insert(sentence.audio, [], near)
         else:
             # Half the negatives are near-misses: they are what the detector confuses.
-            if num_near and rng.random() < 0.5:
-                index = int(rng.integers(num_near))
+            if near_indices and rng.random() < 0.5:
+                index = near_indices[int(rng.integers(len(near_indices)))]
             else:
                 index = int(rng.integers(len(bank.negative_words)))
             audio = bank.negatives[int(rng.integers(len(bank.speakers)))][index]

@@ -39,7 +39,8 @@ from data.trigger_word.audio import SAMPLE_RATE
 from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
 from data.trigger_word.fresh_process import worker_output
 from data.trigger_word.voices import SPLITS, Speaker, make_speakers, voice_data_with_variants
-from data.trigger_word.word_bank import DEFAULT_WORD, NEAR_MISS_WORDS, NEGATIVE_WORDS
+from data.trigger_word.word_bank import (DEFAULT_WORD, NEAR_MISS_WORDS, NEGATIVE_WORDS,
+                                         with_extra_near_misses)
 
 # {word} is the trigger word, at the start, in the middle or at the end.
 POSITIVE_TEMPLATES = (
@@ -126,6 +127,8 @@ class SentenceOptions:
     negative_words: tuple = NEGATIVE_WORDS
     sentences_per_speaker: int = 2
     num_passages: int = 100
+    # Left out of the cache key when empty, so banks cached before it existed stay valid.
+    extra_near_misses: tuple = dataclasses.field(default=(), metadata={"cache_key_omits": ()})
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -136,6 +139,7 @@ class SentenceOptions:
         if self.synthetic_voices and self.split != "train":
             raise ValueError("Synthetic voices are for training only")
         object.__setattr__(self, "negative_words", tuple(self.negative_words))
+        object.__setattr__(self, "extra_near_misses", tuple(self.extra_near_misses))
 
     @property
     def name(self) -> str:
@@ -200,12 +204,18 @@ def positive_texts(rng: np.random.Generator, word: str, count: int) -> list[str]
             for i in rng.integers(len(POSITIVE_TEMPLATES), size=count)]
 
 
-def negative_texts(rng: np.random.Generator, word: str, negative_words, count: int) -> list[str]:
-    """Near-miss sentences: the hand-written ones for "activate", templates of the negatives for any word."""
+def negative_texts(rng: np.random.Generator, word: str, negative_words, count: int,
+                   extra_near_misses=()) -> list[str]:
+    """Near-miss sentences: the hand-written ones for "activate", templates of the negatives for any word.
+
+    ``extra_near_misses`` (already among ``negative_words``) fill the templates
+    as near-misses, beside ``NEAR_MISS_WORDS``.
+    """
     pattern = trigger_pattern(word)
     fixed = [s for s in NEAR_MISS_SENTENCES if not pattern.search(s)] if (
         word.lower() == DEFAULT_WORD) else []
-    near = [w for w in negative_words if w in NEAR_MISS_WORDS] or list(negative_words)
+    near_set = set(NEAR_MISS_WORDS) | set(extra_near_misses)
+    near = [w for w in negative_words if w in near_set] or list(negative_words)
     texts = []
     for _ in range(count):
         if fixed and rng.random() < 0.6:
@@ -267,13 +277,16 @@ def build_sentence_bank(options: SentenceOptions, cache_directory=None, corpus=N
     speakers = make_speakers(options.speakers_per_variant, options.seed,
                              synthetic_voices=options.synthetic_voices)[options.split]
     rng = np.random.default_rng([options.seed, SPLITS.index(options.split), 808])
-    negative_words = tuple(w for w in options.negative_words if not trigger_pattern(options.word).search(w))
+    negative_words = tuple(w for w in with_extra_near_misses(options.negative_words,
+                                                             options.extra_near_misses)
+                           if not trigger_pattern(options.word).search(w))
     items, kinds = [], []
     for speaker in speakers:
         for text in positive_texts(rng, options.word, options.sentences_per_speaker):
             items.append((text, speaker))
             kinds.append("positive")
-        for text in negative_texts(rng, options.word, negative_words, options.sentences_per_speaker):
+        for text in negative_texts(rng, options.word, negative_words, options.sentences_per_speaker,
+                                   options.extra_near_misses):
             items.append((text, speaker))
             kinds.append("negative")
     for text in corpus_passages(rng, options.word, options.num_passages, corpus):

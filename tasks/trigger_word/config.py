@@ -32,6 +32,12 @@ class Config(TrainConfig):
     auto_near_misses: bool = option(True, "With no --negative-words, a word other than activate gets near-misses "
                                           "picked from its eSpeak phonemes (data/trigger_word/near_misses.py), "
                                           "because the hand-written ones are activate's.")
+    mined_near_misses: int = option(0, "Training-only near-misses picked from the word's eSpeak phonemes "
+                                       "against the GloVe vocabulary (adversarial negatives) on top of the "
+                                       "negative words; validation and test keep theirs, so runs compare.")
+    varied_prosody: bool = option(False, "Training trigger takes end a random clause (statement, question, "
+                                         "exclamation, comma, ellipsis) with wider rate and pitch jitter, "
+                                         "since other voices say the word with other melodies.")
     clip_seconds: float = option(10.0, "The course's clip length.")
     speakers_per_variant: int = option(2, "Two accent, pitch and rate draws per eSpeak voice variant, for more "
                                           "speakers than eSpeak ships.")
@@ -121,7 +127,7 @@ class Config(TrainConfig):
         require_non_negative(self, "num_rooms", "sentences_per_speaker", "num_passages",
                              "spec_augment_time_masks", "spec_augment_time_mask_frames",
                              "spec_augment_frequency_masks", "spec_augment_frequency_mask_bins",
-                             "other_engine_clips", "other_engine_negative_minutes")
+                             "other_engine_clips", "other_engine_negative_minutes", "mined_near_misses")
         backgrounds = self.speech_background_fraction + self.music_fraction + self.household_fraction
         if min(self.speech_background_fraction, self.music_fraction, self.household_fraction) < 0 or \
                 backgrounds > 1:

@@ -76,6 +76,16 @@ def evaluation_scene(config):
                                                equalizer_probability=0.0, channel_probability=0.2))
 
 
+def mined_near_misses(config, split):
+    """The training split's extra near-misses mined from the word's phonemes (none for other splits)."""
+    from data.trigger_word.near_misses import pick_near_misses
+
+    if split != "train" or not config.mined_near_misses:
+        return ()
+    return pick_near_misses(config.word, count=config.mined_near_misses,
+                            cache_dir=config.cache_dir or None)
+
+
 def make_clips(config, split, num_clips, negative_only=False):
     from data.trigger_word import make_trigger_word_clips
     from data.trigger_word.near_misses import negative_words_for
@@ -87,7 +97,9 @@ def make_clips(config, split, num_clips, negative_only=False):
         negative_words=negative_words_for(config.word, config.negative_words, config.auto_near_misses,
                                           config.cache_dir or None),
         synthetic_voices=config.synthetic_voices if split == "train" else 0, verbose=True,
-        scene=training_scene(config) if split == "train" else evaluation_scene(config))
+        scene=training_scene(config) if split == "train" else evaluation_scene(config),
+        extra_near_misses=mined_near_misses(config, split),
+        varied_prosody=config.varied_prosody and split == "train")
 
 
 def clips_for_minutes(minutes, clip_seconds):

@@ -208,7 +208,8 @@ def test_cache_key_changes_with_every_option_that_changes_the_audio(monkeypatch)
                               negative_words=FEW_NEGATIVES, synthetic_voices=0)
     base = tw.ClipOptions(bank, num_clips=4, clip_seconds=3.0, negative_only=False)
     bank_changes = dict(split="validation", seed=1, word="banana", speakers_per_variant=1,
-                        negative_words=FEW_NEGATIVES[:2], synthetic_voices=3)
+                        negative_words=FEW_NEGATIVES[:2], synthetic_voices=3,
+                        extra_near_misses=("actor",), varied_prosody=True)
     from data.trigger_word.scenes import SceneOptions
 
     clip_changes = dict(num_clips=5, clip_seconds=4.0, negative_only=True, scene=SceneOptions())
@@ -393,3 +394,85 @@ def test_tfds_builder_tiny(tmp_path):
             tw.frame_labels(list(zip(example["trigger_starts"], example["trigger_ends"])), 75, 0.04))
     negatives = list(builder.as_dataset(split="test_negative").as_numpy_iterator())
     assert len(negatives) == 2 and all(len(n["trigger_ends"]) == 0 for n in negatives)
+
+
+def test_extra_near_misses_are_said_after_the_negatives_and_drawn_as_near_misses():
+    from data.trigger_word.scenes import SceneOptions, SceneResources, make_scene_clip
+    from data.trigger_word.sentences import negative_texts
+    from data.trigger_word.word_bank import with_extra_near_misses
+
+    assert with_extra_near_misses(("activity", "banana"), ("actor", "activity", "actor", "octave")) == (
+        "activity", "banana", "actor", "octave")
+    options = tw.WordBankOptions("train", negative_words=("activity", "banana"),
+                                 extra_near_misses=("actor", "activity"))
+    assert options.all_negative_words == ("activity", "banana", "actor")
+    # No extra near-misses: the cache key of the options without the field.
+    assert tw.cache_key(tw.WordBankOptions("train", negative_words=("activity",))) == tw.cache_key(
+        tw.WordBankOptions("train", negative_words=("activity",), extra_near_misses=()))
+    assert tw.cache_key(options) != tw.cache_key(dataclasses.replace(options, extra_near_misses=()))
+
+    def bank(extra):
+        # Distinct lengths tell the words apart in the clip's negatives.
+        audio = [np.full(int(0.2 * (k + 1) * tw.SAMPLE_RATE), 0.1, np.float32) for k in range(3)]
+        return tw.WordBank("activate", ("activity", "banana", "actor"), ["x"],
+                           [[np.full(4000, 0.1, np.float32)]], [audio], extra)
+
+    plain, mined = bank(()), bank(("actor",))
+    assert plain.near_miss_indices() == [0] and mined.near_miss_indices() == [0, 2]
+    scene = SceneOptions(room_probability=0.0, sentence_fraction=0.0, negative_sentence_fraction=0.0,
+                         speech_background_fraction=0.0, music_fraction=0.0, household_fraction=0.0)
+    resources = SceneResources(None, None, [])
+    for make in (lambda rng, b: tw.make_clip(rng, b, 10 * tw.SAMPLE_RATE, negative_only=True),
+                 lambda rng, b: make_scene_clip(rng, b, resources, 10 * tw.SAMPLE_RATE, scene, True)):
+        counts = {}
+        for name, word_bank in (("plain", plain), ("mined", mined)):
+            rng = np.random.default_rng(0)
+            words = [n[2] for _ in range(150) for n in make(rng, word_bank)[2]]
+            counts[name] = {w: words.count(w) / len(words) for w in ("activity", "banana", "actor")}
+        # Half the negatives come from the near-miss pool: 1/2 + 1/6 for one near-miss of three words,
+        # 1/4 + 1/6 each for two; "actor" joins that pool only when it is an extra near-miss.
+        assert counts["plain"]["actor"] == pytest.approx(1 / 6, abs=0.05)
+        assert counts["mined"]["actor"] == pytest.approx(1 / 4 + 1 / 6, abs=0.06)
+        assert counts["plain"]["activity"] == pytest.approx(1 / 2 + 1 / 6, abs=0.06)
+    # Negative sentences fill their templates with the extra near-misses too.
+    texts = negative_texts(np.random.default_rng(0), "hey computer", ("banana", "commuter", "octave"),
+                           200, extra_near_misses=("commuter",))
+    assert sum("commuter" in t for t in texts) > 2 * sum("octave" in t for t in texts) > 0
+
+
+def test_varied_prosody_takes_end_clauses_and_jitter_wider(engine):
+    from data.trigger_word.word_bank import CLAUSE_ENDINGS, build_word_bank
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def synthesize(self, text, speaker):
+            self.calls.append((text, speaker))
+            return np.zeros(10, np.float32)
+
+    speaker = tw.Speaker("en-us", "m3", 50, 50, 200)
+    takes = {}
+    for varied in (False, True):
+        recorder = Recorder()
+        bank = build_word_bank(recorder, "activate", [speaker] * 20, ("banana",), trigger_takes=3,
+                               varied_prosody=varied)
+        assert len(bank.triggers) == 20 and all(len(t) == 3 for t in bank.triggers)
+        takes[varied] = [(t, s) for t, s in recorder.calls if t != "banana"]
+        # The negatives are said as before, by the speaker unchanged.
+        assert [s for t, s in recorder.calls if t == "banana"] == [speaker] * 20
+    plain, varied = takes[False], takes[True]
+    assert {t for t, _ in plain} == {"activate"}
+    assert all(0.85 * 200 - 1 <= s.rate <= 1.15 * 200 and s.pitch_range == 50 for _, s in plain)
+    endings = {t[len("activate"):] for t, _ in varied}
+    assert all(t.startswith("activate") for t, _ in varied) and len(endings) >= 4
+    assert endings <= set(CLAUSE_ENDINGS)
+    rates = [s.rate for _, s in varied]
+    assert min(rates) < 0.85 * 200 and max(rates) > 1.15 * 200
+    assert len({s.pitch_range for _, s in varied}) > 10
+    # eSpeak NG says the word with another melody at a clause's end.
+    np.testing.assert_raises(AssertionError, np.testing.assert_allclose,
+                             *[engine.synthesize(t, speaker)[:8000] for t in ("activate", "activate?")])
+    options = tw.WordBankOptions("train", negative_words=("banana",))
+    assert tw.cache_key(options) == tw.cache_key(dataclasses.replace(options, varied_prosody=False))
+    assert tw.cache_key(options) != tw.cache_key(dataclasses.replace(options, varied_prosody=True))

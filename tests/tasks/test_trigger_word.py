@@ -432,3 +432,64 @@ def test_scene_options_follow_the_config_and_evaluation_clips_do_not():
         Config(room_probability=1.5)
     with pytest.raises(ConfigError, match="--num-rooms"):
         Config(num_rooms=0)
+
+
+def test_mined_near_misses_join_the_training_clips_only(monkeypatch):
+    import data.trigger_word
+    import data.trigger_word.near_misses
+    from tasks.common.config import ConfigError
+    from tasks.trigger_word import train
+    from tasks.trigger_word.config import Config
+
+    picked, made = [], []
+    monkeypatch.setattr(data.trigger_word.near_misses, "pick_near_misses",
+                        lambda word, count, cache_dir=None: picked.append((word, count)) or
+                        ("octave", "actor")[:count])
+    monkeypatch.setattr(data.trigger_word, "make_trigger_word_clips",
+                        lambda split, num_clips, **options: made.append((split, options)))
+    config = Config(mined_near_misses=2)
+    for split in ("train", "validation", "test"):
+        train.make_clips(config, split, 3)
+    assert [options["extra_near_misses"] for _, options in made] == [("octave", "actor"), (), ()]
+    assert picked == [("activate", 2)]
+    train.make_clips(Config(), "train", 3)
+    assert made[-1][1]["extra_near_misses"] == () and len(picked) == 1
+    with pytest.raises(ConfigError, match="--mined-near-misses"):
+        Config(mined_near_misses=-1)
+
+
+def test_varied_prosody_is_for_the_training_clips_only(monkeypatch):
+    import data.trigger_word
+    from tasks.trigger_word import train
+    from tasks.trigger_word.config import Config
+
+    made = []
+    monkeypatch.setattr(data.trigger_word, "make_trigger_word_clips",
+                        lambda split, num_clips, **options: made.append(options["varied_prosody"]))
+    for split in ("train", "validation", "test"):
+        train.make_clips(Config(varied_prosody=True), split, 3)
+    train.make_clips(Config(), "train", 3)
+    assert made == [True, False, False, False]
+
+
+def test_bench_engine_family_adds_up_its_voices():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "trigger_word.py"
+    spec = importlib.util.spec_from_file_location("trigger_word_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def voice(words, word_triggers, sentences, sentence_triggers, false_accepts, hours):
+        return dict(words_recall=words / word_triggers, words_triggers=word_triggers,
+                    sentences_recall=sentences / sentence_triggers, sentences_triggers=sentence_triggers,
+                    false_accepts=false_accepts, negative_hours=hours)
+
+    other = {"per_voice": {"flite/awb": voice(1, 3, 2, 7, 1, 0.5), "flite/slt": voice(0, 4, 3, 6, 2, 0.25),
+                           "festival/kal_diphone": voice(5, 5, 0, 2, 0, 1.0)}}
+    flite = bench.engine_family(other, "flite")
+    assert (flite["hits"], flite["triggers"]) == (6, 20)
+    assert flite["recall"] == pytest.approx(0.3) and flite["false_accepts_per_hour"] == pytest.approx(4.0)
+    festival = bench.engine_family(other, "festival")
+    assert (festival["hits"], festival["triggers"], festival["false_accepts_per_hour"]) == (5, 7, 0.0)
