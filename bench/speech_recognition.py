@@ -278,6 +278,8 @@ def main(argv=None):
     parser.add_argument("--rtf-clips", type=int, default=50)
     parser.add_argument("--epochs-planned", default="", help="what to call the planned epochs in the text, "
                                                            "when the run was cut short (default: config.json's)")
+    parser.add_argument("--wait-dates-model", type=float, default=0,
+                        help="seconds to wait for --dates-model to appear (a run still training)")
     parser.add_argument("--results", default="", help="RESULTS.md to write the section to")
     parser.add_argument("--errors", default="", help="JSON file for every misrecognised utterance")
     args = parser.parse_args(argv)
@@ -305,9 +307,7 @@ def main(argv=None):
     transcriber = Transcriber(model, config.beam_width, lm, config.lm_weight, config.word_bonus,
                               batch_size=config.batch_size)
     rows, dates, per_voice, per_background, errors = [], {}, {}, {}, {}
-    dates_note = "no --dates-model given"
-    if args.dates_model and not Path(args.dates_model).exists():
-        dates_note = f"no date model at {args.dates_model}"
+    dates_note, transcripts = "no --dates-model given", {}
     for name, clips in (("eSpeak, unseen variants", test), ("flite + festival", other)):
         set_rows, hypotheses, seconds = decoder_rows(transcriber, clips, name)
         rows += set_rows
@@ -320,9 +320,7 @@ def main(argv=None):
             per_voice[name] = grouped_wer(clips, greedy, lambda i: voice_name(clips.speakers[i]))
         per_background[name] = grouped_wer(clips, greedy, lambda i: clips.backgrounds[i])
         errors[name] = {decoder: errors_of(clips, texts) for decoder, texts in hypotheses.items()}
-        if args.dates_model and Path(args.dates_model).exists():
-            dates[name] = date_end_to_end(args.dates_model, clips, greedy)
-            print(f"{name} dates end to end: {dates[name]}", flush=True)
+        transcripts[name] = (clips, greedy)
     if args.errors:
         Path(args.errors).write_text(json.dumps(errors, indent=1))
     rtf = real_time_factor(run, model, test, args.rtf_clips, run.dir / "speech_recognition.tflite")
@@ -330,6 +328,17 @@ def main(argv=None):
     print(f"real-time factor: {rtf}", flush=True)
     noise = noise_rows(transcriber)
     print(f"noise/silence: {noise}", flush=True)
+    # Last, so that a date model still being trained has the most time to appear.
+    dates_ready = lambda: args.dates_model and Path(args.dates_model).exists()  # noqa: E731
+    deadline = time.time() + args.wait_dates_model
+    while args.dates_model and not dates_ready() and time.time() < deadline:
+        time.sleep(30)
+    if args.dates_model and not dates_ready():
+        dates_note = f"no date model at {args.dates_model}"
+    if dates_ready():
+        for name, (clips, greedy) in transcripts.items():
+            dates[name] = date_end_to_end(args.dates_model, clips, greedy)
+            print(f"{name} dates end to end: {dates[name]}", flush=True)
     trained, planned = epochs_of(run)
     command = " ".join(["python bench/speech_recognition.py"] + list(argv if argv is not None else sys.argv[1:]))
     summary = {"rows": rows, "dates": {k: v for k, v in dates.items() if v}, "dates_note": dates_note,
