@@ -174,14 +174,21 @@ def greedy_numpy(log_probs):
     return " ".join("".join(characters).split())
 
 
-def noise_rows(transcriber, seconds=3.0, count=10, seed=0):
-    """Transcripts of pure noise and silence: how many come out empty."""
+def noise_rows(saved_model_dir, seconds=3.0, count=10, seed=0):
+    """The SavedModel's answers to pure noise and silence: how many are empty, and their confidences."""
+    import tensorflow as tf
+
     rng = np.random.default_rng(seed)
     samples = int(seconds * 16000)
     noise = [(rng.standard_normal(samples) * level).astype(np.float32)
              for level in np.geomspace(0.003, 0.1, count)]
-    texts, confidences = transcriber.transcribe(noise + [np.zeros(samples, np.float32)], "greedy")
-    return {"inputs": len(texts), "empty": sum(not t for t in texts), "max_confidence": float(np.max(confidences))}
+    serve = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    answers = [serve(waveform=waveform) for waveform in noise + [np.zeros(samples, np.float32)]]
+    texts = [a["text"].numpy().decode() for a in answers]
+    confidences = [float(a["confidence"]) for a in answers]
+    return {"inputs": len(texts), "empty": sum(not t for t in texts), "max_confidence": max(confidences),
+            "median_confidence": float(np.median(confidences)), "silence_text": texts[-1],
+            "texts": texts[:-1]}
 
 
 def voice_name(speaker):
@@ -248,8 +255,10 @@ def format_section(summary):
     lines += ["", f"Real-time factor on one thread over {rtf['audio_seconds']:.0f} s of test audio "
                   f"({rtf['clips']} clips): SavedModel `serving_default` {rtf['saved_model']:.4f}; {tflite}. "
                   f"Wall-clock timings on the shared machine: an upper bound.",
-              "", f"Noise and silence ({summary['noise']['inputs']} inputs of 3 s: white noise from -50 to -20 "
-                  f"dBFS and digital silence): {summary['noise']['empty']} empty transcripts.",
+              "", f"Noise and silence through the SavedModel's `serving_default` ({summary['noise']['inputs']} "
+                  f"inputs of 3 s: white noise from -50 to -20 dBFS RMS and digital silence): "
+                  f"{summary['noise']['empty']} empty transcripts, confidence median "
+                  f"{summary['noise']['median_confidence']:.2f}, max {summary['noise']['max_confidence']:.2f}.",
               "", f"Load average at the end: {summary['load']}; the bench took {summary['seconds']:.0f} s."]
     return "\n".join(lines)
 
@@ -326,7 +335,7 @@ def main(argv=None):
     rtf = real_time_factor(run, model, test, args.rtf_clips, run.dir / "speech_recognition.tflite")
     rtf["clips"] = min(args.rtf_clips, len(test))
     print(f"real-time factor: {rtf}", flush=True)
-    noise = noise_rows(transcriber)
+    noise = noise_rows(run.saved_model_dir)
     print(f"noise/silence: {noise}", flush=True)
     # Last, so that a date model still being trained has the most time to appear.
     dates_ready = lambda: args.dates_model and Path(args.dates_model).exists()  # noqa: E731
