@@ -18,8 +18,12 @@ On one trained run (its ``model.keras``, ``saved_model/``, ``config.json``,
   ``serving_default`` and of the TFLite acoustic model (plus greedy decoding
   in NumPy), one thread.
 
-``--results`` replaces (or appends) the ``## Speech recognition`` section of
-bench/RESULTS.md.
+``--results`` replaces the measured part of the ``## Speech recognition``
+section of bench/RESULTS.md (between the ``BEGIN``/``END`` markers of this
+bench; the notes on the defaults after them stay), or appends the section.
+``--errors`` writes every misrecognised utterance of each set and decoder
+(reference, hypothesis, category, voice, background) as JSON, for the error
+analysis.
 """
 
 from __future__ import annotations
@@ -37,19 +41,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SECTION = "## Speech recognition"
+BEGIN = "<!-- BEGIN bench/speech_recognition.py -->"
+END = "<!-- END bench/speech_recognition.py -->"
 
 
-def write_section(path, section):
-    """Replaces (or appends) only this bench's section of ``path``."""
+def write_section(path, body):
+    """Puts ``body`` between this bench's markers in the ``## Speech recognition`` section of ``path``.
+
+    A section without the markers gets them in place of its first paragraph (the
+    "not yet measured" note); the rest of the section is kept. A file without the
+    section gets it appended.
+    """
     path = Path(path)
     text = path.read_text() if path.exists() else "# Benchmark results\n"
+    block = f"{BEGIN}\n{body.strip()}\n{END}"
     start = text.find("\n" + SECTION + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION) + 2)
-        text = text[:start + 1] + section.rstrip() + "\n" + (text[end:] if end >= 0 else "")
+    if start < 0:
+        path.write_text(text.rstrip() + "\n\n" + SECTION + "\n\n" + block + "\n")
+        return
+    end = text.find("\n## ", start + len(SECTION) + 2)
+    end = len(text) if end < 0 else end
+    section = text[start:end]
+    if BEGIN in section and END in section:
+        head, _, rest = section.partition(BEGIN)
+        section = head + block + rest.partition(END)[2]
     else:
-        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
-    path.write_text(text)
+        heading_end = section.find("\n\n", len(SECTION) + 1)
+        first_paragraph_end = section.find("\n\n", heading_end + 2)
+        tail = section[first_paragraph_end:] if first_paragraph_end >= 0 else "\n"
+        section = section[:heading_end] + "\n\n" + block + tail
+    path.write_text(text[:start] + section + text[end:])
 
 
 def load_run(run_dir):
@@ -153,60 +174,126 @@ def greedy_numpy(log_probs):
     return " ".join("".join(characters).split())
 
 
-def noise_rows(transcriber, seconds=3.0, count=10, seed=0):
-    """Transcripts of pure noise and silence: how many come out empty."""
+def noise_rows(saved_model_dir, seconds=3.0, count=10, seed=0):
+    """The SavedModel's answers to pure noise and silence: how many are empty, and their confidences."""
+    import tensorflow as tf
+
     rng = np.random.default_rng(seed)
     samples = int(seconds * 16000)
     noise = [(rng.standard_normal(samples) * level).astype(np.float32)
              for level in np.geomspace(0.003, 0.1, count)]
-    texts, confidences = transcriber.transcribe(noise + [np.zeros(samples, np.float32)], "greedy")
-    return {"inputs": len(texts), "empty": sum(not t for t in texts), "max_confidence": float(np.max(confidences))}
+    serve = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    answers = [serve(waveform=waveform) for waveform in noise + [np.zeros(samples, np.float32)]]
+    texts = [a["text"].numpy().decode() for a in answers]
+    confidences = [float(a["confidence"]) for a in answers]
+    return {"inputs": len(texts), "empty": sum(not t for t in texts), "max_confidence": max(confidences),
+            "median_confidence": float(np.median(confidences)), "silence_text": texts[-1],
+            "texts": texts[:-1]}
+
+
+def voice_name(speaker):
+    """An ``"engine/voice"`` string as it is; an eSpeak Speaker as ``accent+variant``."""
+    return speaker if isinstance(speaker, str) else getattr(speaker, "voice", str(speaker))
+
+
+def grouped_wer(clips, hypotheses, key):
+    """{group: {wer, sentence_accuracy, utterances}} of one decoder's hypotheses, grouped by ``key(i)``."""
+    from tasks.speech_recognition.evaluate import score
+
+    groups = {}
+    for i in range(len(clips)):
+        groups.setdefault(key(i), []).append(i)
+    return {group: {k: v for k, v in score([clips.transcripts[i] for i in rows],
+                                           [hypotheses[i] for i in rows]).items()}
+            for group, rows in sorted(groups.items())}
+
+
+def errors_of(clips, hypotheses):
+    return [{"reference": r, "hypothesis": h, "category": clips.categories[i],
+             "voice": voice_name(clips.speakers[i]), "background": clips.backgrounds[i],
+             "snr_db": clips.snr_db[i]}
+            for i, (r, h) in enumerate(zip(clips.transcripts, hypotheses)) if r != h]
 
 
 def format_section(summary):
-    lines = [SECTION, "", f"`python bench/speech_recognition.py --run RUN{' --dates-model DATES' if summary['dates'] else ''}` "
-             f"on a run trained with `{summary['command']}` ({summary['parameters']:,} parameters, "
-             f"{summary['epochs_trained']} epochs). WER by `jiwer`; sentence accuracy = exact transcripts. "
+    lines = [f"`{summary['bench_command']}`, {summary['date']}, on a run trained with `{summary['command']}` "
+             f"({summary['parameters']:,} parameters, weights after epoch {summary['epochs_trained']} of "
+             f"{summary['epochs_planned']}). WER by `jiwer`; sentence accuracy = exact transcripts. "
              f"Beam width {summary['beam_width']}, LM: word {summary['lm_order']}-gram of the training "
-             f"transcripts (weight {summary['lm_weight']}, word bonus {summary['word_bonus']}). One CPU thread.", "",
+             f"transcripts (weight {summary['lm_weight']}, word bonus {summary['word_bonus']}). One CPU thread. "
+             f"Load average at the start: {summary['load_start']} (2 cores shared with other work).", "",
              "| set | decoder | utterances | words | WER | sentence accuracy |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for row in summary["rows"]:
         lines.append(f"| {row['set']} | {row['decoder']} | {row['utterances']} | {row['words']} | "
                      f"{100 * row['wer']:.2f}% | {100 * row['sentence_accuracy']:.1f}% |")
-    lines += ["", "Greedy WER per category:", "", "| set | " + " | ".join(summary["categories"]) + " |",
+    lines += ["", "Greedy WER per category of the grammar:", "",
+              "| set | " + " | ".join(summary["categories"]) + " |",
               "| --- | " + " | ".join("---:" for _ in summary["categories"]) + " |"]
     for row in summary["rows"]:
         if row["decoder"] == "greedy":
             lines.append(f"| {row['set']} | " + " | ".join(
                 f"{100 * row['per_category'][c]['wer']:.2f}%" if c in row["per_category"] else "-"
                 for c in summary["categories"]) + " |")
+    for title, table in (("voice", "per_voice"), ("background", "per_background")):
+        for name, groups in summary[table].items():
+            lines += ["", f"Greedy WER per {title} ({name}): " + ", ".join(
+                f"{group} {100 * result['wer']:.1f}% ({result['utterances']})" for group, result in groups.items())
+                + "."]
     if summary["dates"]:
         for name, result in summary["dates"].items():
             lines += ["", f"Spoken dates end to end ({name}): speech -> greedy transcript -> date SavedModel -> "
-                          f"ISO date exact on {100 * result['exact']:.1f}% of {result['clips']} clips that say a "
-                          f"date (from the reference transcripts: {100 * result['exact_from_reference_text']:.1f}%)."]
+                          f"date exact on {100 * result['exact']:.1f}% of {result['clips']} clips that say a "
+                          f"full date or a month and year (from the reference transcripts: "
+                          f"{100 * result['exact_from_reference_text']:.1f}%)."]
+    else:
+        lines += ["", f"Spoken dates end to end: not measured ({summary['dates_note']})."]
     rtf = summary["rtf"]
     tflite = (f"TFLite acoustic model + NumPy greedy {rtf['tflite']:.4f} (input padded to "
               f"{rtf['tflite_input_seconds']:.1f} s; same text as the SavedModel on "
               f"{100 * rtf['tflite_agrees_with_saved_model']:.0f}% of the clips)" if "tflite" in rtf
               else f"TFLite failed: {rtf.get('tflite_error')}")
-    lines += ["", f"Real-time factor on one thread over {rtf['audio_seconds']:.0f} s of test audio: SavedModel "
-                  f"`serving_default` {rtf['saved_model']:.4f}; {tflite}.",
-              "", f"Noise and silence ({summary['noise']['inputs']} inputs of 3 s: white noise from -50 to -20 "
-                  f"dBFS and digital silence): {summary['noise']['empty']} empty transcripts.",
-              "", f"Load average during the bench: {summary['load']}.", ""]
+    lines += ["", f"Real-time factor on one thread over {rtf['audio_seconds']:.0f} s of test audio "
+                  f"({rtf['clips']} clips): SavedModel `serving_default` {rtf['saved_model']:.4f}; {tflite}. "
+                  f"Wall-clock timings on the shared machine: an upper bound.",
+              "", f"Noise and silence through the SavedModel's `serving_default` ({summary['noise']['inputs']} "
+                  f"inputs of 3 s: white noise from -50 to -20 dBFS RMS and digital silence): "
+                  f"{summary['noise']['empty']} empty transcripts, confidence median "
+                  f"{summary['noise']['median_confidence']:.2f}, max {summary['noise']['max_confidence']:.2f}.",
+              "", f"Load average at the end: {summary['load']}; the bench took {summary['seconds']:.0f} s."]
     return "\n".join(lines)
+
+
+def epochs_of(run):
+    """(epochs whose weights these are, epochs the run's schedule planned)."""
+    planned = json.loads((run.dir / "config.json").read_text()).get("epochs", "?")
+    metrics_path, state_path = run.dir / "metrics.json", run.dir / "checkpoints" / "state.json"
+    if metrics_path.exists() and "epochs_trained" in json.loads(metrics_path.read_text()):
+        trained = json.loads(metrics_path.read_text())["epochs_trained"]
+    elif state_path.exists():
+        trained = json.loads(state_path.read_text()).get("epoch", "?")
+    else:
+        trained = "?"
+    return trained, planned
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default="runs/speech_recognition")
-    parser.add_argument("--dates-model", default="", help="date-translation run for the end-to-end date figure")
-    parser.add_argument("--num-test", type=int, default=0, help="test utterances (0: the run's own number)")
+    parser.add_argument("--dates-model", default="", help="date-translation run (or its SavedModel) for the "
+                                                          "end-to-end date figure")
+    parser.add_argument("--num-test", type=int, default=300,
+                        help="first N clips of the run's test split (0: all of them)")
     parser.add_argument("--num-other", type=int, default=300, help="other-engine utterances")
     parser.add_argument("--rtf-clips", type=int, default=50)
+    parser.add_argument("--epochs-planned", default="", help="what to call the planned epochs in the text, "
+                                                           "when the run was cut short (default: config.json's)")
+    parser.add_argument("--wait-dates-model", type=float, default=0,
+                        help="seconds to wait for --dates-model to appear (a run still training)")
     parser.add_argument("--results", default="", help="RESULTS.md to write the section to")
+    parser.add_argument("--errors", default="", help="JSON file for every misrecognised utterance")
     args = parser.parse_args(argv)
+    started = time.time()
+    load_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
     import tensorflow as tf
 
@@ -219,34 +306,61 @@ def main(argv=None):
     from tasks.speech_recognition.evaluate import Transcriber
 
     run, config, model, lm = load_run(args.run)
-    test = make_spoken_clips("test", args.num_test or config.num_test_utterances, seed=config.seed,
-                             cache_dir=config.cache_dir or None)
+    # The run's own test split (cached by training); its first clips are a smaller test set.
+    test = make_spoken_clips("test", config.num_test_utterances, seed=config.seed, cache_dir=config.cache_dir or None)
+    if args.num_test and args.num_test < len(test):
+        test = test.subset(range(args.num_test))
     other = make_other_engine_spoken_clips(args.num_other, seed=config.seed)
+    print(f"clips: {len(test)} eSpeak test ({test.seconds:.0f} s), {len(other)} other engines "
+          f"({other.seconds:.0f} s)", flush=True)
     transcriber = Transcriber(model, config.beam_width, lm, config.lm_weight, config.word_bonus,
                               batch_size=config.batch_size)
-    rows, dates = [], {}
+    rows, dates, per_voice, per_background, errors = [], {}, {}, {}, {}
+    dates_note, transcripts = "no --dates-model given", {}
     for name, clips in (("eSpeak, unseen variants", test), ("flite + festival", other)):
         set_rows, hypotheses, seconds = decoder_rows(transcriber, clips, name)
         rows += set_rows
         for row in set_rows:
             print(f"{name} {row['decoder']}: WER {100 * row['wer']:.2f}% sentence accuracy "
                   f"{100 * row['sentence_accuracy']:.1f}% ({row['utterances']} utterances)", flush=True)
-        if args.dates_model:
-            dates[name] = date_end_to_end(args.dates_model, clips, hypotheses["greedy"])
-            print(f"{name} dates end to end: {dates[name]}", flush=True)
+        print(f"{name}: decoded in {seconds:.0f} s", flush=True)
+        greedy = hypotheses["greedy"]
+        if name == "flite + festival":
+            per_voice[name] = grouped_wer(clips, greedy, lambda i: voice_name(clips.speakers[i]))
+        per_background[name] = grouped_wer(clips, greedy, lambda i: clips.backgrounds[i])
+        errors[name] = {decoder: errors_of(clips, texts) for decoder, texts in hypotheses.items()}
+        transcripts[name] = (clips, greedy)
+    if args.errors:
+        Path(args.errors).write_text(json.dumps(errors, indent=1))
     rtf = real_time_factor(run, model, test, args.rtf_clips, run.dir / "speech_recognition.tflite")
+    rtf["clips"] = min(args.rtf_clips, len(test))
     print(f"real-time factor: {rtf}", flush=True)
-    noise = noise_rows(transcriber)
+    noise = noise_rows(run.saved_model_dir)
     print(f"noise/silence: {noise}", flush=True)
-    summary = {"rows": rows, "dates": {k: v for k, v in dates.items() if v}, "rtf": rtf, "noise": noise,
+    # Last, so that a date model still being trained has the most time to appear.
+    dates_ready = lambda: args.dates_model and Path(args.dates_model).exists()  # noqa: E731
+    deadline = time.time() + args.wait_dates_model
+    while args.dates_model and not dates_ready() and time.time() < deadline:
+        time.sleep(30)
+    if args.dates_model and not dates_ready():
+        dates_note = f"no date model at {args.dates_model}"
+    if dates_ready():
+        for name, (clips, greedy) in transcripts.items():
+            dates[name] = date_end_to_end(args.dates_model, clips, greedy)
+            print(f"{name} dates end to end: {dates[name]}", flush=True)
+    trained, planned = epochs_of(run)
+    command = " ".join(["python bench/speech_recognition.py"] + list(argv if argv is not None else sys.argv[1:]))
+    summary = {"rows": rows, "dates": {k: v for k, v in dates.items() if v}, "dates_note": dates_note,
+               "rtf": rtf, "noise": noise, "per_voice": per_voice, "per_background": per_background,
                "categories": sorted({c for row in rows for c in row["per_category"]}),
                "command": f"python -m tasks.speech_recognition train --out RUN (config.json: model {config.model}, "
                           f"{config.num_train_utterances} utterances, {config.synthetic_voices} synthetic voices)",
+               "bench_command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                "parameters": model.count_params(), "beam_width": config.beam_width, "lm_order": config.lm_order,
                "lm_weight": config.lm_weight, "word_bonus": config.word_bonus,
-               "epochs_trained": json.loads((run.dir / "metrics.json").read_text()).get("epochs_trained", "?")
-               if (run.dir / "metrics.json").exists() else "?",
-               "load": ", ".join(f"{x:.2f}" for x in os.getloadavg())}
+               "epochs_trained": trained, "epochs_planned": args.epochs_planned or planned,
+               "load_start": load_start, "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+               "seconds": time.time() - started}
     section = format_section(summary)
     print(section)
     if args.results:

@@ -277,3 +277,60 @@ def test_demo_trains_evaluates_and_exports_through_the_runner(tmp_path):
     assert len(metrics["history"]["val_wer"]) == metrics["epochs_trained"]
     assert (tmp_path / "run" / "saved_model" / "saved_model.pb").exists()
     assert len(json.loads((tmp_path / "run" / "demo.json").read_text())) == 2
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def test_bench_writes_only_its_marked_part_of_the_results_section(tmp_path):
+    """bench/speech_recognition.py replaces its own figures and keeps the notes and other sections."""
+    sys.path.insert(0, str(ROOT))
+    from bench.speech_recognition import BEGIN, END, write_section
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\n## Trigger word\n\nkeep me\n\n## Speech recognition\n\n"
+                    "Not yet measured: a note\nover two lines.\n\nMeasurements behind the defaults: stay.\n\n"
+                    "## Sentiment\n\nkeep me too\n")
+    write_section(path, "first figures")
+    text = path.read_text()
+    assert "Not yet measured" not in text and f"{BEGIN}\nfirst figures\n{END}" in text
+    assert "Measurements behind the defaults: stay." in text
+    assert text.count("keep me") == 2 and text.index("## Sentiment") > text.index("stay.")
+    write_section(path, "second figures")
+    second = path.read_text()
+    assert "first figures" not in second and second.count(BEGIN) == 1
+    assert second.replace("second figures", "first figures") == text
+
+    missing = tmp_path / "other.md"
+    missing.write_text("# Benchmark results\n\n## Sentiment\n\nx\n")
+    write_section(missing, "figures")
+    assert missing.read_text().endswith(f"## Speech recognition\n\n{BEGIN}\nfigures\n{END}\n")
+
+
+def test_bench_scores_dates_end_to_end_against_the_meaning(tmp_path):
+    """Speech -> transcript -> date SavedModel: exact only where the answer equals the clip's ISO date."""
+    sys.path.insert(0, str(ROOT))
+    from types import SimpleNamespace
+
+    from bench.speech_recognition import date_end_to_end
+
+    table = {"may first twenty twenty": "2020-05-01", "march nineteen seventy nine": "1979-03"}
+
+    class FakeDates(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(list(table), list(table.values())), "")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return {"date": self.table.lookup(text)}
+
+    module = FakeDates()
+    tf.saved_model.save(module, str(tmp_path / "dates"), signatures={"serving_default": module.serve})
+    clips = SimpleNamespace(transcripts=["may first twenty twenty", "march nineteen seventy nine", "seven four"],
+                            date_iso=["2020-05-01", "1979-03", ""])
+    # The first transcript is heard right, the second wrong; the third clip says no date and is not counted.
+    heard = ["may first twenty twenty", "march nineteen seventy five", "seven four"]
+    result = date_end_to_end(str(tmp_path / "dates"), clips, heard)
+    assert result == {"clips": 2, "exact": 0.5, "exact_from_reference_text": 1.0}
