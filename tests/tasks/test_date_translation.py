@@ -358,15 +358,22 @@ def test_a_model_saved_before_the_model_classes_is_refused_clearly(tmp_path):
         load_model(tmp_path / "model.keras")
 
 
-def test_xla_serving_matches_the_plain_graph(tiny_model):
+def test_xla_serving_matches_the_plain_graph(tiny_model, tmp_path):
     model, config = tiny_model
-    texts = tf.constant(SAMPLES)
+    # Two width buckets (every new width is another XLA compile), and the empty string.
+    texts = tf.constant(["12.05.07", "", "3rd of march 1979", "Wed, 17 Apr 2019 13:51:39 +0000"])
     plain = DateTranslator(model, config.sequence_length, 2, jit_compile=False)
     compiled = DateTranslator(model, config.sequence_length, 2, jit_compile=True)
     for beam_width in (1, 2):
         expected, served = plain.translate(texts, beam_width), compiled.translate(texts, beam_width)
         assert served["iso"].numpy().tolist() == expected["iso"].numpy().tolist()
         np.testing.assert_allclose(served["confidence"], expected["confidence"], atol=1e-5)
+    # The compiled decoder survives a SavedModel round trip (the task's runs below serve the plain graph).
+    tf.saved_model.save(compiled, str(tmp_path / "xla"), signatures={"greedy": compiled.greedy})
+    reloaded = tf.saved_model.load(str(tmp_path / "xla")).signatures["greedy"](text=texts)
+    expected = plain.translate(texts, 1)
+    assert reloaded["iso"].numpy().tolist() == expected["iso"].numpy().tolist()
+    np.testing.assert_allclose(reloaded["confidence"], expected["confidence"], atol=1e-5)
 
 
 def test_attention_weights_are_distributions_over_real_characters(tiny_model):
@@ -397,8 +404,10 @@ def run_dir(tmp_path_factory):
     from tasks.common.runner import train
 
     out = tmp_path_factory.mktemp("date_run")
+    # The plain graph: XLA compiles every width bucket again in each process that serves the run, and
+    # the XLA path is checked against it above.
     config = Config(out=str(out), train_size=256, validation_size=64, test_size=120, epochs=1,
-                    batch_size=64, beam_width=2, verbose=0, **TINY)
+                    batch_size=64, beam_width=2, verbose=0, serving_jit_compile=False, **TINY)
     metrics = train(TASK, config)
     return out, metrics, config
 
@@ -472,9 +481,14 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
 
 
 @pytest.fixture(scope="module")
-def serving(run_dir):
+def saved_model(run_dir):
     out, _, _ = run_dir
-    return tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    return tf.saved_model.load(str(out / "saved_model"))
+
+
+@pytest.fixture(scope="module")
+def serving(saved_model):
+    return saved_model.signatures["serving_default"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -495,7 +509,7 @@ def test_empty_batch(serving):
     assert outputs["date"].shape == (0,)
 
 
-def test_translate_command(run_dir, capsys, tmp_path):
+def test_translate_command(run_dir, saved_model, capsys, tmp_path):
     out, _, _ = run_dir
     from tasks.common.runner import main
 
@@ -516,8 +530,7 @@ def test_translate_command(run_dir, capsys, tmp_path):
     texts = ["05/03/1979", "2019-04-17T10:00:00Z"]
     assert main(TASK, ["translate", "--model", str(out), *texts, "--order", "DMY", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
-    loaded = tf.saved_model.load(str(out / "saved_model"))
-    expected = loaded.signatures["with_order"](text=tf.constant(texts), order=tf.constant(["DMY", "DMY"]))
+    expected = saved_model.signatures["with_order"](text=tf.constant(texts), order=tf.constant(["DMY", "DMY"]))
     for index, row in enumerate(rows):
         assert row["text"] == texts[index]
         assert set(row) == {"text", "date", "time", "utc_offset", "iso", "confidence"}
@@ -525,7 +538,7 @@ def test_translate_command(run_dir, capsys, tmp_path):
             assert row[field] == expected[field].numpy()[index].decode()
 
 
-def test_evaluate_and_generate_commands(run_dir, serving, capsys, tmp_path):
+def test_evaluate_and_generate_commands(run_dir, saved_model, capsys, tmp_path):
     out, _, _ = run_dir
     from tasks.common.runner import main
 
@@ -539,8 +552,7 @@ def test_evaluate_and_generate_commands(run_dir, serving, capsys, tmp_path):
     assert result["count"] == 40 and plot.stat().st_size > 1000
     # The SavedModel's own answers to the generated file (each under its order), counted here.
     examples = generator.generate(40, "test", seed=0)
-    loaded = tf.saved_model.load(str(out / "saved_model"))
-    outputs = loaded.signatures["with_order"](text=tf.constant([e.text for e in examples]),
+    outputs = saved_model.signatures["with_order"](text=tf.constant([e.text for e in examples]),
                                               order=tf.constant([e.order for e in examples]))
     answers = [Answer(*(outputs[k].numpy()[i].decode() for k in ("date", "time", "utc_offset")))
                for i in range(40)]
