@@ -251,7 +251,8 @@ READERS = {
     "sql_timestamp": _iso_reader,
     "rfc2822": lambda text: answer_from_datetime(email.utils.parsedate_to_datetime(text)),
     "http_date": lambda text: answer_from_datetime(email.utils.parsedate_to_datetime(text)),
-    "ctime": lambda text: _strptime_answer(text, ["%a %b %d %H:%M:%S %Y"]),
+    # C's ctime, and git's default format with the offset after the year.
+    "ctime": lambda text: _strptime_answer(text, ["%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M:%S %Y %z"]),
     "web_log": lambda text: _strptime_answer(text.strip("[]"), ["%d/%b/%Y:%H:%M:%S %z"]),
     # Under MDY, the two short numbers are day then year, the POSIX pivot is strptime's %y.
     "dd_mon_yy": lambda text: _strptime_answer(text, ["%d-%b-%y", "%d-%b-%Y"], with_time=False),
@@ -405,15 +406,23 @@ def test_numbers_and_dates_in_words_against_num2words(clean_test_split):
         assert spellings[0].replace(" oh ", " oh-") == num2words(year, to="year"), year
         for spelling in spellings:
             assert _words_value(spelling) == year, spelling
+    # Days as ordinal words, ordinal digits ("3rd") and, as said after a month, cardinal words ("march three").
     ordinals = {num2words(day, to="ordinal"): day for day in range(1, 32)}
+    ordinals |= {num2words(day, to="ordinal_num"): day for day in range(1, 32)}
+    ordinals |= {num2words(day): day for day in range(1, 32)}
     ordinals |= {name.replace("-", " "): day for name, day in ordinals.items()}
+    weekdays = "|".join(name.lower() for name in grammar.WEEKDAYS)
     examples = by_family(clean_test_split)["in_words"]
     assert len(examples) >= 50
     for example in examples:
         text = example.text.replace(",", "")
+        # A leading "on" and weekday, and the cheque's "day" and "in the year", carry no number.
+        text = re.sub(rf"^(on )?(({weekdays}) )?", "", text).replace(" day of ", " of ").replace(" in the year ", " ")
         month = next(m for m in grammar.MONTHS if re.search(rf"\b{m.lower()}\b", text))
         before, after = text.split(month.lower())
-        day_words = [w for w in ordinals if re.search(rf"(^|\s){w}(\s|$)", before + " " + after)]
+        # The day is before the month, or else the first number after it; the longest match is the whole day.
+        day_words = [w for w in ordinals if re.search(rf"(^|\s){w}(\s|$)", before)]
+        day_words = day_words or [w for w in ordinals if re.match(rf"\s*(the )?{w}(\s|$)", after)]
         day_word = max(day_words, key=len)
         year_words = (before + " " + after).replace(day_word, " ", 1).replace(" the ", " ").replace(" of ", " ")
         year_words = year_words.replace("the ", " ").strip()
