@@ -167,6 +167,31 @@ def test_generator_is_deterministic_and_covers_every_family():
         assert family in generator.ALL_FAMILIES
 
 
+def test_training_weights_repeat_families_per_block():
+    weights = {"in_words": 3, "not_date_impossible": 2}
+    block = len(generator.ALL_FAMILIES) + 3
+    counts = collections.Counter(e.family for e in generator.generate(2 * block, "train", seed=7, weights=weights))
+    assert counts["in_words"] == 6 and counts["not_date_impossible"] == 4 and counts["iso_date"] == 2
+    assert set(counts) == set(generator.ALL_FAMILIES)
+    # Equal shares without weights, and the task's training weights name real families.
+    assert set(collections.Counter(e.family for e in generator.generate(block - 3, "train", seed=7)).values()) == {1}
+    assert set(generator.TRAINING_WEIGHTS) <= set(generator.ALL_FAMILIES)
+    with pytest.raises(ValueError, match="weights"):
+        generator.generate(5, "train", weights={"in_words": 0})
+
+
+def test_speech_style_dates_in_words_and_year_less_dates():
+    rng = random.Random(4)
+    texts = {grammar.in_words(rng, datetime.date(1979, 3, 3), datetime.time(), "MDY")[0] for _ in range(400)}
+    # A speech recogniser's forms: no hyphen, a cardinal day after the month, a leading weekday.
+    assert "the third of march nineteen seventy nine" in texts
+    assert "march three nineteen seventy nine" in texts
+    assert any(text.startswith("saturday ") for text in texts)
+    # A day and month without a year is not a date (its year depends on today).
+    relative = {not_dates.relative(rng) for _ in range(3000)}
+    assert any(re.fullmatch(r"the \w+(-\w+)? of (" + "|".join(grammar.MONTHS) + ")", text) for text in relative)
+
+
 def test_splits_share_no_answer_date_and_no_not_a_date_string():
     train = generator.generate(3000, "train", seed=0)
     test = generator.generate(1000, "test", seed=0)
