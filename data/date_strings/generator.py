@@ -5,7 +5,7 @@
   family once, in a shuffled order, so any ``n >= len(ALL_FAMILIES)`` examples
   cover every family and the shares are equal.
 * Dates: half uniform over 1000-01-01..2999-12-31, half over 1900-2099 (where
-  most real dates are). Families that print a two-digit year may print it only
+  most real dates are); 2% are 29 February of a leap year (``LEAP_DAY_RATE``). Families that print a two-digit year may print it only
   inside the POSIX window 1969-2068; outside it they print four digits.
   Times are uniform over the day with microseconds, noon and midnight drawn 3%
   of the time each.
@@ -39,6 +39,9 @@ SPLITS = ("train", "validation", "test")
 SPLIT_SHARES = {"train": 0.8, "validation": 0.1, "test": 0.1}
 ORDER_WEIGHTS = {"MDY": 0.5, "DMY": 0.3, "YMD": 0.2}
 NOISE_RATE = 0.6
+# 29 February of a leap year, drawn this often besides its 1-in-1,461 share, so that the model learns the
+# leap-year rule against the impossible dates' 29 February of common years.
+LEAP_DAY_RATE = 0.02
 MIN_DATE = datetime.date(1000, 1, 1)
 MAX_DATE = datetime.date(2999, 12, 31)
 COMMON_MIN_DATE = datetime.date(1900, 1, 1)
@@ -83,7 +86,15 @@ def _random_date(rng, low, high):
     return low + datetime.timedelta(days=rng.randrange((high - low).days + 1))
 
 
+def _leap_day(rng, low, high):
+    years = [year for year in range(low.year, high.year + 1) if year % 4 == 0 and (year % 100 or year % 400 == 0)]
+    return datetime.date(rng.choice(years), 2, 29)
+
+
 def _draw_date(rng):
+    draw = rng.random()
+    if draw < LEAP_DAY_RATE:
+        return _leap_day(rng, *((MIN_DATE, MAX_DATE) if draw < LEAP_DAY_RATE / 2 else (COMMON_MIN_DATE, COMMON_MAX_DATE)))
     if rng.random() < 0.5:
         return _random_date(rng, MIN_DATE, MAX_DATE)
     return _random_date(rng, COMMON_MIN_DATE, COMMON_MAX_DATE)
