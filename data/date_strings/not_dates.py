@@ -2,7 +2,8 @@
 
 Words, sentences, prices, phone numbers, plain numbers, version strings that
 cannot be dates, times alone, relative dates (``yesterday``, ``next friday``:
-their meaning depends on today, which the reader does not know), years alone
+their meaning depends on today, which the reader does not know; so does a day
+and month without a year, ``march third``, ``friday the third``), years alone
 (no month: the answer format has no year-only form) and impossible dates
 (``2020-13-45``, ``31 feb 2020``, ``29/02/2019``).
 
