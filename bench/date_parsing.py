@@ -7,7 +7,13 @@ counts as "not a date"). Every parser is scored in the same run on three sets:
 * ``generator``: the test split of ``data.date_strings.generator`` (``--generator-size``,
   seed ``--seed``), one family per example;
 * ``writers``: strings written by other software (``data.date_strings.writers``);
-* ``hand``: the hand-collected real-world strings (``hand_collected.tsv``).
+* ``hand``: the hand-collected real-world strings (``hand_collected.tsv``);
+* ``spoken``: dates as the speech recogniser's grammar says them
+  (``data.spoken_forms.grammar.random_date``, another program's writer:
+  ``the third of march nineteen seventy nine``, ``march three``, ``tuesday the
+  fifth of may``; a day and month without a year is not a date), ``--spoken-size``
+  strings, seed ``--seed``, order ``MDY``; the family is what was said
+  (``date``, ``month_year``, ``no_year``).
 
 Figures per set and parser: date exact (the ``date`` field, over every input,
 not-a-date inputs included), all exact (date, time and offset), time exact over
@@ -164,13 +170,31 @@ REFERENCES = {
 }
 
 
-def build_sets(generator_size, writers_size, seed):
+def spoken_dates(n, seed):
+    """``n`` dates as the speech grammar says them: ``(text, "MDY", answer, family)``."""
+    import numpy as np
+
+    from data.spoken_forms import grammar as spoken_grammar
+
+    rng = np.random.default_rng(seed)
+    examples = []
+    for _ in range(n):
+        words, date_iso = spoken_grammar.random_date(rng)
+        family = {10: "date", 7: "month_year"}.get(len(date_iso), "no_year")
+        examples.append((words, "MDY", Answer(date_iso, "", "") if date_iso else NOT_A_DATE, family))
+    return examples
+
+
+def build_sets(generator_size, writers_size, seed, spoken_size=0):
     generated = generator.generate(generator_size, "test", seed=seed)
-    return {
+    sets = {
         "generator": [(e.text, e.order, e.answer, e.family) for e in generated],
         "writers": writers.build(writers_size, seed=seed),
         "hand": hand_collected.load(),
     }
+    if spoken_size:
+        sets["spoken"] = spoken_dates(spoken_size, seed)
+    return sets
 
 
 class SavedModelParser:
@@ -362,6 +386,7 @@ def main(argv=None):
     arguments.add_argument("--generator-size", type=int, default=4000)
     arguments.add_argument("--writers-size", type=int, default=3000)
     arguments.add_argument("--seed", type=int, default=0)
+    arguments.add_argument("--spoken-size", type=int, default=1000, help="strings of the spoken set (0: leave it out)")
     arguments.add_argument("--threshold", type=float, default=0.5, help="confidence at or above which an answer counts as confident")
     arguments.add_argument("--parser", action="append", default=[], help="module:function (or module:factory()) to score beside the references")
     arguments.add_argument("--saved-model", action="append", default=[], help="a date translation run or SavedModel directory to score beside the references")
@@ -373,7 +398,7 @@ def main(argv=None):
     arguments.add_argument("--rounds", type=int, default=7, help="alternated rounds of --serving-speed")
     options = arguments.parse_args(argv)
 
-    sets = build_sets(options.generator_size, options.writers_size, options.seed)
+    sets = build_sets(options.generator_size, options.writers_size, options.seed, options.spoken_size)
     if options.serving_speed:
         import tempfile
 

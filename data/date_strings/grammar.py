@@ -208,8 +208,14 @@ def http_date(rng, date, time, order):
 
 
 def ctime(rng, date, time, order):
-    """C's ``ctime`` / ``asctime``: ``Thu Sep  5 10:49:41 2003`` (day padded with a space)."""
+    """C's ``ctime`` / ``asctime``: ``Thu Sep  5 10:49:41 2003`` (day padded with a space), and git's default
+    ``Thu Sep 5 10:49:41 2003 +0200`` (day not padded, the offset after the year)."""
     shown = _hms(time)
+    if rng.random() < 0.3:
+        offset = times.offset_string(rng.choice(times.OFFSETS_MINUTES))
+        text = (f"{WEEKDAYS[date.weekday()][:3]} {MONTH_ABBREVIATIONS[date.month - 1]} {date.day} {shown:%H:%M:%S} "
+                f"{date.year} {offset.replace(':', '')}")
+        return text, answer_for(date, shown, offset)
     text = f"{WEEKDAYS[date.weekday()][:3]} {MONTH_ABBREVIATIONS[date.month - 1]} {date.day:2d} {shown:%H:%M:%S} {date.year}"
     return text, answer_for(date, shown)
 
@@ -256,7 +262,8 @@ def sql_timestamp(rng, date, time, order):
     text = f"{date.isoformat()} {shown:%H:%M:%S}"
     if rng.random() < 0.4:
         digits = rng.choice((1, 2, 3, 6))
-        text += "." + f"{time.microsecond:06d}"[:digits]
+        # Python's logging writes milliseconds after a comma: "2003-09-25 10:49:41,250".
+        text += ("," if digits == 3 and rng.random() < 0.4 else ".") + f"{time.microsecond:06d}"[:digits]
     offset = ""
     if rng.random() < 0.4:
         minutes = rng.choice(times.OFFSETS_MINUTES)
@@ -321,7 +328,9 @@ def spreadsheet(rng, date, time, order):
     if rng.random() < 0.5:
         clock = f"{shown.hour}:{shown.minute:02d}" + (f":{shown.second:02d}" if seconds else "")
     else:
-        clock = f"{shown.hour % 12 or 12}:{shown.minute:02d}" + (f":{shown.second:02d}" if seconds else "")
+        # Windows and date(1)'s %r pad the 12-hour hour: "09/25/2003 02:57:41 PM".
+        hour12 = f"{shown.hour % 12 or 12:02d}" if rng.random() < 0.4 else f"{shown.hour % 12 or 12}"
+        clock = f"{hour12}:{shown.minute:02d}" + (f":{shown.second:02d}" if seconds else "")
         clock += " AM" if shown.hour < 12 else " PM"
     answer_date = numeric_answer(_numeric_fields(date_text), order)
     return f"{date_text} {clock}", answer_for(answer_date, shown)
@@ -450,23 +459,43 @@ def anno_domini(rng, date, time, order):
 
 
 def in_words(rng, date, time, order):
-    """Dates in words: ``the third of march nineteen seventy-nine``, ``march third two thousand and one``."""
-    hyphen = "-" if rng.random() < 0.6 else " "
+    """Dates in words, as a cheque or a speech recogniser writes them: ``the third of march nineteen
+    seventy-nine``, ``march third two thousand and one``, ``tuesday march three twenty twenty``,
+    ``on the 3rd of march nineteen seventy nine``."""
+    hyphen = "-" if rng.random() < 0.5 else " "
     day = numbers_in_words.ordinal(date.day, hyphen)
-    year = numbers_in_words.year_in_words(rng, date.year, hyphen)
+    draw = rng.random()
+    if draw < 0.12:
+        day = numbers_in_words.ordinal_suffix(date.day)  # "the 3rd of march nineteen seventy nine"
+    year = numbers_in_words.year_in_words(rng, date.year, hyphen) if rng.random() < 0.85 else str(date.year)
     month = MONTHS[date.month - 1].lower()
-    form = rng.choice(("the_of", "of", "month_day", "month_the_day", "day_month", "digits_year"))
+    form = rng.choice(("the_of", "the_of", "of", "month_day", "month_day", "month_the_day", "day_month",
+                       "month_cardinal", "year_last_of"))
     if form == "the_of":
-        return f"the {day} of {month} {year}", answer_for(date)
-    if form == "of":
-        return f"{day} of {month} {year}", answer_for(date)
-    if form == "month_day":
-        return f"{month} {day} {year}", answer_for(date)
-    if form == "month_the_day":
-        return f"{month} the {day}, {year}", answer_for(date)
-    if form == "day_month":
-        return f"{day} {month} {year}", answer_for(date)
-    return f"the {day} of {month} {date.year}", answer_for(date)
+        text = f"the {day} of {month} {year}"
+    elif form == "of":
+        text = f"{day} of {month} {year}"
+    elif form == "month_day":
+        text = f"{month} {day} {year}"
+    elif form == "month_the_day":
+        text = f"{month} the {day}{rng.choice((',', ''))} {year}"
+    elif form == "day_month":
+        text = f"{day} {month} {year}"
+    elif form == "month_cardinal":
+        # Speech: "march three nineteen seventy nine". "march twenty one thousand ..." would read two ways,
+        # so a day of 20 or 30 before a year said from its thousands takes the ordinal.
+        cardinal_day = numbers_in_words.cardinal(date.day, hyphen)
+        if date.day % 10 == 0 and year.split()[0] in numbers_in_words.ONES:
+            cardinal_day = day
+        text = f"{month} {cardinal_day} {year}"
+    else:
+        text = f"the {day} of {month} in the year {year}" if rng.random() < 0.3 else f"the {day} day of {month} {year}"
+    if rng.random() < 0.2:
+        name = WEEKDAYS[date.weekday()].lower()
+        text = f"{name} {text}"
+    if rng.random() < 0.1:
+        text = "on " + text
+    return text, answer_for(date)
 
 
 # ---------------------------------------------------------------------------
@@ -513,9 +542,15 @@ def babel_datetime(rng, date, time, order):
 
 
 def month_year(rng, date, time, order):
-    """Month and year only: ``May 2014``, ``2014-05``, ``Sept. 2014``, ``05/2014``, ``September of 2014``."""
-    form = rng.choice(("name", "name", "iso", "slash", "year_slash", "of", "comma"))
-    if form == "name":
+    """Month and year only: ``May 2014``, ``2014-05``, ``Sept. 2014``, ``05/2014``, ``September of 2014``,
+    ``may twenty fourteen``."""
+    form = rng.choice(("name", "name", "iso", "slash", "year_slash", "of", "comma", "words"))
+    if form == "words":
+        # As said: "march nineteen seventy nine", "may of two thousand and five".
+        hyphen = "-" if rng.random() < 0.5 else " "
+        of = " of " if rng.random() < 0.2 else " "
+        text = f"{MONTHS[date.month - 1].lower()}{of}{numbers_in_words.year_in_words(rng, date.year, hyphen)}"
+    elif form == "name":
         text = f"{month_word(rng, date.month)} {date.year}"
     elif form == "iso":
         text = f"{date.year}-{date.month:02d}"

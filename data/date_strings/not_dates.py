@@ -2,7 +2,8 @@
 
 Words, sentences, prices, phone numbers, plain numbers, version strings that
 cannot be dates, times alone, relative dates (``yesterday``, ``next friday``:
-their meaning depends on today, which the reader does not know), years alone
+their meaning depends on today, which the reader does not know; so does a day
+and month without a year, ``march third``, ``friday the third``), years alone
 (no month: the answer format has no year-only form) and impossible dates
 (``2020-13-45``, ``31 feb 2020``, ``29/02/2019``).
 
@@ -16,7 +17,7 @@ and prices, phone numbers and numbers have no three-field date shape.
 import datetime
 import itertools
 
-from data.date_strings import grammar, times
+from data.date_strings import grammar, numbers_in_words, times
 from data.date_strings.targets import ORDERS, is_real_date, pivot_year, read_named
 
 WORDS = (
@@ -58,6 +59,10 @@ RELATIVE = (
     "{n} days ago", "{n} weeks ago", "in {n} weeks", "{n} months ago", "in {n} hours", "{n} minutes ago",
     "a week from today", "end of the month", "end of day", "yesterday at {time}", "tomorrow at {time}",
     "next {weekday} at {time}", "{weekday} at {time}", "{month}", "early {month}", "mid-{month}",
+    # A day and month without a year: which year depends on today too.
+    "{month} {ordinal}", "the {ordinal} of {month}", "{ordinal} of {month}", "{month} the {ordinal}",
+    "{month} {day}", "{day} {month}", "{weekday} the {ordinal}", "{weekday} {month} {day}",
+    "{month} {ordinal_digits}", "the {ordinal_digits} of {month}", "{day} {month_abbreviation}",
 )
 CURRENCIES = ("$", "£", "€", "¥", "USD ", "EUR ", "GBP ", "Rs. ", "R")
 
@@ -172,6 +177,10 @@ def relative(rng):
         n=rng.randint(2, 30),
         time=time_alone(rng),
         month=rng.choice(grammar.MONTHS),
+        month_abbreviation=rng.choice(grammar.MONTH_ABBREVIATIONS),
+        ordinal=numbers_in_words.ordinal(rng.randint(1, 31), rng.choice(("-", " "))),
+        ordinal_digits=numbers_in_words.ordinal_suffix(rng.randint(1, 31)),
+        day=rng.randint(1, 31),
     )
 
 
@@ -183,6 +192,11 @@ def year_alone(rng):
 def _impossible_triple(rng):
     """(year, month, day) that is no calendar date, with a month in 1-12 half of the time."""
     year = rng.randint(1000, 2999)
+    if rng.random() < 0.25:
+        # The near misses: 29 February of a common year, 30 or 31 February, 31 of a 30-day month.
+        month = rng.choice((2, 2, 2, 4, 6, 9, 11))
+        day = 31 if month != 2 else rng.choice((29, 29, 30, 31))
+        return year, month, day
     if rng.random() < 0.5:
         month = rng.randint(1, 12)
         last = (datetime.date(year + (month == 12), month % 12 + 1, 1) - datetime.timedelta(days=1)).day
@@ -199,8 +213,9 @@ def impossible(rng):
     """``2020-13-45``, ``31 feb 2020``, ``29/02/2019``, ``2003-00-10``: no order reads a real date."""
     while True:
         year, month, day = _impossible_triple(rng)
-        form = rng.choice(("iso", "iso", "slash_dmy", "slash_mdy", "dot", "named", "named_us", "basic"))
-        if form in ("named", "named_us") and not 1 <= month <= 12:
+        form = rng.choice(("iso", "iso", "slash_dmy", "slash_mdy", "dot", "named", "named", "named_us", "named_us",
+                           "basic", "words"))
+        if form in ("named", "named_us", "words") and not (1 <= month <= 12 and 1 <= day <= 31):
             form = "iso"
         if form == "iso":
             text = f"{year}-{month:02d}-{day:02d}"
@@ -214,9 +229,13 @@ def impossible(rng):
             text = f"{day}.{month}.{year}"
         elif form == "named":
             text = f"{day} {grammar.month_word(rng, month)} {year}"
-        else:
+        elif form == "named_us":
             text = f"{grammar.month_word(rng, month)} {day}, {year}"
-        if form in ("named", "named_us"):
+        else:
+            hyphen = rng.choice(("-", " "))
+            text = (f"the {numbers_in_words.ordinal(day, hyphen)} of {grammar.MONTHS[month - 1].lower()} "
+                    f"{numbers_in_words.year_in_words(rng, year, hyphen)}")
+        if form in ("named", "named_us", "words"):
             if any(read_named([str(day), str(year)], month, order) for order in ORDERS) or is_real_date(year, month, day):
                 continue
         elif _is_date_shaped([str(year), f"{month:02d}", f"{day:02d}"]):

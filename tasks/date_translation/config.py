@@ -66,6 +66,9 @@ class Config(TrainConfig):
     beam_width: int = option(3, "Width of the exported `beam` signature and of the beam-search evaluation.")
     serving_beam_width: int = option(1, "Decoding of `serving_default`: 1 is greedy, faster than beam search "
                                         "and as accurate on dates.")
+    init_from: str = option("", "A run directory whose model.keras weights this run starts from (same model "
+                                "options), to fine-tune on a changed mix without the full training; empty "
+                                "starts from random weights.")
     confidence_threshold: float = option(0.5, "The CLI flags answers below this confidence, those the model "
                                               "itself finds more likely wrong than right.")
 

@@ -300,7 +300,8 @@ def make_dataset(examples, config, shuffle):
 
 def build_data(config):
     """Train / validation datasets from the generator's own splits, and the test examples."""
-    train_pairs = generator.generate(config.train_size, "train", seed=config.seed)
+    # The hard families come more often in training; validation and test keep equal shares.
+    train_pairs = generator.generate(config.train_size, "train", seed=config.seed, weights=generator.TRAINING_WEIGHTS)
     validation_pairs = generator.generate(config.validation_size, "validation", seed=config.seed)
     test_pairs = generator.generate(config.test_size, "test", seed=config.seed)
     return DateData(

@@ -21,7 +21,7 @@ from tasks.common.runner import TaskCommands
 from tasks.date_translation import DESCRIPTION
 from tasks.date_translation.config import Config
 from tasks.date_translation.data import OUTPUT_LENGTH, build_data, encode_pairs
-from tasks.date_translation.model import build_model
+from tasks.date_translation.model import build_model, load_model
 
 
 def learning_rate_schedule(config):
@@ -178,6 +178,10 @@ def train(config, restart_on_change=False):
     data = build_data(config)
     with run.strategy.scope():
         model = compile_model(build_model(config), config)
+        if config.init_from:
+            start = load_model(RunDir.open(config.init_from, NAME, needs=("model.keras",)).model_path)
+            model.set_weights(start.get_weights())
+            run.log(f"weights from {config.init_from}")
     run.log(f"model {model.name}: {model.count_params():,} parameters")
     exact_match_callback = ExactMatchCallback(
         data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,

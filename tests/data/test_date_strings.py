@@ -167,6 +167,31 @@ def test_generator_is_deterministic_and_covers_every_family():
         assert family in generator.ALL_FAMILIES
 
 
+def test_training_weights_repeat_families_per_block():
+    weights = {"in_words": 3, "not_date_impossible": 2}
+    block = len(generator.ALL_FAMILIES) + 3
+    counts = collections.Counter(e.family for e in generator.generate(2 * block, "train", seed=7, weights=weights))
+    assert counts["in_words"] == 6 and counts["not_date_impossible"] == 4 and counts["iso_date"] == 2
+    assert set(counts) == set(generator.ALL_FAMILIES)
+    # Equal shares without weights, and the task's training weights name real families.
+    assert set(collections.Counter(e.family for e in generator.generate(block - 3, "train", seed=7)).values()) == {1}
+    assert set(generator.TRAINING_WEIGHTS) <= set(generator.ALL_FAMILIES)
+    with pytest.raises(ValueError, match="weights"):
+        generator.generate(5, "train", weights={"in_words": 0})
+
+
+def test_speech_style_dates_in_words_and_year_less_dates():
+    rng = random.Random(4)
+    texts = {grammar.in_words(rng, datetime.date(1979, 3, 3), datetime.time(), "MDY")[0] for _ in range(400)}
+    # A speech recogniser's forms: no hyphen, a cardinal day after the month, a leading weekday.
+    assert "the third of march nineteen seventy nine" in texts
+    assert "march three nineteen seventy nine" in texts
+    assert any(text.startswith("saturday ") for text in texts)
+    # A day and month without a year is not a date (its year depends on today).
+    relative = {not_dates.relative(rng) for _ in range(3000)}
+    assert any(re.fullmatch(r"the \w+(-\w+)? of (" + "|".join(grammar.MONTHS) + ")", text) for text in relative)
+
+
 def test_splits_share_no_answer_date_and_no_not_a_date_string():
     train = generator.generate(3000, "train", seed=0)
     test = generator.generate(1000, "test", seed=0)
@@ -251,7 +276,8 @@ READERS = {
     "sql_timestamp": _iso_reader,
     "rfc2822": lambda text: answer_from_datetime(email.utils.parsedate_to_datetime(text)),
     "http_date": lambda text: answer_from_datetime(email.utils.parsedate_to_datetime(text)),
-    "ctime": lambda text: _strptime_answer(text, ["%a %b %d %H:%M:%S %Y"]),
+    # C's ctime, and git's default format with the offset after the year.
+    "ctime": lambda text: _strptime_answer(text, ["%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M:%S %Y %z"]),
     "web_log": lambda text: _strptime_answer(text.strip("[]"), ["%d/%b/%Y:%H:%M:%S %z"]),
     # Under MDY, the two short numbers are day then year, the POSIX pivot is strptime's %y.
     "dd_mon_yy": lambda text: _strptime_answer(text, ["%d-%b-%y", "%d-%b-%Y"], with_time=False),
@@ -405,15 +431,23 @@ def test_numbers_and_dates_in_words_against_num2words(clean_test_split):
         assert spellings[0].replace(" oh ", " oh-") == num2words(year, to="year"), year
         for spelling in spellings:
             assert _words_value(spelling) == year, spelling
+    # Days as ordinal words, ordinal digits ("3rd") and, as said after a month, cardinal words ("march three").
     ordinals = {num2words(day, to="ordinal"): day for day in range(1, 32)}
+    ordinals |= {num2words(day, to="ordinal_num"): day for day in range(1, 32)}
+    ordinals |= {num2words(day): day for day in range(1, 32)}
     ordinals |= {name.replace("-", " "): day for name, day in ordinals.items()}
+    weekdays = "|".join(name.lower() for name in grammar.WEEKDAYS)
     examples = by_family(clean_test_split)["in_words"]
     assert len(examples) >= 50
     for example in examples:
         text = example.text.replace(",", "")
+        # A leading "on" and weekday, and the cheque's "day" and "in the year", carry no number.
+        text = re.sub(rf"^(on )?(({weekdays}) )?", "", text).replace(" day of ", " of ").replace(" in the year ", " ")
         month = next(m for m in grammar.MONTHS if re.search(rf"\b{m.lower()}\b", text))
         before, after = text.split(month.lower())
-        day_words = [w for w in ordinals if re.search(rf"(^|\s){w}(\s|$)", before + " " + after)]
+        # The day is before the month, or else the first number after it; the longest match is the whole day.
+        day_words = [w for w in ordinals if re.search(rf"(^|\s){w}(\s|$)", before)]
+        day_words = day_words or [w for w in ordinals if re.match(rf"\s*(the )?{w}(\s|$)", after)]
         day_word = max(day_words, key=len)
         year_words = (before + " " + after).replace(day_word, " ", 1).replace(" the ", " ").replace(" of ", " ")
         year_words = year_words.replace("the ", " ").strip()

@@ -158,6 +158,16 @@ def test_the_longest_generated_string_fits_the_default_sequence_length():
     assert lengths.max() + 1 <= Config().sequence_length
 
 
+def test_the_training_mix_fits_the_default_sequence_length():
+    # The training weights repeat the longest family (dates in words, also inside dates with times and
+    # zones, where a cheque's "saturday the twenty-sixth of march in the year two thousand six hundred and
+    # twenty-five" with a time now and then runs past the sequence length and is cut).
+    examples = generator.generate(3000, "train", seed=4, weights=generator.TRAINING_WEIGHTS)
+    _, lengths = date_data.encode_inputs([e.text for e in examples], [e.order for e in examples], 8)
+    assert (lengths + 1 > Config().sequence_length).mean() <= 0.001
+    assert sorted(lengths)[-4] + 1 <= Config().sequence_length
+
+
 def test_answers_round_trip_through_the_output_layout():
     examples = generator.generate(400, "test", seed=2)
     targets = np.array([date_data.encode_answer(e.answer) for e in examples])
