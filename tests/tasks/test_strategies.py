@@ -75,10 +75,6 @@ def task_arguments(task, tmp_path):
 # (task, strategy) pairs that train; the others are refused at start (see the last test).
 TRAINABLE = [(task, strategy) for task in ("date_translation", "sentiment", "text_generation", "trigger_word")
              for strategy in ("mirrored", "multi_worker") if (task, strategy) != ("sentiment", "mirrored")]
-# Distributed trigger-word runs see other training clips than one device: with dropout off the mirrored
-# run's first-epoch loss already differs (2.07 vs 2.28), so the pipeline's random draws differ in the
-# distributed copies of the dataset. Those runs are checked to complete and learn, not to match the loss.
-OTHER_DATA = {("trigger_word", "mirrored"), ("trigger_word", "multi_worker")}
 REFUSED = [("sentiment", "mirrored", "raw-string inputs"), ("word_embeddings", "mirrored", "sparse SGD"),
            ("word_embeddings", "multi_worker", "sparse SGD")]
 
@@ -157,10 +153,7 @@ def test_distributed_training_reaches_the_single_device_loss(task, strategy, sin
     assert "2 replica(s)" in output
     assert metrics["epochs_trained"] == reference["epochs_trained"] == 2
     loss, expected = metrics["history"]["loss"][-1], reference["history"]["loss"][-1]
-    if (task, strategy) in OTHER_DATA:
-        assert loss < metrics["history"]["loss"][0], metrics["history"]
-    else:
-        assert loss == pytest.approx(expected, rel=LOSS_TOLERANCE), (metrics["history"], reference["history"])
+    assert loss == pytest.approx(expected, rel=LOSS_TOLERANCE), (metrics["history"], reference["history"])
     # Task callbacks ran their whole lifecycle: their epoch metrics reached the history.
     assert set(metrics["history"]) == set(reference["history"])
     assert any((out / "logs").rglob("*tfevents*")), "no TensorBoard events from the chief"
