@@ -69,11 +69,19 @@ def task_arguments(task, tmp_path):
                          "--speakers-per-variant", "1", "--synthetic-voices", "0", "--batch-size", "8",
                          "--negative-words", "action,music", "--cache-dir", str(tmp_path / "clips"),
                          "--dropout", "0"]
+    if task == "speech_recognition":
+        return common + ["--num-train-utterances", "32", "--num-validation-utterances", "8",
+                         "--num-test-utterances", "4", "--synthetic-voices", "0", "--no-augment",
+                         "--num-mel-bins", "16", "--conv-filters", "8", "--units", "8", "--num-layers", "1",
+                         "--frequency-mask-bins", "4", "--time-masks", "0", "--frequency-masks", "0",
+                         "--dropout", "0", "--batch-size", "8", "--warmup-steps", "0", "--beam-width", "2",
+                         "--lm-order", "2", "--cache-dir", str(tmp_path / "utterances")]
     raise ValueError(task)
 
 
 # (task, strategy) pairs that train; the others are refused at start (see the last test).
-TRAINABLE = [(task, strategy) for task in ("date_translation", "sentiment", "text_generation", "trigger_word")
+TRAINABLE = [(task, strategy) for task in ("date_translation", "sentiment", "speech_recognition", "text_generation",
+                                           "trigger_word")
              for strategy in ("mirrored", "multi_worker") if (task, strategy) != ("sentiment", "mirrored")]
 REFUSED = [("sentiment", "mirrored", "raw-string inputs"), ("word_embeddings", "mirrored", "sparse SGD"),
            ("word_embeddings", "multi_worker", "sparse SGD")]
