@@ -9,7 +9,7 @@ from layers.scaled_dot_product_attention import multi_head_dot_product_attention
 
 
 def pack_attention_results(output, cache=None, scores=None):
-    """`output`, or the tuple `(output[, cache][, scores])` of those given: what the attention layers return."""
+    """`output`, or `(output[, cache][, scores])` of those given: what the attention layers return."""
     extras = tuple(value for value in (cache, scores) if value is not None)
     return (output,) + extras if extras else output
 

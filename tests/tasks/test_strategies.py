@@ -26,8 +26,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # The final epoch's training loss of a distributed run, relative to one device. Replicas
-# draw their own dropout noise (the tiny runs below switch dropout off where it is an option)
-# and add up gradients in another order, so the runs agree closely but not to the last digit.
+# draw their own dropout noise and SpecAugment masks (the tiny runs below switch them off where
+# they are options) and add up gradients in another order, so the runs agree closely but not to
+# the last digit.
 LOSS_TOLERANCE = 0.05
 
 
@@ -68,7 +69,8 @@ def task_arguments(task, tmp_path):
                          "--test-negative-minutes", "0.1", "--clip-seconds", "3", "--crop-seconds", "0",
                          "--speakers-per-variant", "1", "--synthetic-voices", "0", "--batch-size", "8",
                          "--negative-words", "action,music", "--cache-dir", str(tmp_path / "clips"),
-                         "--dropout", "0"]
+                         "--dropout", "0", "--spec-augment-time-masks", "0",
+                         "--spec-augment-frequency-masks", "0"]
     if task == "speech_recognition":
         return common + ["--num-train-utterances", "32", "--num-validation-utterances", "8",
                          "--num-test-utterances", "4", "--synthetic-voices", "0", "--no-augment",
