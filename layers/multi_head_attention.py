@@ -8,6 +8,22 @@ from layers.scaled_dot_product_attention import causal_mask
 from layers.scaled_dot_product_attention import multi_head_dot_product_attention
 
 
+def pack_attention_results(output, cache=None, scores=None):
+    """`output`, or `(output[, cache][, scores])` of those given: what the attention layers return."""
+    extras = tuple(value for value in (cache, scores) if value is not None)
+    return (output,) + extras if extras else output
+
+
+def split_attention_results(results, with_cache, with_scores):
+    """`(output, cache or None, scores or None)` from what `pack_attention_results` returned."""
+    if not with_cache and not with_scores:
+        return results, None, None
+    output, *rest = results
+    cache = rest.pop(0) if with_cache else None
+    scores = rest.pop(0) if with_scores else None
+    return output, cache, scores
+
+
 def _clone_initializer(initializer):
     # A fresh instance per sublayer, so that seeded initializers do not give
     # the query, key and value kernels the same values.
@@ -383,12 +399,7 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         output = self.output_dense(attended)  # (batch, T_q, *output_shape)
 
-        results = [output]
-        if cache is not None:
-            results.append(cache)
-        if return_attention_scores:
-            results.append(scores)
-        return results[0] if len(results) == 1 else tuple(results)
+        return pack_attention_results(output, cache, scores if return_attention_scores else None)
 
     def _output_features(self, query_shape):
         if self._output_shape is None:

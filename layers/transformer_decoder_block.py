@@ -4,16 +4,7 @@ import keras
 from keras import ops
 
 from layers._transformer_block import TransformerBlock, head_size_of, merge_padding_and_attention_mask
-
-
-def _split_attention_results(results, with_cache, with_scores):
-    """`(output, cache or None, scores or None)` from what `MultiHeadAttention` returns."""
-    if not with_cache and not with_scores:
-        return results, None, None
-    output, *rest = results
-    cache = rest.pop(0) if with_cache else None
-    scores = rest.pop(0) if with_scores else None
-    return output, cache, scores
+from layers.multi_head_attention import pack_attention_results, split_attention_results
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
@@ -218,7 +209,7 @@ class TransformerDecoderBlock(TransformerBlock):
             cache=cache,
             cache_update_index=cache_update_index,
         )
-        x, cache, scores = _split_attention_results(results, cache is not None, return_self_scores)
+        x, cache, scores = split_attention_results(results, cache is not None, return_self_scores)
         x = self._add_and_norm(
             x, inputs, self.self_attention_dropout, self.self_attention_layer_norm, training
         )
@@ -237,7 +228,7 @@ class TransformerDecoderBlock(TransformerBlock):
                 training=training,
                 cache=cross_attention_cache,
             )
-            x, _, scores = _split_attention_results(
+            x, _, scores = split_attention_results(
                 results, cross_attention_cache is not None, return_attention_scores
             )
             x = self._add_and_norm(
@@ -247,12 +238,7 @@ class TransformerDecoderBlock(TransformerBlock):
         # Feed-forward sub-layer.
         x = self._feedforward(x, training)
 
-        outputs = [x]
-        if cache is not None:
-            outputs.append(cache)
-        if return_attention_scores:
-            outputs.append(scores)
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return pack_attention_results(x, cache, scores if return_attention_scores else None)
 
     def compute_cross_attention_cache(self, encoder_outputs):
         """The cross-attention's keys and values of `encoder_outputs`, for `cross_attention_cache`.

@@ -31,7 +31,12 @@ def augment_waveform(rng: np.random.Generator, waveform: np.ndarray) -> np.ndarr
 
 
 class _Batches:
-    """The generator behind :func:`make_dataset`: each call is one epoch of padded batches."""
+    """The generator behind :func:`make_dataset`: ``batches(epoch)`` yields that epoch's padded batches.
+
+    The order and the augmentation are a function of ``(seed, epoch)`` alone,
+    never of how often the generator ran before (Keras peeks a batch from an
+    extra iterator before fitting under a distribution strategy).
+    """
 
     def __init__(self, clips: SpokenClips, batch_size: int, shuffle: bool, seed: int,
                  augment: bool, bucket_batches: int, pad_to_multiple: int):
@@ -39,7 +44,6 @@ class _Batches:
         self.augment, self.bucket_batches, self.pad_to_multiple = augment, bucket_batches, pad_to_multiple
         self.labels = [encode_transcript(text) for text in clips.transcripts]
         self.lengths = clips.num_samples
-        self.epoch = 0
 
     def batch_order(self, epoch: int) -> list[np.ndarray]:
         """The clip indices of each batch of an epoch.
@@ -62,12 +66,13 @@ class _Batches:
             batches += [part[i:i + size] for i in range(0, len(part), size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def __call__(self):
-        self.epoch += 1
-        for batch in self.batch_order(self.epoch):
+    def __call__(self, epoch):
+        # Epoch 0 draws from [seed, 1, ...], as the first epoch always has.
+        draw = int(epoch) + 1
+        for batch in self.batch_order(draw):
             waveforms = [self.clips.waveforms[int(i)] for i in batch]
             if self.augment:
-                waveforms = [augment_waveform(np.random.default_rng([self.seed, self.epoch, 506, int(i)]), w)
+                waveforms = [augment_waveform(np.random.default_rng([self.seed, draw, 506, int(i)]), w)
                              for i, w in zip(batch, waveforms)]
             num_samples = np.array([len(w) for w in waveforms], np.int32)
             padded_length = int(num_samples.max())
@@ -84,7 +89,7 @@ class _Batches:
 
 
 def make_dataset(clips: SpokenClips, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 augment: bool = False, bucket_batches: int = 16, pad_to_multiple: int = 1):
+                 augment: bool = False, bucket_batches: int = 16, pad_to_multiple: int = 1, epoch=0):
     """A ``tf.data.Dataset`` of padded batches ``(features, targets)``.
 
     ``features``: ``{"waveform": float32 [B, T_max], "num_samples": int32 [B]}``,
@@ -103,6 +108,8 @@ def make_dataset(clips: SpokenClips, batch_size: int, shuffle: bool = False, see
         augment: :func:`augment_waveform` on every clip, redrawn each epoch.
         bucket_batches: batches per length-sorted window when shuffling (1: none).
         pad_to_multiple: the padded length's multiple (e.g. the model's hop).
+        epoch: which epoch of the seeded run this is (from 0; an int or an
+            int64 scalar tensor, as :func:`tasks.common.fit.epoch_stream` feeds it).
     """
     import tensorflow as tf
 
@@ -115,6 +122,7 @@ def make_dataset(clips: SpokenClips, batch_size: int, shuffle: bool = False, see
                   "num_samples": tf.TensorSpec((None,), tf.int32)},
                  {"labels": tf.TensorSpec((None, None), tf.int32),
                   "label_length": tf.TensorSpec((None,), tf.int32)})
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    dataset = tf.data.Dataset.from_generator(batches, args=(tf.cast(epoch, tf.int64),),
+                                             output_signature=signature)
     num_batches = -(-len(clips) // batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)

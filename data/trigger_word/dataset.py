@@ -84,7 +84,13 @@ def crop_start(rng: np.random.Generator, triggers, num_samples: int, crop_sample
 
 
 class _ClipExamples:
-    """The generator behind :func:`make_dataset`: each call is one epoch, with its order and crops."""
+    """The generator behind :func:`make_dataset`: ``examples(epoch)`` yields that epoch's examples.
+
+    The order and the crops are a function of ``(seed, epoch)`` alone, never
+    of how often the generator ran before: Keras peeks a batch from a fresh
+    iterator before fitting under a distribution strategy, and that extra
+    pass must not shift which clips the training epochs draw.
+    """
 
     def __init__(self, clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                  shuffle: bool, seed: int, crop_frames: int, positive_fraction: float,
@@ -96,7 +102,6 @@ class _ClipExamples:
         self.labels = np.stack([frame_labels(events, num_frames, frame_seconds)
                                 for events in clips.events]) \
             if len(clips) else np.zeros((0, num_frames), np.float32)
-        self.epoch = 0
 
     @property
     def weighted(self) -> bool:
@@ -108,15 +113,16 @@ class _ClipExamples:
         return waveform, label, near_miss_weights(negatives, len(label), self.frame_seconds,
                                                   self.near_miss_weight)
 
-    def __call__(self):
+    def __call__(self, epoch):
         clips = self.clips
         num_samples = clips.waveforms.shape[1]
         crop_samples = self.crop_frames * self.frame_samples
-        self.epoch += 1
+        # Epoch 0 draws from [seed, 1], as the first epoch always has.
+        draw = int(epoch) + 1
         order = np.arange(len(clips))
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(clips))
-        rng = np.random.default_rng([self.seed, self.epoch, 404])
+            order = np.random.default_rng([self.seed, draw]).permutation(len(clips))
+        rng = np.random.default_rng([self.seed, draw, 404])
         for index in order:
             index = int(index)
             if not crop_samples:
@@ -135,8 +141,15 @@ class _ClipExamples:
 def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                  batch_size: int, shuffle: bool = False, seed: int = 0,
                  crop_seconds: float = 0.0, positive_fraction: float = 0.75,
-                 near_miss_weight: float = 1.0):
+                 near_miss_weight: float = 1.0, epoch=0):
     """A batched ``tf.data.Dataset`` of (waveform float32 (samples,), labels (num_frames,)).
+
+    The dataset is epoch ``epoch`` (counted from 0; an int or an int64 scalar
+    tensor) of a run seeded with ``seed``: with ``shuffle`` its order, and its
+    crops, are drawn from ``(seed, epoch)``, so iterating it again gives the
+    same examples. Training passes ``lambda epoch: make_dataset(..., epoch=epoch)``
+    to :func:`tasks.common.fit.fit_resumable`, which feeds it the epoch index
+    from ``tf.data``.
 
     With ``near_miss_weight`` != 1 the examples carry a third element, per-frame
     loss weights from :func:`near_miss_weights`.
@@ -165,6 +178,7 @@ def make_dataset(clips: TriggerWordClips, num_frames: int, frame_seconds: float,
                  tf.TensorSpec((example_frames,), tf.float32))
     if examples.weighted:
         signature += (tf.TensorSpec((example_frames,), tf.float32),)
-    dataset = tf.data.Dataset.from_generator(examples, output_signature=signature)
+    epoch = tf.cast(epoch, tf.int64)
+    dataset = tf.data.Dataset.from_generator(examples, args=(epoch,), output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(clips)))
     return dataset.batch(batch_size).prefetch(2)

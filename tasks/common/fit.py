@@ -8,8 +8,10 @@ What makes a resumed run identical to an uninterrupted one lives here:
   history, early stopping, dropout seed-generator states) pointing at them,
   then removes the previous epoch's file; a kill between any two steps leaves
   a consistent pair.
-* :func:`epoch_stream` fits on one ``dataset.repeat()`` positioned after the
-  completed epochs, so a seeded reshuffling pipeline replays the same orders.
+* :func:`epoch_stream` fits on one endless stream of epochs positioned after
+  the completed ones: ``dataset.repeat()``, so a seeded reshuffling pipeline
+  replays the same orders, or, for a task that gives a function of the epoch
+  index, that function's dataset of each epoch in turn.
 * :func:`restore` loads the weights and the seed-generator states back.
 
 Under ``--strategy multi_worker``, :func:`fit_multi_worker` replaces
@@ -147,16 +149,29 @@ def restore(model, state, checkpoint_dir):
 
 
 def epoch_stream(dataset, completed_epochs, log_fn):
-    """One endless stream of epochs, positioned after ``completed_epochs``.
+    """One endless stream of epochs, positioned after ``completed_epochs``; returns (stream, steps).
 
-    Fitting on ``dataset.repeat()`` with ``steps_per_epoch`` keeps one iterator
-    for the whole run, so a seeded ``shuffle(reshuffle_each_iteration=True)``
-    draws the same sequence of orders in one long run as in a run that was
-    stopped and resumed: on resume the finished epochs are skipped, not
-    re-drawn from the start of the seed stream.
+    ``dataset`` is one epoch's ``tf.data.Dataset``, or a function from the
+    epoch index (an int64 scalar tensor, counted from 0) to that epoch's
+    dataset.
+
+    A function of the epoch is fed its index by ``tf.data`` itself, so each
+    epoch's data depend only on its index: not on how many iterators were
+    opened before (Keras peeks a batch from an extra one under a distribution
+    strategy), and a resumed run starts at its next epoch without drawing the
+    finished ones again.
+
+    A plain dataset is fitted as ``dataset.repeat()`` with ``steps_per_epoch``,
+    which keeps one iterator for the whole run, so a seeded
+    ``shuffle(reshuffle_each_iteration=True)`` draws the same sequence of
+    orders in one long run as in a run that was stopped and resumed: on resume
+    the finished epochs are skipped, not re-drawn from the start of the seed stream.
     """
     import tensorflow as tf
 
+    per_epoch = dataset if callable(dataset) else None
+    if per_epoch is not None:
+        dataset = per_epoch(tf.constant(0, tf.int64))
     steps = int(dataset.cardinality())
     if steps == tf.data.INFINITE_CARDINALITY:
         raise ValueError("The training dataset is infinite; give it a finite length per epoch.")
@@ -166,6 +181,8 @@ def epoch_stream(dataset, completed_epochs, log_fn):
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
     if steps == 0:
         raise ValueError("The training dataset is empty.")
+    if per_epoch is not None:
+        return tf.data.Dataset.counter(completed_epochs).flat_map(per_epoch), steps
     stream = dataset.repeat()
     if completed_epochs:
         stream = stream.skip(completed_epochs * steps)
@@ -174,6 +191,9 @@ def epoch_stream(dataset, completed_epochs, log_fn):
 
 def fit_resumable(model, run, train, validation=None, callbacks=()):
     """Fits ``model`` on ``train`` for ``run.config.epochs``, resuming ``run``'s checkpoint.
+
+    ``train`` is one epoch's dataset or a function of the epoch index (see
+    :func:`epoch_stream`).
 
     ``callbacks`` are the task's own; they run before the checkpoint and
     TensorBoard, so metrics they add to the epoch logs (e.g. exact match of
@@ -184,8 +204,6 @@ def fit_resumable(model, run, train, validation=None, callbacks=()):
     import keras
 
     config = run.config
-    if config.strategy == "multi_worker":
-        train, validation = shard_by_data(train), shard_by_data(validation)
 
     state = RunState.load(run.checkpoint_dir)
     # Non-chief workers checkpoint into their scratch directory.
@@ -196,6 +214,8 @@ def fit_resumable(model, run, train, validation=None, callbacks=()):
             restore(model, state, run.checkpoint_dir)
         run.log(f"resumed after epoch {state.epoch} from {run.checkpoint_dir / state.weights_file}")
     train, steps_per_epoch = epoch_stream(train, state.epoch, run.log)
+    if config.strategy == "multi_worker":
+        train, validation = shard_by_data(train), shard_by_data(validation)
 
     callbacks = list(callbacks) + [_make_resumable_checkpoint()(state, config.early_stopping_patience)]
     if run.is_chief:

@@ -296,7 +296,7 @@ class SpeechRecognitionModel(keras.Model):
         losses = ctc_loss(y["labels"], y_pred, y["label_length"], lengths)
         if sample_weight is not None:
             losses = losses * ops.cast(sample_weight, losses.dtype)
-        return ops.mean(losses)
+        return _per_replica(ops.mean(losses))
 
     def get_config(self):
         return {**super().get_config(), "architecture": self.architecture, "num_classes": self.num_classes,
@@ -306,6 +306,22 @@ class SpeechRecognitionModel(keras.Model):
                 "dropout": self.dropout, "time_masks": self.time_masks,
                 "time_mask_frames": self.time_mask_frames, "frequency_masks": self.frequency_masks,
                 "frequency_mask_bins": self.frequency_mask_bins, "seed": self.seed}
+
+
+def _per_replica(loss):
+    """``loss`` over the replicas in sync, as Keras's own losses are scaled under ``tf.distribute``.
+
+    The strategy sums the replicas' gradients and Keras multiplies the logged
+    loss back, so without it a two-replica run would take doubled steps and
+    report twice the loss.
+    """
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss / replicas
+    return loss
 
 
 def build_model(**arguments) -> SpeechRecognitionModel:

@@ -25,7 +25,7 @@ NAME = "speech_recognition"
 
 @dataclasses.dataclass
 class SpeechData:
-    train: object  # tf.data.Dataset of ({"waveform", "num_samples"}, {"labels", "label_length"})
+    train: object  # epoch index -> tf.data.Dataset of ({"waveform", "num_samples"}, {"labels", "label_length"})
     validation: object
     train_clips: object  # data.spoken_forms SpokenClips
     validation_clips: object
@@ -47,7 +47,9 @@ def build_data(config):
     validation_clips = make_clips(config, "validation", config.num_validation_utterances)
     test_clips = make_clips(config, "test", config.num_test_utterances)
     return SpeechData(
-        train=make_dataset(train_clips, config.batch_size, shuffle=True, seed=config.seed, augment=config.augment),
+        # Each epoch's order and augmentation are drawn from (seed, epoch index), whatever the strategy.
+        train=lambda epoch: make_dataset(train_clips, config.batch_size, shuffle=True, seed=config.seed,
+                                         augment=config.augment, epoch=epoch),
         validation=make_dataset(validation_clips, config.batch_size),
         train_clips=train_clips, validation_clips=validation_clips, test_clips=test_clips)
 

@@ -196,14 +196,16 @@ class TriggerWordModel(keras.Model):
             self.front_end = Spectrogram(frame_length, FRAME_STEP, fft_length,
                                          name="spectrogram")
         # Per-bin normalisation of the log spectrogram (inference: a fixed affine map per frame).
-        self.feature_norm = keras.layers.BatchNormalization(name="feature_norm")
+        # Synchronized: under a distribution strategy the statistics are the whole batch's, as
+        # on one device, not each replica's share (one device: the same layer).
+        self.feature_norm = keras.layers.BatchNormalization(synchronized=True, name="feature_norm")
         # Only models trained with masks hold the layer (and its seed state), so
         # models saved before it existed load unchanged.
         self.feature_masks = (SpecAugment(*spec_augment, name="spec_augment")
                               if spec_augment and any(spec_augment) else None)
         self.conv = keras.layers.Conv1D(conv_filters, conv_kernel, strides=CONV_STRIDE,
                                         padding="valid" if self.causal else "same", name="conv")
-        self.conv_norm = keras.layers.BatchNormalization(name="conv_norm")
+        self.conv_norm = keras.layers.BatchNormalization(synchronized=True, name="conv_norm")
         self.conv_dropout = keras.layers.Dropout(dropout, name="conv_dropout")
         self.recurrent = [
             keras.layers.RNN(GRUCell(units), return_sequences=True, return_state=True,
@@ -214,7 +216,7 @@ class TriggerWordModel(keras.Model):
                                   for i in range(num_layers)]
         # The course normalises after each GRU; the streaming model keeps that too
         # (at inference batch norm is a per-frame affine map, so it streams).
-        self.recurrent_norm = [keras.layers.BatchNormalization(name=f"gru_norm_{i}")
+        self.recurrent_norm = [keras.layers.BatchNormalization(synchronized=True, name=f"gru_norm_{i}")
                                for i in range(num_layers)]
         self.classifier = keras.layers.Dense(1, activation="sigmoid", name="classifier")
 

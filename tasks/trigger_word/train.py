@@ -23,7 +23,7 @@ NAME = "trigger_word"
 
 @dataclasses.dataclass
 class TriggerWordData:
-    train: object  # tf.data.Dataset of (waveform (batch, samples), labels (batch, frames))
+    train: object  # epoch index -> tf.data.Dataset of (waveform (batch, samples), labels (batch, frames))
     validation: object
     train_clips: object  # data.trigger_word.TriggerWordClips
     validation_clips: object
@@ -121,10 +121,11 @@ def build_data(config):
     test_negative = make_clips(
         config, "test", clips_for_minutes(config.test_negative_minutes, config.clip_seconds), True)
     return TriggerWordData(
-        train=make_dataset(train_clips, num_frames, FRAME_SECONDS, config.batch_size,
-                           shuffle=True, seed=config.seed, crop_seconds=config.crop_seconds,
-                           positive_fraction=config.positive_crop_fraction,
-                           near_miss_weight=config.near_miss_weight),
+        # Each epoch's order and crops are drawn from (seed, epoch index), whatever the strategy.
+        train=lambda epoch: make_dataset(train_clips, num_frames, FRAME_SECONDS, config.batch_size,
+                                         shuffle=True, seed=config.seed, crop_seconds=config.crop_seconds,
+                                         positive_fraction=config.positive_crop_fraction,
+                                         near_miss_weight=config.near_miss_weight, epoch=epoch),
         validation=make_dataset(validation_clips, num_frames, FRAME_SECONDS, config.batch_size),
         train_clips=train_clips, validation_clips=validation_clips,
         validation_negative=validation_negative, test_clips=test_clips,

@@ -322,3 +322,39 @@ def test_every_task_command_reports_a_missing_run_the_same_way(task, command, tm
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert f"{missing} is not a finished {task} run" in result.stderr
     assert f"python -m tasks.{task} train --out {missing}" in result.stderr
+
+
+def test_epoch_stream_feeds_a_function_of_the_epoch_its_index():
+    """Each epoch of a per-epoch pipeline depends only on its index, not on iterators opened before."""
+    import tensorflow as tf
+
+    from tasks.common.fit import epoch_stream
+
+    opened = []
+
+    def epoch_rows(epoch):
+        opened.append(int(epoch))  # a Python counter would shift with every extra iterator
+        rng = tf.random.Generator.from_seed(int(epoch) * 7 + 1)
+        yield from rng.uniform((3, 2)).numpy()
+
+    def per_epoch(epoch):
+        dataset = tf.data.Dataset.from_generator(epoch_rows, args=(epoch,),
+                                                 output_signature=tf.TensorSpec((2,), tf.float32))
+        return dataset.apply(tf.data.experimental.assert_cardinality(3)).batch(2)
+
+    def batches(stream, count):
+        return [batch.numpy().tolist() for batch in stream.take(count)]
+
+    def epoch_batches(epoch):
+        return [batch.numpy().tolist() for batch in per_epoch(tf.constant(epoch, tf.int64))]
+
+    stream, steps = epoch_stream(per_epoch, 0, print)
+    assert steps == 2
+    next(iter(stream))  # what Keras does before fitting under a strategy
+    whole_run = batches(stream, 6)
+    assert whole_run == epoch_batches(0) + epoch_batches(1) + epoch_batches(2)
+    assert whole_run[:2] != whole_run[2:4]
+    # A run resumed after two epochs starts at the third, without drawing the first two.
+    opened.clear()
+    resumed, _ = epoch_stream(per_epoch, 2, print)
+    assert batches(resumed, 2) == whole_run[4:] and opened == [2]
