@@ -125,17 +125,14 @@ def export_saved_model(model, export_dir, beam_width=8, lm=None, lm_weight=0.5, 
 def export_tflite(model, path, num_samples=4 * SAMPLE_RATE):
     """Converts the acoustic model (batch 1, up to ``num_samples`` samples) to TFLite; returns the path.
 
-Its inputs are ``waveform`` float32 ``[1, num_samples]`` (zero-padded) and
-``num_samples`` int32 ``[1]`` (the utterance's own length), so the
-normalisation sees only the utterance, as in the SavedModel.
-
-    Builtin ops only (the recurrent layers' while loops convert to TFLite's
-    own). The variables are frozen by handle first, because Keras 3 gives
-    TensorFlow variables non-unique names that the converter's own freezing
-    maps wrongly.
+    Its inputs are ``waveform`` float32 ``[1, num_samples]`` (zero-padded) and
+    ``num_samples`` int32 ``[1]`` (the utterance's own length), so the
+    normalisation sees only the utterance, as in the SavedModel. Builtin ops
+    only (the recurrent layers' while loops convert to TFLite's own).
     """
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from tasks.common.tflite import write_tflite
 
     @tf.function(input_signature=[tf.TensorSpec([1, num_samples], tf.float32, name="waveform"),
                                   tf.TensorSpec([1], tf.int32, name="num_samples")])
@@ -143,13 +140,7 @@ normalisation sees only the utterance, as in the SavedModel.
         log_probs, _ = model.encode(waveform, num_samples)
         return {"log_probs": log_probs}
 
-    frozen = convert_variables_to_constants_v2(acoustic_model.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    flatbuffer = converter.convert()
-    with open(path, "wb") as handle:
-        handle.write(flatbuffer)
-    return path
+    return write_tflite(acoustic_model, model, path)
 
 
 class TFLiteAcousticModel:

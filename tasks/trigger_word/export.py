@@ -148,19 +148,9 @@ def export_tflite(model, path, chunk_samples=DEFAULT_TFLITE_CHUNK):
         return {"probabilities": probabilities, "audio_state": states[0],
                 "conv_state": states[1], "recurrent_state": tf.stack(states[2:])}
 
-    # Keras 3 gives TensorFlow variables non-unique names ("kernel", "bias"),
-    # which the converter's own freezing maps wrongly; freeze by handle first.
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
+    from tasks.common.tflite import write_tflite
 
-    frozen = convert_variables_to_constants_v2(stream_step.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    flatbuffer = converter.convert()
-    with open(path, "wb") as handle:
-        handle.write(flatbuffer)
-    return path
+    return write_tflite(stream_step, model, path)
 
 
 class TFLiteStreamer:
