@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tasks.common.config import ConfigError
 from tasks.common.fit import fit_resumable
 from tasks.common.run_dir import RunDir
 from tasks.common.runner import TaskCommands
@@ -168,6 +169,25 @@ def query_saved_model(loaded, texts):
     ]
 
 
+def start_from(model, directory):
+    """Sets ``model``'s weights to those of the run in ``directory`` (``--init-from``).
+
+    The two models must have the same layers and weight shapes; otherwise a
+    ConfigError names the first weight that differs.
+    """
+    start = load_model(RunDir.open(directory, NAME, needs=("model.keras",)).model_path)
+    ours, theirs = model.weights, start.weights
+    if type(start) is not type(model) or len(ours) != len(theirs):
+        raise ConfigError(f"--init-from {directory}: that run's model ({start.name}, {len(theirs)} weights) "
+                          f"is not this one ({model.name}, {len(ours)} weights); use the same model options")
+    for mine, other in zip(ours, theirs):
+        if tuple(mine.shape) != tuple(other.shape):
+            raise ConfigError(f"--init-from {directory}: weight {mine.path} has shape {tuple(other.shape)} "
+                              f"there and {tuple(mine.shape)} here; use the same model options")
+    model.set_weights(start.get_weights())
+    return model
+
+
 def train(config, restart_on_change=False):
     """Trains, evaluates and exports a date translator into ``config.out``; returns the metrics."""
     from tasks.date_translation.evaluate import evaluate_model
@@ -179,8 +199,7 @@ def train(config, restart_on_change=False):
     with run.strategy.scope():
         model = compile_model(build_model(config), config)
         if config.init_from:
-            start = load_model(RunDir.open(config.init_from, NAME, needs=("model.keras",)).model_path)
-            model.set_weights(start.get_weights())
+            start_from(model, config.init_from)
             run.log(f"weights from {config.init_from}")
     run.log(f"model {model.name}: {model.count_params():,} parameters")
     exact_match_callback = ExactMatchCallback(

@@ -7,6 +7,7 @@ bench/date_parsing.py. The calendar mask is checked against Python's
 """
 
 import calendar
+import dataclasses
 import datetime
 import json
 import os
@@ -488,6 +489,21 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     confidence = served["serving_default"]["confidence"]
     assert confidence[SAMPLES.index("")] == 0.0
     assert confidence[SAMPLES.index("x" * 120)] == 0.0
+
+
+def test_init_from_copies_a_runs_weights_and_refuses_another_shape(run_dir):
+    from tasks.date_translation.train import start_from
+
+    out, _, config = run_dir
+    trained = load_model(out / "model.keras")
+    model = start_from(build_model(config), str(out))
+    for mine, theirs in zip(model.weights, trained.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(mine), ops.convert_to_numpy(theirs))
+    wider = dataclasses.replace(config, decoder_units=12)
+    with pytest.raises(ConfigError, match="--init-from .*same model options"):
+        start_from(build_model(wider), str(out))
+    with pytest.raises(ConfigError, match="--init-from .*same model options"):
+        start_from(build_model(dataclasses.replace(config, model="transformer")), str(out))
 
 
 @pytest.fixture(scope="module")
