@@ -5,11 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Two xdist workers for two cores; override with `make test JOBS=4`. loadscope sends each test module to
-# one worker, so a module's shared fixture (a trained run, an export) is built once, not on both workers.
-# (loadgroup would not do it: under pytest 9.2 xdist 3.8 cannot rename the nodes it groups by.)
+# Two xdist workers for two cores; override with `make test JOBS=4`. Tests that share a module or
+# session fixture carry an xdist group (tests/conftest.py), and loadgroup sends each group to one worker.
 JOBS ?= 2
-DIST := --dist loadscope
+DIST := --dist loadgroup
 PYTEST_FLAGS ?=
 
 .PHONY: demo serve test test-browser test-slow test-tf test-jax test-torch bench clean-venv help
