@@ -50,6 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 
+def _run_record(row):
+    """One compared run of the other-engines bench as JSON: its metrics and each target's rule and figures."""
+    return dict(run=row["run"], metrics=row["metrics"], other=row["other"],
+                targets={f"{t:g}": dict(rule=entry["rule"].to_dict(), test=entry["test"], other=entry["other"])
+                         for t, entry in row["targets"].items()})
+
+
 def load_run(run_dir):
     import keras
 
@@ -377,11 +384,7 @@ def write_other_engine_results(args, rows):
                          f"{figures['false_accepts_per_hour']:.1f}")
         lines.append(f"| {voice} | " + " | ".join(cells) + " |")
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            dict(run=row["run"], metrics=row["metrics"], other=row["other"],
-                 targets={f"{t:g}": dict(rule=entry["rule"].to_dict(), test=entry["test"],
-                                         other=entry["other"]) for t, entry in row["targets"].items()})
-            for row in rows], indent=1, default=float))
+        Path(args.json).write_text(json.dumps([_run_record(row) for row in rows], indent=1, default=float))
     path = Path(args.results)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     title = lines[0]
@@ -497,11 +500,8 @@ def write_listen_results(args, rows, source, seconds, detections):
     lines += [f"| {engine} | {chunk} | {rtf:.4f} | {cpu:.4f} | {delay:.3f} | {'yes' if equal else 'no'} |"
               for engine, chunk, rtf, cpu, delay, equal in rows]
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            dict(run=row["run"], metrics=row["metrics"], other=row["other"],
-                 targets={f"{t:g}": dict(rule=entry["rule"].to_dict(), test=entry["test"],
-                                         other=entry["other"]) for t, entry in row["targets"].items()})
-            for row in rows], indent=1, default=float))
+        keys = ("engine", "chunk_ms", "real_time_factor", "real_time_factor_cpu", "median_delay_s", "detections_equal")
+        Path(args.json).write_text(json.dumps([dict(zip(keys, row)) for row in rows], indent=1, default=float))
     path = Path(args.results)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     title = lines[0]
