@@ -8,6 +8,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from _pytest.nodes import NodeId  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -19,31 +20,66 @@ def _reset_keras_state():
     keras.config.set_dtype_policy("float32")
 
 
-def _shared_fixture_groups(item):
-    """Where the module- and session-scoped fixtures this test uses are defined (pytest's own left out)."""
+def _shared_fixtures(item):
+    """The module- and session-scoped fixtures this test uses (pytest's own left out), as "baseid::name"."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
-        return set()
-    groups = set()
+        return []
+    shared = []
     for name in info.names_closure:
         definitions = info.name2fixturedefs.get(name)
         if definitions and definitions[-1].scope in ("module", "session") and definitions[-1].baseid:
-            groups.add(definitions[-1].baseid)
-    return groups
+            shared.append(f"{definitions[-1].baseid}::{name}")
+    return shared
 
 
-# First, so that the marks are there when xdist's own hook names the groups.
+def _fixture_groups(items):
+    """Each test's group: the tests linked through shared fixtures, each group named after its first fixture.
+
+    Tests are linked when they use one module or session fixture, and groups
+    join when one test uses fixtures of two, so one worker builds each
+    fixture once, while a module's tests that share nothing stay free to run
+    on either worker.
+    """
+    parent = {}
+
+    def root(key):
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    shared = {item: _shared_fixtures(item) for item in items}
+    for fixtures in shared.values():
+        for other in fixtures[1:]:
+            a, b = root(fixtures[0]), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {item: root(fixtures[0]) for item, fixtures in shared.items() if fixtures}
+
+
+def _name_groups_in_node_ids(items):
+    """Append "@group" to each grouped test's node id, which `--dist loadgroup` schedules by.
+
+    xdist's own hook writes the suffix to `item._nodeid`, which pytest 9 no longer reads (the id lives
+    in `item._id`), so without this every group is split over the workers.
+    """
+    for item in items:
+        names = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
+# First, so that the marks and the renamed node ids are there before xdist's own hook runs.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # The tests that share a module or session fixture (a trained run, an export, the web app's
-    # runs) form one xdist group: with `--dist loadgroup` one worker builds the fixture once (under
-    # pytest 9.2 xdist 3.8 cannot rename the node ids it groups by, so today both workers may build it),
-    # where plain load balancing would build it on both.
-    # A test that reaches a conftest's session fixture and its own module's joins the conftest's group.
-    for item in items:
-        groups = _shared_fixture_groups(item)
-        if groups:
-            item.add_marker(pytest.mark.xdist_group(min(groups, key=len)))
+    # runs) form one xdist group: with `--dist loadgroup` one worker builds the fixture once, where
+    # plain load balancing would build it on both.
+    for item, group in _fixture_groups(items).items():
+        item.add_marker(pytest.mark.xdist_group(group.replace("/", "_").replace("::", "_")))
+    if getattr(config.option, "loadgroup", False):
+        _name_groups_in_node_ids(items)
 
     # Under a non-TensorFlow backend only the layer tests are meaningful; the
     # tasks export SavedModels and use tf.data.

@@ -78,7 +78,7 @@ def spoken_clip(word="activate", seconds=4.0, at=1.5, seed=0):
         from data.trigger_word.speech_engine import EspeakEngine
         from data.trigger_word.voices import Speaker
 
-        spoken = EspeakEngine().synthesize(word, Speaker("en", "m1", 50, 50, 175))
+        spoken = EspeakEngine.for_this_process().synthesize(word, Speaker("en", "m1", 50, 50, 175))
     except Exception:
         t = np.arange(int(0.6 * 16000)) / 16000
         spoken = (0.5 * np.sin(2 * np.pi * (300 + 800 * t) * t)).astype(np.float32)

@@ -69,6 +69,25 @@ class EspeakEngine:
     # The data directory this process's eSpeak NG was initialised from (the C library's own state).
     _initialised_from = None
     _initialise_lock = threading.Lock()
+    _process_engine = None
+    _process_engine_lock = threading.Lock()
+
+    @classmethod
+    def for_this_process(cls, data_path=None) -> "EspeakEngine":
+        """This process's engine, made on first use: for callers that share the process with others.
+
+        Raises:
+            RuntimeError: the process's eSpeak NG was initialised from another data directory.
+        """
+        with cls._process_engine_lock:
+            if cls._process_engine is None:
+                cls._process_engine = cls(data_path)
+            engine = cls._process_engine
+        wanted = str(data_path or _loader().get_data_path())
+        if engine.data_path != wanted:
+            raise RuntimeError(
+                f"this process's eSpeak NG was initialised from {engine.data_path}, not {wanted}")
+        return engine
 
     def __init__(self, data_path=None):
         loader = _loader()

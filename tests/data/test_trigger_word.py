@@ -20,8 +20,9 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine():
-    # eSpeak NG initialises once per process: this module's one engine.
-    return tw.EspeakEngine()
+    # eSpeak NG initialises once per process, and other modules' tests (the web app's) may have
+    # started it in this worker already.
+    return tw.EspeakEngine.for_this_process()
 
 
 def test_espeak_speaks_trimmed_16khz_audio(engine):
@@ -42,6 +43,9 @@ def test_espeak_speaks_trimmed_16khz_audio(engine):
 def test_a_second_engine_in_one_process_is_refused(engine):
     with pytest.raises(RuntimeError, match="already initialised"):
         tw.EspeakEngine()
+    assert tw.EspeakEngine.for_this_process() is engine
+    with pytest.raises(RuntimeError, match="not /elsewhere"):
+        tw.EspeakEngine.for_this_process("/elsewhere")
 
 
 def test_word_banks_are_deterministic_whatever_ran_before(engine):

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import sacrebleu
+import sacrebleu.tokenizers.tokenizer_13a
 
 from tasks.common.bleu import BleuMetric, corpus_bleu, sentence_bleu, tokenize_13a
 

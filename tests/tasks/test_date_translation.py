@@ -371,15 +371,18 @@ def test_a_model_saved_before_the_model_classes_is_refused_clearly(tmp_path):
 
 def test_xla_serving_matches_the_plain_graph(tiny_model, tmp_path):
     model, config = tiny_model
-    # Two width buckets (every new width is another XLA compile), and the empty string.
-    texts = tf.constant(["12.05.07", "", "3rd of march 1979", "Wed, 17 Apr 2019 13:51:39 +0000"])
+    # One width bucket (every new width is another XLA compile of each search), and the empty string.
+    texts = tf.constant(["12.05.07", "", "3 mar 1979", "17.04.19 13:51"])
     plain = DateTranslator(model, config.sequence_length, 2, jit_compile=False)
     compiled = DateTranslator(model, config.sequence_length, 2, jit_compile=True)
     for beam_width in (1, 2):
         expected, served = plain.translate(texts, beam_width), compiled.translate(texts, beam_width)
         assert served["iso"].numpy().tolist() == expected["iso"].numpy().tolist()
         np.testing.assert_allclose(served["confidence"], expected["confidence"], atol=1e-5)
-    # The compiled decoder survives a SavedModel round trip (the task's runs below serve the plain graph).
+    # The compiled decoder survives a SavedModel round trip (the task's runs below serve the plain graph);
+    # the serving code is the same for both models, so one model's round trip shows it.
+    if config.model != "attention":
+        return
     tf.saved_model.save(compiled, str(tmp_path / "xla"), signatures={"greedy": compiled.greedy})
     reloaded = tf.saved_model.load(str(tmp_path / "xla")).signatures["greedy"](text=texts)
     expected = plain.translate(texts, 1)
