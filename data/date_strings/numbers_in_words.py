@@ -1,10 +1,12 @@
-"""Days and years spelled out, as a speech recogniser or a cheque writes them.
+"""Numbers, days and years spelled out, as a speech recogniser or a cheque writes them.
 
 ``cardinal(79) == "seventy-nine"``, ``ordinal(25) == "twenty-fifth"``, and
 ``year_in_words(rng, 2001)`` is one of ``"two thousand and one"``,
 ``"two thousand one"``, ``"twenty oh one"``. Every function returning several
 spellings takes the random generator that picks one; the compound separator
-(``"seventy-nine"`` or ``"seventy nine"``) is chosen by the caller.
+(``"seventy-nine"`` or ``"seventy nine"``) is chosen by the caller. The
+date strings write these words and so does the spoken-forms grammar
+(``data.spoken_forms.grammar``, with a space for the separator).
 """
 
 ONES = (
@@ -19,10 +21,14 @@ ORDINAL_ONES = (
 ORDINAL_TENS = "_ _ twentieth thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth".split()
 
 
-def cardinal(number, hyphen="-"):
-    """0-9999 in words, British "and" after hundreds (``"one hundred and five"``)."""
-    if not 0 <= number <= 9999:
-        raise ValueError(f"Invalid number {number}. Expected 0-9999.")
+def cardinal(number, hyphen="-", use_and=True):
+    """0-999,999 in words, British "and" after hundreds (``"one hundred and five"``).
+
+    ``use_and=False`` leaves the "and" out, American style (``"one hundred five"``).
+    """
+    if not 0 <= number <= 999_999:
+        raise ValueError(f"Invalid number {number}. Expected 0-999,999.")
+    joint = " and " if use_and else " "
     if number < 20:
         return ONES[number]
     if number < 100:
@@ -30,14 +36,14 @@ def cardinal(number, hyphen="-"):
         return TENS[tens] + (hyphen + ONES[ones] if ones else "")
     if number < 1000:
         hundreds, rest = divmod(number, 100)
-        return ONES[hundreds] + " hundred" + (" and " + cardinal(rest, hyphen) if rest else "")
+        return ONES[hundreds] + " hundred" + (joint + cardinal(rest, hyphen) if rest else "")
     thousands, rest = divmod(number, 1000)
-    words = ONES[thousands] + " thousand"
+    words = cardinal(thousands, hyphen, use_and) + " thousand"
     if rest == 0:
         return words
     if rest < 100:
-        return words + " and " + cardinal(rest, hyphen)
-    return words + " " + cardinal(rest, hyphen)
+        return words + joint + cardinal(rest, hyphen)
+    return words + " " + cardinal(rest, hyphen, use_and)
 
 
 def ordinal(number, hyphen="-"):
@@ -59,6 +65,19 @@ def ordinal_suffix(number):
     return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
 
 
+def year_in_pairs(year, hyphen="-"):
+    """A year said as two pairs of digits: ``nineteen seventy-nine``, ``nineteen oh five``,
+    ``nineteen hundred``, ``twenty twenty``."""
+    if not 1000 <= year <= 9999:
+        raise ValueError(f"Invalid year {year}. Expected 1000-9999.")
+    century, rest = divmod(year, 100)
+    if rest == 0:
+        return f"{cardinal(century, hyphen)} hundred"
+    if rest < 10:
+        return f"{cardinal(century, hyphen)} oh {ONES[rest]}"
+    return f"{cardinal(century, hyphen)} {cardinal(rest, hyphen)}"
+
+
 def year_spellings(year, hyphen="-"):
     """Every spelling of a year 1000-2999 that people say; the first is the most common.
 
@@ -76,15 +95,11 @@ def year_spellings(year, hyphen="-"):
         spellings.append(full)
         spellings.append(full.replace(" and ", " "))
         if year % 1000 != 0:
-            spellings.append(f"{cardinal(century, hyphen)} oh {ONES[rest]}")
+            spellings.append(year_in_pairs(year, hyphen))
     else:
-        if rest == 0:
-            spellings.append(f"{cardinal(century, hyphen)} hundred")
-        elif rest < 10:
-            spellings.append(f"{cardinal(century, hyphen)} oh {ONES[rest]}")
+        spellings.append(year_in_pairs(year, hyphen))
+        if 0 < rest < 10:
             spellings.append(f"{cardinal(century, hyphen)} hundred and {ONES[rest]}")
-        else:
-            spellings.append(f"{cardinal(century, hyphen)} {cardinal(rest, hyphen)}")
         if year >= 2000:
             spellings.append(full)
             spellings.append(full.replace(" and ", " "))

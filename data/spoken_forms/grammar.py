@@ -52,17 +52,12 @@ import datetime
 
 import numpy as np
 
+from data.date_strings import numbers_in_words
+from data.date_strings.numbers_in_words import ONES, ORDINAL_ONES, ORDINAL_TENS, TENS
+
 CATEGORIES = ("digits", "cardinal", "date", "time", "mixed")
 CATEGORY_WEIGHTS = {"digits": 0.15, "cardinal": 0.2, "date": 0.3, "time": 0.2, "mixed": 0.15}
 
-ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-        "nineteen")
-TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-ORDINAL_ONES = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh",
-                "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth",
-                "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth")
-ORDINAL_TENS = ("", "", "twentieth", "thirtieth")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -84,23 +79,6 @@ class Utterance:
 # Numbers
 # ----------------------------------------------------------------------------
 
-def _below_hundred(n: int) -> str:
-    if n < 20:
-        return ONES[n]
-    tens, ones = divmod(n, 10)
-    return TENS[tens] + (f" {ONES[ones]}" if ones else "")
-
-
-def _below_thousand(n: int, use_and: bool) -> str:
-    hundreds, rest = divmod(n, 100)
-    if not hundreds:
-        return _below_hundred(rest)
-    words = f"{ONES[hundreds]} hundred"
-    if rest:
-        words += (" and " if use_and else " ") + _below_hundred(rest)
-    return words
-
-
 def cardinal_words(n: int, use_and: bool = True) -> str:
     """``n`` (0..999,999) in words: ``one hundred and twenty five``, ``two thousand and one``.
 
@@ -110,28 +88,14 @@ def cardinal_words(n: int, use_and: bool = True) -> str:
     """
     if not 0 <= int(n) <= 999_999:
         raise ValueError(f"cardinal_words covers 0..999,999; received {n}")
-    n = int(n)
-    thousands, rest = divmod(n, 1000)
-    if not thousands:
-        return _below_thousand(rest, use_and)
-    words = f"{_below_thousand(thousands, use_and)} thousand"
-    if rest >= 100:
-        words += " " + _below_thousand(rest, use_and)
-    elif rest:
-        words += (" and " if use_and else " ") + _below_hundred(rest)
-    return words
+    return numbers_in_words.cardinal(int(n), " ", use_and)
 
 
 def ordinal_words(n: int) -> str:
     """``n`` (1..99) as an ordinal: ``third``, ``twenty first``, ``thirtieth``."""
     if not 1 <= int(n) <= 99:
         raise ValueError(f"ordinal_words covers 1..99; received {n}")
-    if n < 20:
-        return ORDINAL_ONES[n]
-    tens, ones = divmod(int(n), 10)
-    if not ones:
-        return TENS[tens][:-1] + "ieth"
-    return f"{TENS[tens]} {ORDINAL_ONES[ones]}"
+    return numbers_in_words.ordinal(int(n), " ")
 
 
 def digit_words(digits: str, zero: str = "oh") -> str:
@@ -160,16 +124,11 @@ def year_words(year: int, style: str = "pairs") -> str:
         raise ValueError(f"year_words covers 1000..9999; received {year}")
     if style not in YEAR_STYLES:
         raise ValueError(f"Unknown year style {style!r}; expected one of {YEAR_STYLES}")
-    high, low = divmod(year, 100)
     if style != "pairs" or 2000 <= year <= 2009:
         if not 2000 <= year <= 2099:
             raise ValueError(f"The thousand styles are for 2000-2099; received {year}")
         return cardinal_words(year, use_and=style != "thousand_no_and")
-    if low == 0:
-        return f"{_below_hundred(high)} hundred"
-    if low < 10:
-        return f"{_below_hundred(high)} oh {ONES[low]}"
-    return f"{_below_hundred(high)} {_below_hundred(low)}"
+    return numbers_in_words.year_in_pairs(year, " ")
 
 
 # ----------------------------------------------------------------------------
@@ -247,7 +206,7 @@ def random_date(rng: np.random.Generator, with_year: float = 0.6, with_weekday: 
 
 def _minutes_words(minute: int) -> str:
     """Minutes after the hour in ``seven oh five`` / ``seven fifteen`` style."""
-    return f"oh {ONES[minute]}" if minute < 10 else _below_hundred(minute)
+    return f"oh {ONES[minute]}" if minute < 10 else cardinal_words(minute)
 
 
 def _half_of_day(rng: np.random.Generator, hour12: int):
@@ -283,7 +242,7 @@ def random_time(rng: np.random.Generator):
         return words, "00:00" if words == "midnight" else "12:00"
     if form == "twenty_four_hour":
         hour, minute = int(rng.integers(13, 24)), int(rng.integers(1, 60))
-        return f"{ONES[hour] if hour < 20 else _below_hundred(hour)} {_minutes_words(minute)}", \
+        return f"{cardinal_words(hour)} {_minutes_words(minute)}", \
             f"{hour:02d}:{minute:02d}"
     if form == "past_to":
         minute = int(rng.choice([15, 30, 45, 5, 10, 20, 25, 35, 40, 50, 55]))
@@ -430,7 +389,8 @@ def generate_utterances(num_utterances: int, seed: int = 0, stream: int = 0,
 
 def vocabulary() -> frozenset:
     """Every word the grammar can say (for language models and for babble that must not be in it)."""
-    words = set(ONES) | set(TENS[2:]) | set(ORDINAL_ONES[1:]) | set(ORDINAL_TENS[2:])
+    # Ordinals name days, so none beyond the thirtieth is said.
+    words = set(ONES) | set(TENS[2:]) | set(ORDINAL_ONES[1:]) | set(ORDINAL_TENS[2:4])
     words |= set(MONTHS) | set(WEEKDAYS)
     words |= set("oh hundred thousand and the of a m p o clock quarter half past to minutes in "
                  "morning afternoon evening at night noon midnight midday".split())
