@@ -1,5 +1,9 @@
 """Reading audio files for the command-line tools: any format, rate and channel count, in bounded memory."""
 
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 
 
@@ -45,3 +49,34 @@ def read_blocks(path, block_seconds, sample_rate=16000):
                 break
         if total == 0:
             raise AudioError("empty audio (no samples could be read)")
+
+
+def output_path(template, source, many):
+    """Where a per-file output goes: ``template`` for one input, ``<stem>_<input stem><suffix>`` for several."""
+    template = Path(template)
+    if not many:
+        return template
+    return template.with_name(f"{template.stem}_{Path(source).stem}{template.suffix}")
+
+
+def for_each_file(paths, process, describe, as_json):
+    """Runs ``process(path)`` on each file and prints its answers; returns the command's exit status.
+
+    A file that raises :class:`AudioError` gets ``error: PATH: reason`` on stderr and the other
+    files are still processed; the status is then 1. Answers are printed one line a file,
+    ``PATH: describe(answer)``, or with ``as_json`` as one JSON object mapping path to answer.
+    """
+    results, failures = {}, 0
+    for path in paths:
+        try:
+            result = process(path)
+        except AudioError as error:
+            failures += 1
+            print(f"error: {path}: {error}", file=sys.stderr, flush=True)
+            continue
+        results[path] = result
+        if not as_json:
+            print(f"{path}: {describe(result)}", flush=True)
+    if as_json:
+        print(json.dumps(results))
+    return 1 if failures else 0

@@ -23,9 +23,7 @@ transcribed; the exit status is then 1.
 from __future__ import annotations
 
 import argparse
-import json
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,13 +150,6 @@ class Recognizer:
         return self.dates(text=tf.constant([text]))["iso"].numpy()[0].decode()
 
 
-def _output_path(template, source, many):
-    template = Path(template)
-    if not many:
-        return template
-    return template.with_name(f"{template.stem}_{Path(source).stem}{template.suffix}")
-
-
 def transcribe_command(argv):
     """transcribe audio files to text (--json, --plot, --dates-model for ISO dates)"""
     parser = argparse.ArgumentParser(prog="python -m tasks.speech_recognition transcribe",
@@ -178,24 +169,19 @@ def transcribe_command(argv):
     recognizer = Recognizer(args.model, args.decoder, args.dates_model)
 
     many = len(args.files) > 1
-    results, failures = {}, 0
-    for path in args.files:
-        try:
-            result = recognizer.transcribe(read_blocks(path), keep_posteriors=bool(args.plot))
-        except AudioError as error:
-            failures += 1
-            print(f"error: {path}: {error}", file=sys.stderr, flush=True)
-            continue
+
+    def transcribe_file(path):
+        result = recognizer.transcribe(read_blocks(path), keep_posteriors=bool(args.plot))
         if args.plot:
             from tasks.speech_recognition.evaluate import plot_posteriors
 
-            plot_posteriors(_output_path(args.plot, path, many), None, result.pop("log_probs"),
+            plot_posteriors(audio_files.output_path(args.plot, path, many), None, result.pop("log_probs"),
                             title=f"{Path(path).name}: {result['text']!r}", frame_seconds=recognizer.frame_seconds,
                             spectrogram=result.pop("spectrogram"))
-        results[path] = result
-        if not args.json:
-            iso = f" -> {result['iso'] or 'not a date'}" if "iso" in result else ""
-            print(f"{path}: {result['text']!r} (confidence {result['confidence']:.2f}){iso}", flush=True)
-    if args.json:
-        print(json.dumps(results))
-    return 1 if failures else 0
+        return result
+
+    def describe(result):
+        iso = f" -> {result['iso'] or 'not a date'}" if "iso" in result else ""
+        return f"{result['text']!r} (confidence {result['confidence']:.2f}){iso}"
+
+    return audio_files.for_each_file(args.files, transcribe_file, describe, args.json)

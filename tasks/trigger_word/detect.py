@@ -21,7 +21,6 @@ the exit status is then 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -187,15 +186,6 @@ def write_chimed(path, blocks, detections, out_path):
             position += len(block)
 
 
-def _output_path(template, source, many):
-    if not template:
-        return None
-    template = Path(template)
-    if not many:
-        return template
-    return template.with_name(f"{template.stem}_{Path(source).stem}{template.suffix}")
-
-
 def detect_command(argv):
     """find the trigger word in audio files (times in seconds; --json, --chime, --plot)"""
     parser = argparse.ArgumentParser(prog="python -m tasks.trigger_word detect",
@@ -222,29 +212,24 @@ def detect_command(argv):
         return 2
 
     many = len(args.files) > 1
-    results, failures = {}, 0
-    for path in args.files:
-        try:
-            if not Path(path).is_file():
-                raise AudioError("no such file")
-            times, probabilities = detector.detect(read_blocks(path))
-            results[path] = times
-            if args.plot:
-                from tasks.trigger_word.evaluate import plot_detection
 
-                plot_detection(_output_path(args.plot, path, many), probabilities, times,
-                               detector.threshold, spectrogram=coarse_spectrogram(read_blocks(path)),
-                               title=Path(path).name, frame_seconds=detector.frame_seconds,
-                               sample_rate=SAMPLE_RATE)
-            if args.chime:
-                write_chimed(path, read_blocks(path), times, _output_path(args.chime, path, many))
-        except AudioError as error:
-            failures += 1
-            print(f"error: {path}: {error}", file=sys.stderr)
-            continue
-        if not args.json:
-            shown = ", ".join(f"{t:.2f}" for t in times)
-            print(f"{path}: {shown + ' s' if times else 'no detections'}", flush=True)
-    if args.json:
-        print(json.dumps(results))
-    return 1 if failures else 0
+    def detect_file(path):
+        if not Path(path).is_file():
+            raise AudioError("no such file")
+        times, probabilities = detector.detect(read_blocks(path))
+        if args.plot:
+            from tasks.trigger_word.evaluate import plot_detection
+
+            plot_detection(audio_files.output_path(args.plot, path, many), probabilities, times,
+                           detector.threshold, spectrogram=coarse_spectrogram(read_blocks(path)),
+                           title=Path(path).name, frame_seconds=detector.frame_seconds,
+                           sample_rate=SAMPLE_RATE)
+        if args.chime:
+            write_chimed(path, read_blocks(path), times, audio_files.output_path(args.chime, path, many))
+        return times
+
+    def describe(times):
+        shown = ", ".join(f"{t:.2f}" for t in times)
+        return shown + " s" if times else "no detections"
+
+    return audio_files.for_each_file(args.files, detect_file, describe, args.json)
