@@ -45,7 +45,7 @@ from data.spoken_forms.clips import (
     SPOKEN_FORMS_VERSION,
     SpokenClips,
     assemble_clips,
-    make_cache,
+    cached_clips,
 )
 from data.spoken_forms.grammar import CATEGORIES, generate_utterances
 from data.spoken_forms.speech import CHUNK_SIZE, speech_text
@@ -214,15 +214,9 @@ def make_other_engine_spoken_clips(num_utterances: int, seed: int = 0, cache_dir
                   for voice in names]
     options = OtherEngineClipOptions(num_utterances, seed, tuple(voices), duration_stretch,
                                      snr_db, background_kinds, padding_seconds, categories)
-    if cache is None:
-        cache = make_cache(cache_dir)
-    elif cache_dir is not None:
-        raise ValueError("Pass either cache_dir or cache, not both")
-    directory = cache.path("other-engines", options)
-    if directory is not None and (directory / "clips.json").exists():
-        return SpokenClips.load(directory)
-    clips = _synthesize_other_engine_clips(options, directory, verbose, workers)
-    return SpokenClips.load(directory) if directory is not None else clips
+    return cached_clips(
+        "other-engines", options, cache_dir, cache,
+        lambda cache, directory: _synthesize_other_engine_clips(options, directory, verbose, workers))
 
 
 def _synthesize_other_engine_clips(options: OtherEngineClipOptions, directory, verbose: bool,

@@ -286,14 +286,27 @@ def make_spoken_clips(split: str, num_utterances: int, seed: int = 0, cache_dir=
     options = SpokenClipOptions(split, num_utterances, seed, speakers_per_variant,
                                 synthetic_voices, snr_db, background_kinds, padding_seconds,
                                 categories)
+    return cached_clips(
+        f"clips-{split}", options, cache_dir, cache,
+        lambda cache, directory: synthesize_spoken_clips(options, cache, directory,
+                                                         verbose=verbose, workers=workers))
+
+
+def cached_clips(name, options, cache_dir, cache, synthesize) -> SpokenClips:
+    """The clips of cache entry ``name`` for ``options``, made by ``synthesize(cache, directory)``
+    on a miss (``directory`` is ``None`` when nothing is written).
+
+    ``cache_dir`` and ``cache`` are the callers' two ways to name the cache
+    (:func:`make_spoken_clips`); at most one may be given.
+    """
     if cache is None:
         cache = make_cache(cache_dir)
     elif cache_dir is not None:
         raise ValueError("Pass either cache_dir or cache, not both")
-    directory = cache.path(f"clips-{split}", options)
+    directory = cache.path(name, options)
     if directory is not None and (directory / "clips.json").exists():
         return SpokenClips.load(directory)
-    clips = synthesize_spoken_clips(options, cache, directory, verbose=verbose, workers=workers)
+    clips = synthesize(cache, directory)
     # From the cache entry just written: the same memory-mapped audio as a later cache hit.
     return SpokenClips.load(directory) if directory is not None else clips
 
