@@ -19,6 +19,9 @@ from data.trigger_word.word_bank import (
     load_word_bank,
 )
 
+# Silence kept between two words placed in a clip, so their events never touch.
+SPEECH_GAP_SAMPLES = int(0.1 * SAMPLE_RATE)
+
 
 @dataclasses.dataclass
 class TriggerWordClips:
@@ -169,17 +172,11 @@ def make_clip(rng: np.random.Generator, bank: WordBank, num_samples: int,
     clip = background.copy()
     background_rms = float(np.sqrt(np.mean(background ** 2))) + 1e-7
     occupied: list = []
-    gap = int(0.1 * SAMPLE_RATE)
-    # Speech level: a signal-to-noise ratio against the background, clamped so
-    # near-silent backgrounds still get audible speech.
+
     def insert(audio):
-        snr_db = rng.uniform(0, 30)
-        speech_rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-7
-        target = max(background_rms * 10 ** (snr_db / 20), 10 ** (rng.uniform(-35, -15) / 20))
-        start = _place(rng, occupied, len(audio), num_samples, gap)
+        start = add_speech(rng, clip, audio, background_rms, occupied)
         if start is None:
             return None
-        clip[start:start + len(audio)] += audio * (target / speech_rms)
         return start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
 
     triggers = []
@@ -204,12 +201,33 @@ def make_clip(rng: np.random.Generator, bank: WordBank, num_samples: int,
         span = insert(bank.negatives[speaker][index])
         if span is not None:
             negatives.append((span[0], span[1], bank.negative_words[index]))
-    # Random overall gain, avoiding clipping.
-    peak = float(np.max(np.abs(clip))) + 1e-7
-    clip *= min(10 ** (rng.uniform(-20, -1) / 20) / peak, 0.99 / peak)
+    apply_random_gain(rng, clip)
     triggers.sort()
     negatives.sort()
     return clip.astype(np.float32), triggers, negatives
+
+
+def add_speech(rng, clip, audio, background_rms, occupied):
+    """Adds ``audio`` to ``clip`` (in place) where it overlaps none of ``occupied``; its start sample.
+
+    The level is a signal-to-noise ratio against the background (``background_rms``),
+    clamped so near-silent backgrounds still get audible speech. Returns ``None``
+    (and adds nothing) when no free place is found.
+    """
+    snr_db = rng.uniform(0, 30)
+    speech_rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-7
+    target = max(background_rms * 10 ** (snr_db / 20), 10 ** (rng.uniform(-35, -15) / 20))
+    start = _place(rng, occupied, len(audio), len(clip), SPEECH_GAP_SAMPLES)
+    if start is None:
+        return None
+    clip[start:start + len(audio)] += audio * (target / speech_rms)
+    return start
+
+
+def apply_random_gain(rng, clip):
+    """Scales ``clip`` (in place) to a random overall level, avoiding clipping."""
+    peak = float(np.max(np.abs(clip))) + 1e-7
+    clip *= min(10 ** (rng.uniform(-20, -1) / 20) / peak, 0.99 / peak)
 
 
 def _place(rng, occupied, length, num_samples, gap):

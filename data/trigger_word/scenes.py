@@ -153,7 +153,7 @@ def make_scene_clip(rng: np.random.Generator, bank: WordBank, resources: SceneRe
     [(start_s, end_s, word)]); the negatives of a near-miss sentence are its
     near-miss words, each timed inside the sentence.
     """
-    from data.trigger_word.clips import _place, _trigger_count_probabilities
+    from data.trigger_word.clips import _trigger_count_probabilities, add_speech, apply_random_gain
 
     background = _scene_background(rng, options, resources, num_samples, bank)
     room = None
@@ -163,7 +163,6 @@ def make_scene_clip(rng: np.random.Generator, bank: WordBank, resources: SceneRe
     clip = background.copy()
     background_rms = float(np.sqrt(np.mean(background ** 2))) + 1e-7
     occupied: list = []
-    gap = int(0.1 * SAMPLE_RATE)
     sentences = resources.sentences
     negative_set = set(bank.negative_words)
 
@@ -174,13 +173,9 @@ def make_scene_clip(rng: np.random.Generator, bank: WordBank, resources: SceneRe
             audio = apply_room(audio, resources.rooms.speech[room])
         if len(audio) >= num_samples - 1:
             return None
-        snr_db = rng.uniform(0, 30)
-        speech_rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-7
-        target = max(background_rms * 10 ** (snr_db / 20), 10 ** (rng.uniform(-35, -15) / 20))
-        start = _place(rng, occupied, len(audio), num_samples, gap)
+        start = add_speech(rng, clip, audio, background_rms, occupied)
         if start is None:
             return None
-        clip[start:start + len(audio)] += audio * (target / speech_rms)
         offset = start / SAMPLE_RATE
         return ([(offset + a / speed, offset + b / speed) for a, b in spans],
                 [(offset + a / speed, offset + b / speed, word) for a, b, word in near])
@@ -218,8 +213,7 @@ def make_scene_clip(rng: np.random.Generator, bank: WordBank, resources: SceneRe
         if placed is not None:
             negatives += placed[1]
     clip = augment_channel(rng, clip, options.augment)
-    peak = float(np.max(np.abs(clip))) + 1e-7
-    clip *= min(10 ** (rng.uniform(-20, -1) / 20) / peak, 0.99 / peak)
+    apply_random_gain(rng, clip)
     triggers.sort()
     negatives.sort()
     return clip.astype(np.float32), triggers, negatives
