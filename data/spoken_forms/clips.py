@@ -11,11 +11,9 @@ the test split's babble voices are never heard in training either.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,9 +33,9 @@ from data.trigger_word import (
     cache_fields,
     make_background,
     make_speakers,
-    voice_data_with_variants,
 )
 from data.trigger_word.cache import write_atomically
+from data.trigger_word.voices import synthetic_voice_data
 
 # Bump whenever generation changes so stale cache entries are not reused.
 SPOKEN_FORMS_VERSION = 3
@@ -329,14 +327,7 @@ def synthesize_spoken_clips(options: SpokenClipOptions, cache: ClipCache, direct
             for index in range(options.num_utterances)]
     clip_speakers = [speakers[int(rng.integers(len(speakers)))] for rng in rngs]
     said_by = [jitter_prosody(rng, speaker) for rng, speaker in zip(rngs, clip_speakers)]
-    # Generated voices need a copy of eSpeak's data: in the cache, or a
-    # temporary directory (removed after synthesis) when caching is off.
-    data_root = (tempfile.TemporaryDirectory(prefix="seqmodels-espeak-")
-                 if options.synthetic_voices and cache.directory is None
-                 else contextlib.nullcontext(cache.directory))
-    with data_root as root:
-        data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
-                     if options.synthetic_voices else None)
+    with synthetic_voice_data(options.seed, options.synthetic_voices, cache.directory) as data_path:
         bank = (load_babble_bank(BabbleOptions(options.split, options.seed,
                                                options.speakers_per_variant,
                                                options.synthetic_voices), cache, data_path)

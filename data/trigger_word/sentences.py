@@ -25,12 +25,10 @@ A :class:`SentenceBank` holds all three for one split; it is cached as one
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +36,7 @@ import numpy as np
 from data.trigger_word.audio import SAMPLE_RATE
 from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
 from data.trigger_word.fresh_process import worker_output
-from data.trigger_word.voices import SPLITS, Speaker, make_speakers, voice_data_with_variants
+from data.trigger_word.voices import SPLITS, Speaker, make_speakers, synthetic_voice_data
 from data.trigger_word.word_bank import (DEFAULT_WORD, NEAR_MISS_WORDS, NEGATIVE_WORDS,
                                          with_extra_near_misses)
 
@@ -292,12 +290,7 @@ def build_sentence_bank(options: SentenceOptions, cache_directory=None, corpus=N
     for text in corpus_passages(rng, options.word, options.num_passages, corpus):
         items.append((text, speakers[int(rng.integers(len(speakers)))]))
         kinds.append("passage")
-    data_root = (tempfile.TemporaryDirectory(prefix="seqmodels-espeak-")
-                 if options.synthetic_voices and cache_directory is None
-                 else contextlib.nullcontext(cache_directory))
-    with data_root as root:
-        data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
-                     if options.synthetic_voices else None)
+    with synthetic_voice_data(options.seed, options.synthetic_voices, cache_directory) as data_path:
         spoken = synthesize_texts_in_fresh_process(items, data_path) if items else []
     groups = {kind: [s for s, k in zip(spoken, kinds) if k == kind]
               for kind in ("positive", "negative", "passage")}

@@ -10,9 +10,11 @@ saying it, and the generated ones never touch the validation or test voices.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +185,21 @@ def voice_data_with_variants(seed: int, synthetic_voices: int, directory=None) -
         if not path.exists() or path.read_text() != text:
             write_atomically(path, lambda temporary: temporary.write_text(text))
     return str(target)
+
+
+@contextlib.contextmanager
+def synthetic_voice_data(seed: int, synthetic_voices: int, cache_directory=None):
+    """For a ``with`` block: the eSpeak NG data path holding ``seed``'s generated variants, or
+    ``None`` when there are none (eSpeak's own data is then used).
+
+    Generated voices need a copy of eSpeak's data (:func:`voice_data_with_variants`):
+    in ``cache_directory``, or, when caching is off (``None``), in a temporary
+    directory removed when the block ends.
+    """
+    if not synthetic_voices:
+        yield None
+    elif cache_directory is None:
+        with tempfile.TemporaryDirectory(prefix="seqmodels-espeak-") as root:
+            yield voice_data_with_variants(seed, synthetic_voices, root)
+    else:
+        yield voice_data_with_variants(seed, synthetic_voices, cache_directory)

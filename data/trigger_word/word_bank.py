@@ -6,11 +6,9 @@ same whatever was synthesised before it), then kept in a :class:`ClipCache`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ import numpy as np
 from data.trigger_word.cache import ClipCache, cache_fields, write_atomically
 from data.trigger_word.fresh_process import worker_output
 from data.trigger_word.speech_engine import EspeakEngine
-from data.trigger_word.voices import SPLITS, Speaker, make_speakers, voice_data_with_variants
+from data.trigger_word.voices import SPLITS, Speaker, make_speakers, synthetic_voice_data
 
 DEFAULT_WORD = "activate"
 # Near-misses share sounds with "activate"; the detector must learn to reject them.
@@ -237,14 +235,7 @@ def load_word_bank(options: WordBankOptions, cache: ClipCache | None = None) -> 
 def _synthesize_word_bank(options: WordBankOptions, cache_directory) -> WordBank:
     speakers = make_speakers(options.speakers_per_variant, options.seed,
                              synthetic_voices=options.synthetic_voices)[options.split]
-    # Generated voices need a copy of eSpeak's data: in the cache, or a
-    # temporary directory (removed after synthesis) when caching is off.
-    data_root = (tempfile.TemporaryDirectory(prefix="seqmodels-espeak-")
-                 if options.synthetic_voices and cache_directory is None
-                 else contextlib.nullcontext(cache_directory))
-    with data_root as root:
-        data_path = (voice_data_with_variants(options.seed, options.synthetic_voices, root)
-                     if options.synthetic_voices else None)
+    with synthetic_voice_data(options.seed, options.synthetic_voices, cache_directory) as data_path:
         bank = build_word_bank_in_fresh_process(options.word, list(speakers), options.all_negative_words,
                                                 options.seed + SPLITS.index(options.split), data_path,
                                                 options.varied_prosody)

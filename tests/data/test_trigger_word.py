@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,6 +136,21 @@ def test_synthetic_variants_change_the_voice(tmp_path):
     assert np.sqrt(np.mean((same[0] - same[1]) ** 2)) < 0.3
     # The copy is made once and reused; variant files are rewritten from the seed.
     assert tw.voice_data_with_variants(seed=0, synthetic_voices=3, directory=tmp_path) == data_path
+
+
+def test_synthetic_voice_data_is_cached_or_temporary(tmp_path):
+    from data.trigger_word.voices import SYNTHETIC_VARIANT_DIR, synthetic_voice_data
+
+    with synthetic_voice_data(0, 0, tmp_path) as data_path:
+        assert data_path is None  # shipped voices only: eSpeak's own data
+    assert not any(tmp_path.iterdir())
+    with synthetic_voice_data(0, 2, tmp_path / "cache") as data_path:
+        assert Path(data_path).parent == tmp_path / "cache"
+    variants = Path(data_path) / SYNTHETIC_VARIANT_DIR
+    assert sorted(p.name for p in variants.iterdir()) == ["0-0", "0-1"]
+    with synthetic_voice_data(0, 2, None) as temporary:
+        assert (Path(temporary) / SYNTHETIC_VARIANT_DIR / "0-1").read_text() == (variants / "0-1").read_text()
+    assert not Path(temporary).exists()  # caching off: the copy goes with the block
 
 
 def test_frame_labels_by_hand():
