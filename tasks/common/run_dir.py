@@ -258,17 +258,23 @@ class RunDir:
 
         ``query(loaded, inputs)`` returns one readable answer per input; the
         rows ``{"input", "output"}`` go to ``demo.json`` through :meth:`write`.
+        Inputs that do not print (waveforms) come as a dict ``{description: input}``,
+        and the descriptions are the rows' inputs.
         """
         import tensorflow as tf
 
-        inputs = list(inputs)
+        if isinstance(inputs, dict):
+            descriptions, inputs = list(inputs), list(inputs.values())
+        else:
+            inputs = list(inputs)
+            descriptions = [_describe(i) for i in inputs]
         if not inputs:
             return []
         loaded = tf.saved_model.load(str(self.saved_model_dir))
         answers = list(query(loaded, inputs))
         if len(answers) != len(inputs):
             raise RuntimeError(f"the SavedModel gave {len(answers)} answers for {len(inputs)} inputs")
-        return [{"input": _describe(i), "output": str(a)} for i, a in zip(inputs, answers)]
+        return [{"input": d, "output": str(a)} for d, a in zip(descriptions, answers)]
 
     def write(self, metrics, demo=(), parameters=None, headline_metric=None):
         """Writes metrics.json (with the history), history.csv, training_curves.png, demo.json and run.json."""

@@ -168,9 +168,7 @@ def train(config, restart_on_change=False):
         run.log(f"TFLite acoustic model written to {run.dir / 'speech_recognition.tflite'}")
     except Exception as error:  # the converter's failures are many and varied; the SavedModel is the product
         run.log(f"TFLite conversion failed ({str(error).splitlines()[0][:200]}); SavedModel only")
-    clips = demo_clips(data)
-    answers = run.verify_saved_model(query_saved_model, list(clips.values()))
-    demo = [{"input": key, "output": row["output"]} for key, row in zip(clips, answers)]
+    demo = run.verify_saved_model(query_saved_model, demo_clips(data))
     return run.write(metrics, demo, parameters=model.count_params(), headline_metric="test_wer")
 
 

@@ -217,9 +217,7 @@ def train(config, restart_on_change=False):
     if model.causal:
         export_tflite(model, run.dir / "trigger_word.tflite")
         run.log(f"TFLite streaming step written to {run.dir / 'trigger_word.tflite'}")
-    clips = demo_clips(config)
-    answers = run.verify_saved_model(query_saved_model, list(clips.values()))
-    demo = [{"input": key, "output": row["output"]} for key, row in zip(clips, answers)]
+    demo = run.verify_saved_model(query_saved_model, demo_clips(config))
     return run.write(metrics, demo, parameters=model.count_params(), headline_metric="test_recall")
 
 

@@ -278,6 +278,20 @@ def test_saved_model_in_fresh_process_matches_keras(exported):
         np.testing.assert_allclose([t for t in padded if t >= 0], expected, atol=1e-5)
 
 
+def test_demo_rows_name_the_clips_and_give_the_detections(exported):
+    from tasks.common.run_dir import RunDir
+    from tasks.trigger_word.train import query_saved_model
+
+    run = RunDir.open(exported["directory"] / "saved_model", "trigger_word")
+    clips = {f"clip {i}": waveform for i, waveform in enumerate(exported["waveforms"])}
+    rows = run.verify_saved_model(query_saved_model, clips)
+    assert [row["input"] for row in rows] == list(clips)
+    for row, probabilities in zip(rows, exported["probabilities"]):
+        times = ev.detect_events(probabilities, exported["threshold"], 0.3)
+        expected = "detections at " + ", ".join(f"{t:.2f} s" for t in times) if times else "no detections"
+        assert row["output"] == expected
+
+
 def test_saved_model_stream_step_and_tflite_match(exported):
     from tasks.trigger_word.export import TFLiteStreamer, initial_states
 
