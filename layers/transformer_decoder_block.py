@@ -106,30 +106,8 @@ class TransformerDecoderBlock(TransformerBlock):
         Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_dim,
-        dropout=0.0,
-        activation="relu",
-        norm_first=False,
-        layer_norm_epsilon=1e-5,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(
-            num_heads,
-            intermediate_dim,
-            dropout=dropout,
-            activation=activation,
-            norm_first=norm_first,
-            layer_norm_epsilon=layer_norm_epsilon,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            **kwargs,
-        )
-        self.cross_attention_layer = None
+    # Built only when the block is first called with encoder outputs (an encoder-decoder model).
+    cross_attention_layer = None
 
     def build(self, inputs_shape, encoder_outputs_shape=None):
         head_size = head_size_of(inputs_shape[-1], self.num_heads)
