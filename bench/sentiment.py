@@ -252,14 +252,7 @@ def serving_speed(export_dir, texts, reference_predict, repeats=7, latency_calls
 
 def write_section(text):
     """Replaces (or appends) only the `## Sentiment` section of bench/RESULTS.md."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Sentiment\n.*?(?=^## |\Z)", re.S | re.M)
-    section = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(updated)
+    write_named_section("## Sentiment", text)
 
 
 def load_average():

@@ -385,7 +385,13 @@ def write_other_engine_results(args, rows):
         lines.append(f"| {voice} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps([_run_record(row) for row in rows], indent=1, default=float))
-    path = Path(args.results)
+    write_section(args.results, lines)
+
+
+def write_section(results, lines):
+    """Replaces the section of ``results`` headed ``lines[0]`` (up to the next ``## ``) with ``lines``,
+    or appends it."""
+    path = Path(results)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     title = lines[0]
     start = text.find(title + "\n")
@@ -502,18 +508,7 @@ def write_listen_results(args, rows, source, seconds, detections):
     if args.json:
         keys = ("engine", "chunk_ms", "real_time_factor", "real_time_factor_cpu", "median_delay_s", "detections_equal")
         Path(args.json).write_text(json.dumps([dict(zip(keys, row)) for row in rows], indent=1, default=float))
-    path = Path(args.results)
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    title = lines[0]
-    start = text.find(title)
-    section = "\n".join(lines) + "\n"
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote the {title[3:]} section of {path}")
+    write_section(args.results, lines)
 
 
 NOTES_MARKER = "<!-- trigger-word notes: kept when the bench rewrites this section -->"
