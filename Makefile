@@ -11,13 +11,14 @@ JOBS ?= 2
 DIST := --dist loadgroup
 PYTEST_FLAGS ?=
 
-.PHONY: demo serve test test-browser test-slow test-tf test-jax test-torch bench clean-venv help
+.PHONY: demo serve test test-e2e test-browser test-slow test-tf test-jax test-torch bench clean-venv help
 
 help:
 	@echo "make demo       train, evaluate, export and query every task at a small size"
 	@echo "make serve      a local web app over the runs' SavedModels (after make demo)"
 	@echo "make test       the default test suite (TensorFlow backend, then layers under JAX)"
-	@echo "make test-browser the web app's pages in Debian's chromium (CI runs it after make test)"
+	@echo "make test-e2e   whole runs, exports and commands in fresh processes, the web API (CI runs it after make test)"
+	@echo "make test-browser the web app's pages in Debian's chromium (CI runs it after make test-e2e)"
 	@echo "make test-torch the layer tests under PyTorch (installs torch's CPU build on first use)"
 	@echo "make test-slow  tests that train to an accuracy figure"
 	@echo "make bench      the benchmark scripts in bench/"
@@ -47,7 +48,12 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-jax
 
 test-tf: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow and not browser" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow and not browser and not e2e" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
+
+# End-to-end tests: a task's whole run, its SavedModel in a fresh process, its commands, the web API over
+# every task's export. They would take the default run past its time budget; CI runs them as a second step.
+test-e2e: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "e2e and not slow and not browser" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
 
 # The browser tests start chromium for every page and would take the default run past its time budget;
 # CI runs them as a second step (`.ci/run`).

@@ -369,6 +369,7 @@ def test_a_model_saved_before_the_model_classes_is_refused_clearly(tmp_path):
         load_model(tmp_path / "model.keras")
 
 
+@pytest.mark.e2e
 def test_xla_serving_matches_the_plain_graph(tiny_model, tmp_path):
     model, config = tiny_model
     # One width bucket (every new width is another XLA compile of each search), and the empty string.
@@ -426,6 +427,7 @@ def run_dir(tmp_path_factory):
     return out, metrics, config
 
 
+@pytest.mark.e2e
 def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
     out, metrics, config = run_dir
     for name in ("model.keras", "metrics.json", "attention.png", "reliability.png", "training_curves.png",
@@ -468,6 +470,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.e2e
 def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     out, _, config = run_dir
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -494,6 +497,7 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     assert confidence[SAMPLES.index("x" * 120)] == 0.0
 
 
+@pytest.mark.e2e
 def test_init_from_copies_a_runs_weights_and_refuses_another_shape(run_dir):
     from tasks.date_translation.train import start_from
 
@@ -523,6 +527,7 @@ def serving(saved_model):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=40), st.just(""),
                           st.text(alphabet="0123456789/.-, ", max_size=200)), min_size=1, max_size=5))
+@pytest.mark.e2e
 def test_serving_never_fails_on_any_string(serving, texts):
     outputs = serving(text=tf.constant(texts, tf.string))
     fields = [[v.decode() for v in outputs[k].numpy()] for k in ("date", "time", "utc_offset", "iso")]
@@ -533,11 +538,13 @@ def test_serving_never_fails_on_any_string(serving, texts):
         assert 0.0 <= confidence <= 1.0
 
 
+@pytest.mark.e2e
 def test_empty_batch(serving):
     outputs = serving(text=tf.constant([], tf.string))
     assert outputs["date"].shape == (0,)
 
 
+@pytest.mark.e2e
 def test_translate_command(run_dir, saved_model, capsys, tmp_path):
     out, _, _ = run_dir
     from tasks.common.runner import main
@@ -567,6 +574,7 @@ def test_translate_command(run_dir, saved_model, capsys, tmp_path):
             assert row[field] == expected[field].numpy()[index].decode()
 
 
+@pytest.mark.e2e
 def test_evaluate_and_generate_commands(run_dir, saved_model, capsys, tmp_path):
     out, _, _ = run_dir
     from tasks.common.runner import main

@@ -128,6 +128,7 @@ def test_against_exhaustive_search_on_a_tiny_seq2seq_model():
             np.flatnonzero((candidates == random_references[record.index]).all(1))[0]], abs=1e-5)
 
 
+@pytest.mark.e2e
 def test_date_translation_command_on_an_untrained_model(tmp_path, capsys):
     # The command end to end on the date task's own test split; an untrained model gets nearly
     # everything wrong, which exercises decoding, scoring and the table without training.

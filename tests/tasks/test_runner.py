@@ -72,6 +72,7 @@ def test_train_writes_every_artifact(two_epoch_run):
     assert len(demo) == 2 and all(row["output"] for row in demo)
 
 
+@pytest.mark.e2e
 def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     _run(["train", "--out", str(reference), "--epochs", "6", "--verbose", "0"])
@@ -130,6 +131,7 @@ def test_same_seed_same_metrics_other_seed_other_metrics(two_epoch_run, tmp_path
     assert runs["a"] != runs["c"]
 
 
+@pytest.mark.e2e
 def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     out = tmp_path / "run"
     # A learning rate this large makes the validation loss climb after the
@@ -143,6 +145,7 @@ def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     assert "restoring the best weights" in result.stdout
 
 
+@pytest.mark.e2e
 def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(reference_without_noise, tmp_path):
     result = _run(["train", "--out", str(tmp_path / "mirrored"), "--strategy", "mirrored",
                    "--logical-cpus", "2"] + NOISELESS)
@@ -162,6 +165,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.e2e
 def test_multi_worker_strategy_with_two_workers_matches_single_device(reference_without_noise, tmp_path):
     single_dir = reference_without_noise
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
@@ -260,6 +264,7 @@ def test_every_task_prints_its_help(task, capsys):
         assert " ".join(comment.split())[:30] in text
 
 
+@pytest.mark.e2e
 def test_resuming_with_changed_options_is_refused_unless_asked(tmp_path):
     out = tmp_path / "run"
     _run(["train", "--out", str(out), "--epochs", "1", "--verbose", "0"])
@@ -278,6 +283,7 @@ def test_resuming_with_changed_options_is_refused_unless_asked(tmp_path):
     assert _metrics(out)["epochs_trained"] == 3
 
 
+@pytest.mark.e2e
 def test_demo_starts_over_when_its_settings_changed(tmp_path):
     out = tmp_path / "demo"
     _run(["demo", "--out", str(out), "--verbose", "0"])
@@ -315,6 +321,7 @@ def test_run_dir_open_names_what_is_missing_and_reads_a_saved_model_dir(tmp_path
     ("text_generation", ["sample"]),
     ("trigger_word", ["detect", "clip.wav"]),
 ])
+@pytest.mark.e2e
 def test_every_task_command_reports_a_missing_run_the_same_way(task, command, tmp_path):
     missing = tmp_path / "no_run"
     result = subprocess.run([sys.executable, "-m", f"tasks.{task}", command[0], "--model", str(missing)]

@@ -233,6 +233,7 @@ def tiny_run(tmp_path_factory):
     return config, metrics
 
 
+@pytest.mark.e2e
 def test_run_directory_holds_model_metrics_and_plots(tiny_run):
     config, metrics = tiny_run
     out = config.out
@@ -259,6 +260,7 @@ def calibrated(model, texts, run_dir):
     return apply_temperature(probabilities, temperature_of(run_dir))
 
 
+@pytest.mark.e2e
 def test_keras_file_reloads_with_the_same_outputs(tiny_run):
     import keras
 
@@ -274,6 +276,7 @@ def test_keras_file_reloads_with_the_same_outputs(tiny_run):
     assert [s.decode() for s in served["label"].numpy()[:2]] == ["food", "sport"]
 
 
+@pytest.mark.e2e
 def test_serving_in_length_buckets_gives_each_text_the_padded_models_answer(tiny_run):
     """A batch of 100 is served in buckets of similar length, each cut to its longest text plus the widest
     convolution (export.py); every text must still get what the Keras model gives it at full padding."""
@@ -295,6 +298,7 @@ def test_serving_in_length_buckets_gives_each_text_the_padded_models_answer(tiny
     np.testing.assert_allclose(one_by_one, served[list(range(5)) + list(range(96, 100))], atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_saved_model_in_a_fresh_process_matches(tiny_run):
     config, _ = tiny_run
     code = (
@@ -337,6 +341,7 @@ def serving_function(tiny_run):
     ),
     min_size=1, max_size=8,
 ))
+@pytest.mark.e2e
 def test_serving_function_answers_any_input(serving_function, texts):
     batch = [t if isinstance(t, bytes) else t.encode("utf-8", "surrogatepass") for t in texts]
     out = serving_function(text=tf.constant(batch, dtype=tf.string))
@@ -350,6 +355,7 @@ def test_serving_function_answers_any_input(serving_function, texts):
     np.testing.assert_allclose(repeated["probabilities"].numpy()[: len(batch)], probabilities, atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_serving_an_empty_batch(serving_function):
     out = serving_function(text=tf.constant([], dtype=tf.string))
     assert out["probabilities"].shape == (0, 3) and out["label"].shape == (0,)
@@ -488,6 +494,7 @@ def negation_model(tmp_path_factory):
     return model, export_dir, temperature
 
 
+@pytest.mark.e2e
 def test_explanations_find_the_negation(negation_model):
     from tasks.sentiment.explain import explain
 
@@ -507,6 +514,7 @@ def test_explanations_find_the_negation(negation_model):
     assert abs(scores["at"]) < scores["not"] / 2 and abs(scores["all"]) < scores["not"] / 2
 
 
+@pytest.mark.e2e
 def test_explain_signature_agrees_with_serving_the_occluded_texts(negation_model):
     """Each contribution is p(class | text) - p(class | text without the word), computed here independently
     with serving_default on texts rebuilt in Python."""
@@ -529,6 +537,7 @@ def test_explain_signature_agrees_with_serving_the_occluded_texts(negation_model
         assert np.all(out["contributions"].numpy()[row, len(words) :] == 0)
 
 
+@pytest.mark.e2e
 def test_saved_model_probabilities_use_the_fitted_temperature(negation_model):
     from tasks.sentiment.calibration import apply_temperature
     from tasks.sentiment.export import temperature_of
@@ -551,6 +560,7 @@ def run_cli(*args):
                           timeout=300, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
+@pytest.mark.e2e
 def test_predict_command(tiny_run, serving_function, tmp_path):
     config, _ = tiny_run
     texts_file = tmp_path / "texts.txt"
@@ -567,6 +577,7 @@ def test_predict_command(tiny_run, serving_function, tmp_path):
     np.testing.assert_allclose(printed, expected, atol=6e-4)
 
 
+@pytest.mark.e2e
 def test_predict_command_explains(negation_model):
     _, export_dir, _ = negation_model
     result = run_cli("predict", "--model", str(export_dir), "--explain", "not bad at all")
@@ -581,6 +592,7 @@ def test_predict_command_explains(negation_model):
     assert record["label"] == "negative" and [w for w, _ in record["contributions"]] == ["not", "good"]
 
 
+@pytest.mark.e2e
 def test_evaluate_command_reads_csv_and_jsonl(tiny_run, tmp_path):
     config, _ = tiny_run
     jsonl = tmp_path / "check.jsonl"
@@ -604,6 +616,7 @@ def test_unknown_model_is_a_clean_cli_error():
     assert result.returncode == 2 and "Traceback" not in result.stderr and "--model" in result.stderr
 
 
+@pytest.mark.e2e
 def test_unusable_data_file_is_a_clean_cli_error(tmp_path):
     path = tmp_path / "one_class.csv"
     path.write_text("text,label\nonly one class here,a\n")

@@ -164,6 +164,7 @@ def exported(tmp_path_factory):
     return dict(model=model, directory=directory)
 
 
+@pytest.mark.e2e
 def test_saved_model_in_fresh_process_matches_encode_and_decoding(exported):
     from tasks.speech_recognition.ctc_decoding import greedy_decode, prefix_beam_search
 
@@ -217,6 +218,7 @@ def test_pieces_cut_long_audio_at_pauses():
     assert all(int(b * 16000) % ALIGN == 0 for b in boundaries)
 
 
+@pytest.mark.e2e
 def test_transcribe_cli_formats_errors_silence_json_plot(exported, tmp_path):
     import soundfile
     import soxr

@@ -173,6 +173,7 @@ def test_distributed_training_reaches_the_single_device_loss(task, strategy, sin
         assert not (out / "workers" / "worker-1" / "metrics.json").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("task, strategy, reason", REFUSED)
 def test_unsupported_strategies_are_refused_at_start(task, strategy, reason, tmp_path):
     out = tmp_path / "run"

@@ -194,6 +194,7 @@ def test_generator_keeps_the_prompt_and_is_deterministic_at_temperature_zero():
 # End to end through the shared runner ----------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_train_sample_and_saved_model_in_a_fresh_process(tmp_path):
     from tasks.common.runner import main
     from tasks.text_generation.train import TASK

@@ -256,6 +256,7 @@ def exported(tmp_path_factory):
                 probabilities=probabilities, threshold=threshold)
 
 
+@pytest.mark.e2e
 def test_saved_model_in_fresh_process_matches_keras(exported):
     directory = exported["directory"]
     np.save(directory / "waveforms.npy", exported["waveforms"])
@@ -278,6 +279,7 @@ def test_saved_model_in_fresh_process_matches_keras(exported):
         np.testing.assert_allclose([t for t in padded if t >= 0], expected, atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_demo_rows_name_the_clips_and_give_the_detections(exported):
     from tasks.common.run_dir import RunDir
     from tasks.trigger_word.train import query_saved_model
@@ -292,6 +294,7 @@ def test_demo_rows_name_the_clips_and_give_the_detections(exported):
         assert row["output"] == expected
 
 
+@pytest.mark.e2e
 def test_saved_model_stream_step_and_tflite_match(exported):
     from tasks.trigger_word.export import TFLiteStreamer, initial_states
 
@@ -313,6 +316,7 @@ def test_saved_model_stream_step_and_tflite_match(exported):
                 == ev.detect_events(exported["probabilities"][index], exported["threshold"], 0.3))
 
 
+@pytest.mark.e2e
 def test_detect_cli_files_errors_json_chime_plot(exported, tmp_path):
     import soundfile
 

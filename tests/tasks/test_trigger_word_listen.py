@@ -18,6 +18,9 @@ from tests.tasks.test_trigger_word import TINY, speech_like, tiny_streaming_mode
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
+# Every test here runs the listen command in a fresh process over an exported run.
+pytestmark = pytest.mark.e2e
+
 
 def write_run(directory, model, rule, tflite_frames=None):
     """A run directory as `train` leaves it: saved_model/, model.keras, detection.json, TFLite."""

@@ -250,6 +250,7 @@ def test_training_separates_topics(method):
 
 
 # -- the runner end to end, the SavedModel ----------------------------------------------------------------
+@pytest.mark.e2e
 def test_train_command_writes_vectors_projector_metrics_and_saved_model(tmp_path):
     from tasks.common.runner import main
 

@@ -16,6 +16,9 @@ from tasks.date_translation import data as date_data
 from webapp.adapters import check_order
 from webapp.batching import MicroBatcher, QueueFull
 
+# Every test here serves the untrained runs of every task, exported once a session.
+pytestmark = pytest.mark.e2e
+
 
 @functools.lru_cache(maxsize=None)  # a SavedModel load costs seconds; the references are loaded once a session
 def saved_model(runs_dir, task):
