@@ -43,7 +43,8 @@ References, with the order passed as each one takes it:
 
 ``--serving-speed`` measures serving speed only: the SavedModels of
 ``--saved-model`` (or, with ``--untrained``, a freshly exported model of the
-default size with its initial weights; the speed of a batch depends on the
+default size with its initial weights, and with ``--untrained-size``, one of
+other ``Config`` sizes, e.g. ``decoder_units=32``; the speed of a batch depends on the
 weights only through the early stop of decoding, so such a model gives a lower
 bound) against bare ``dateutil.parser.parse(text)``, one call per string, on
 the same ``--batch-size`` strings of each set, in alternated rounds
@@ -332,18 +333,41 @@ def load_average():
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def export_untrained(directory):
-    """A date translation SavedModel of the default size with its initial weights, in ``directory``."""
+def untrained_options(spec):
+    """``"decoder_units=32,encoder_units=16"`` -> ``{"decoder_units": 32, "encoder_units": 16}`` (Config fields)."""
+    import dataclasses
+
+    from tasks.date_translation.config import Config
+
+    fields = {field.name: field.type for field in dataclasses.fields(Config)}
+    options = {}
+    for item in filter(None, spec.split(",")):
+        name, _, value = item.partition("=")
+        if name not in fields or not value:
+            raise ValueError(f"Invalid value for argument --untrained-size. Expected NAME=VALUE pairs of date "
+                             f"translation Config fields. Received: {item!r}")
+        options[name] = fields[name](value) if fields[name] in (int, float) else value
+    return options
+
+
+def untrained_name(options):
+    size = ", ".join(f"{name}={value}" for name, value in options.items()) or "default size"
+    return f"SavedModel untrained ({size})"
+
+
+def export_untrained(directory, options=None):
+    """A date translation SavedModel with its initial weights, of the default size or with ``options``
+    (Config fields), in ``directory``."""
     from tasks.date_translation.config import Config
     from tasks.date_translation.export import export_model
     from tasks.date_translation.model import build_model
 
-    config = Config()
+    config = Config(**(options or {}))
     export_model(build_model(config), config, directory)
     return directory
 
 
-def serving_speed(model_dirs, sets, batch_size, rounds):
+def serving_speed(model_dirs, sets, batch_size, rounds, names=None):
     """Strings/s of each SavedModel's ``with_order`` on ``batch_size`` strings of each set (one call) and of
     bare ``dateutil.parser.parse`` on the same strings, alternated round by round; medians."""
     import statistics
@@ -351,8 +375,8 @@ def serving_speed(model_dirs, sets, batch_size, rounds):
     lines = [f"Load average before: {load_average()}", "",
              f"| set | strings | reader | strings/s (median of {rounds}) | x dateutil |",
              "| --- | --- | --- | --- | --- |"]
-    parsers = {"SavedModel untrained (default size)" if d.endswith(UNTRAINED) else f"SavedModel {d}":
-               SavedModelParser(d, batch_size) for d in model_dirs}
+    names = names or {}
+    parsers = {names.get(d, f"SavedModel {d}"): SavedModelParser(d, batch_size) for d in model_dirs}
     for set_name, examples in sets.items():
         examples = examples[:batch_size]
         texts, orders = [e[0] for e in examples], [e[1] for e in examples]
@@ -395,6 +419,7 @@ def main(argv=None):
     arguments.add_argument("--show-errors", type=int, default=0, help="print this many wrong answers per set and parser")
     arguments.add_argument("--serving-speed", action="store_true", help="measure serving speed only (see the module docstring)")
     arguments.add_argument("--untrained", action="store_true", help="with --serving-speed: also time an untrained default-size model")
+    arguments.add_argument("--untrained-size", action="append", default=[], help="with --serving-speed: also time an untrained model with these Config fields (NAME=VALUE,...: e.g. decoder_units=32,encoder_units=16)")
     arguments.add_argument("--rounds", type=int, default=7, help="alternated rounds of --serving-speed")
     options = arguments.parse_args(argv)
 
@@ -403,10 +428,12 @@ def main(argv=None):
         import tempfile
 
         with tempfile.TemporaryDirectory() as directory:
-            model_dirs = list(options.saved_model)
-            if options.untrained:
-                model_dirs.append(export_untrained(os.path.join(directory, UNTRAINED)))
-            print(serving_speed(model_dirs, sets, options.batch_size, options.rounds))
+            model_dirs, names = list(options.saved_model), {}
+            sizes = ([{}] if options.untrained else []) + [untrained_options(s) for s in options.untrained_size]
+            for index, size in enumerate(sizes):
+                model_dirs.append(export_untrained(os.path.join(directory, f"{UNTRAINED}_{index}"), size))
+                names[model_dirs[-1]] = untrained_name(size)
+            print(serving_speed(model_dirs, sets, options.batch_size, options.rounds, names))
         return
     parsers = {spec: load_parser(spec) for spec in options.parser}
     for model_dir in options.saved_model:

@@ -577,3 +577,18 @@ def test_bench_scores_and_reference_adapters():
     assert families["b"]["date"] == 1 and families["a"]["date"] == 0
     table = date_parsing.markdown({"toy": examples}, {"toy": {"constant": (totals, families)}}, 0.5)
     assert "| toy | constant | 5 | 20.0% | 20.0% | 0.0% | 0.0% | 0.0% | - | 20.0% | 5 |" in table
+
+
+def test_bench_untrained_sizes_are_config_fields():
+    from bench import date_parsing
+    from tasks.date_translation.config import Config
+
+    options = date_parsing.untrained_options("decoder_units=32,encoder_units=16,learning_rate=0.01")
+    assert options == {"decoder_units": 32, "encoder_units": 16, "learning_rate": 0.01}
+    assert Config(**options).decoder_units == 32
+    assert date_parsing.untrained_name(options) == (
+        "SavedModel untrained (decoder_units=32, encoder_units=16, learning_rate=0.01)")
+    assert date_parsing.untrained_name({}) == "SavedModel untrained (default size)"
+    for bad in ("decoder_size=32", "decoder_units="):
+        with pytest.raises(ValueError, match="--untrained-size"):
+            date_parsing.untrained_options(bad)
