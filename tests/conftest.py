@@ -58,28 +58,15 @@ def _fixture_groups(items):
     return {item: root(fixtures[0]) for item, fixtures in shared.items() if fixtures}
 
 
-def _name_groups_in_node_ids(items):
-    """Append "@group" to each grouped test's node id, which `--dist loadgroup` schedules by.
-
-    xdist's own hook writes the suffix to `item._nodeid`, which pytest 9 no longer reads (the id lives
-    in `item._id`), so without this every group is split over the workers.
-    """
-    for item in items:
-        names = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args})
-        if names and "@" not in item.nodeid:
-            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
-
-
-# First, so that the marks and the renamed node ids are there before xdist's own hook runs.
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # The tests that share a module or session fixture (a trained run, an export, the web app's
     # runs) form one xdist group: with `--dist loadgroup` one worker builds the fixture once, where
-    # plain load balancing would build it on both.
-    for item, group in _fixture_groups(items).items():
-        item.add_marker(pytest.mark.xdist_group(group.replace("/", "_").replace("::", "_")))
+    # plain load balancing would build it on both. loadgroup schedules by an "@group" suffix of the
+    # node id; xdist's own hook writes it to `item._nodeid`, which pytest 9 no longer reads (the id
+    # lives in `item._id`), so the suffix is written here instead of marking the tests.
     if getattr(config.option, "loadgroup", False):
-        _name_groups_in_node_ids(items)
+        for item, group in _fixture_groups(items).items():
+            item._id = NodeId.parse(f"{item.nodeid}@{group.replace('/', '_').replace('::', '_')}")
 
     # Under a non-TensorFlow backend only the layer tests are meaningful; the
     # tasks export SavedModels and use tf.data.
