@@ -224,6 +224,7 @@ def test_each_task_demo_parses_for_its_own_model_and_every_other(task):
                        config_class.variant_field) == variant
 
 
+@pytest.mark.e2e
 def test_the_command_line_refuses_another_models_option_in_one_line():
     result = subprocess.run(
         [sys.executable, "-m", "tasks.date_translation", "train", "--model", "attention", "--num-heads", "8"],

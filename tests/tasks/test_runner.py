@@ -56,6 +56,7 @@ def reference_without_noise(tmp_path_factory):
 NOISELESS = ["--epochs", "3", "--verbose", "0", "--dropout", "0", "--no-shuffle"]
 
 
+@pytest.mark.e2e
 def test_train_writes_every_artifact(two_epoch_run):
     out, result = two_epoch_run
     for name in ("model.keras", "saved_model/saved_model.pb", "metrics.json", "history.csv",
@@ -112,6 +113,7 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").glob("epoch-*")) == ["epoch-0006.weights.h5"]
 
 
+@pytest.mark.e2e
 def test_finished_run_started_again_does_not_retrain(two_epoch_run):
     out, _ = two_epoch_run
     first = (out / "metrics.json").read_text()
@@ -120,6 +122,7 @@ def test_finished_run_started_again_does_not_retrain(two_epoch_run):
     assert (out / "metrics.json").read_text() == first
 
 
+@pytest.mark.e2e
 def test_same_seed_same_metrics_other_seed_other_metrics(two_epoch_run, tmp_path):
     # The shared run has the default seed, 0; the same seed given by name must repeat it.
     runs = {"a": (two_epoch_run[0] / "metrics.json").read_text()}
