@@ -45,6 +45,15 @@ a hypothesis is ``log p_ctc(l) + lm_weight * log p_lm(words(l)) +
 word_bonus * |words(l)|``. The LM term depends on the prefix alone, so merging
 equal prefixes keeps their LM score.
 
+Vocabulary constraint (``lexicon``, see ``Lexicon``): the search walks a
+character trie of the allowed words next to every prefix, and an extension
+by a character that no allowed word continues with is impossible, as is a
+space (or the end of the utterance) after a part of a word. So every
+transcript is a sequence of allowed words: a misspelling the acoustic model
+favours (``thre``, ``fourty``) loses to the nearest spelling that is a word,
+and a merged pair of words must be split. A hypothesis that ends inside a
+word can only win when no beam ends on a whole word.
+
 Confidence:
 
 * greedy: the geometric mean, over the emitted characters, of each
@@ -69,6 +78,9 @@ ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 # Log probability of impossible hypotheses. A finite value keeps the arithmetic
 # free of inf - inf; anything below NEG_INF / 2 counts as impossible.
 NEG_INF = -1e9
+# Score added to a hypothesis that ends inside a word of the lexicon: far below any whole-word one, far above
+# the impossible (float32 keeps the scores' order at this size).
+INCOMPLETE_WORD = -1e4
 
 
 def _check_alphabet(alphabet):
@@ -168,6 +180,76 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     return texts, confidence
 
 
+class Lexicon:
+    """The words a transcript may hold, as a character trie for ``prefix_beam_search(lexicon=...)``.
+
+    Args:
+        words: the allowed words (iterable of non-empty strings of the
+            alphabet's characters other than the space; repeats are ignored).
+        alphabet: the characters of classes 1, 2, ... (must contain a space).
+
+    The trie is two constant tables: ``next_node`` int32 ``(nodes, classes)``,
+    the node a class leads to from a node (-1: no allowed word continues so),
+    where the space leads back to the root (node 0) from the root and from a
+    node that ends a word; and ``ends_word`` bool ``(nodes,)``, true at the
+    root and at word ends (where a transcript may stop).
+
+    Example:
+
+    >>> lexicon = Lexicon(["two", "ten"])
+    >>> lexicon.num_nodes  # root, t, tw, two, te, ten
+    6
+    """
+
+    def __init__(self, words, alphabet=ALPHABET):
+        _check_alphabet(alphabet)
+        if " " not in alphabet:
+            raise ValueError(
+                "A lexicon needs a space in the alphabet to find word ends. "
+                f"Received: alphabet={alphabet!r}"
+            )
+        if isinstance(words, str):
+            raise ValueError(
+                "Invalid value for argument words. Expected an iterable of words, not one string. "
+                f"Received: words={words!r}"
+            )
+        words = sorted(set(words))
+        if not words:
+            raise ValueError("Invalid value for argument words. Expected at least one word. Received: []")
+        for word in words:
+            if not isinstance(word, str) or not word or any(c == " " or c not in alphabet for c in word):
+                raise ValueError(
+                    "Invalid value for argument words. Every word must be a non-empty string of the "
+                    f"alphabet's characters without spaces. Received: {word!r}"
+                )
+        self.words = words
+        self.alphabet = alphabet
+        class_of = {character: i + 1 for i, character in enumerate(alphabet)}
+        children, ends = [{}], [True]
+        for word in words:
+            node = 0
+            for character in word:
+                if class_of[character] not in children[node]:
+                    children[node][class_of[character]] = len(children)
+                    children.append({})
+                    ends.append(False)
+                node = children[node][class_of[character]]
+            ends[node] = True
+        space = class_of[" "]
+        table = [[-1] * (len(alphabet) + 1) for _ in children]
+        for node, row in enumerate(children):
+            for label, child in row.items():
+                table[node][label] = child
+            if ends[node]:
+                table[node][space] = 0
+        self.num_nodes = len(children)
+        self.next_node = tf.constant(table, tf.int32)
+        self.ends_word = tf.constant(ends, tf.bool)
+
+    def __repr__(self):
+        return f"Lexicon({len(self.words)} words, {self.num_nodes} trie nodes)"
+
+
 def _logaddexp(a, b):
     larger = tf.maximum(a, b)
     return larger + tf.math.log1p(tf.exp(-tf.abs(a - b)))
@@ -194,6 +276,7 @@ def prefix_beam_search_beams(
     lm_weight=0.5,
     word_bonus=1.0,
     prune_top_k=None,
+    lexicon=None,
 ):
     """CTC prefix beam search returning the whole final beam, best first.
 
@@ -217,6 +300,8 @@ def prefix_beam_search_beams(
             Python int: extend only by the frame's ``prune_top_k`` most
             probable characters (the blank and the repeat of a prefix's last
             character are always scored).
+        lexicon: None, or a ``Lexicon`` (or a list of words, made into one):
+            transcripts are then sequences of its words (module docstring).
 
     Returns:
         A dict of tensors, beams sorted by score, best first:
@@ -225,7 +310,8 @@ def prefix_beam_search_beams(
         LM), ``acoustic_log_probs`` float32 ``(batch, beam_width)``
         (``log(p_b + p_nb)``), ``labels`` int32 ``(batch, beam_width, time)``
         and ``label_lengths`` int32 ``(batch, beam_width)``. Impossible beams
-        (fewer prefixes than ``beam_width``) score about ``NEG_INF``.
+        (fewer prefixes than ``beam_width``) score about ``NEG_INF``; with a
+        lexicon, beams that end inside a word score ``INCOMPLETE_WORD`` less.
     """
     if not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(
@@ -238,6 +324,13 @@ def prefix_beam_search_beams(
             f"integer. Received: prune_top_k={prune_top_k}"
         )
     log_probs, lengths = _check_inputs(log_probs, lengths, alphabet)
+    if lexicon is not None and not isinstance(lexicon, Lexicon):
+        lexicon = Lexicon(lexicon, alphabet)
+    if lexicon is not None and lexicon.alphabet != alphabet:
+        raise ValueError(
+            f"The lexicon was built for another alphabet. Received: lexicon alphabet "
+            f"{lexicon.alphabet!r}, alphabet={alphabet!r}"
+        )
     if lm is not None:
         if " " not in alphabet:
             raise ValueError(
@@ -267,6 +360,8 @@ def prefix_beam_search_beams(
         "log_non_blank": tf.fill([batch_size, width], NEG_INF),
         "lm_scores": tf.zeros([batch_size, width], tf.float32),
     }
+    if lexicon is not None:
+        state["nodes"] = tf.zeros([batch_size, width], tf.int32)  # trie node of the word being spelled
     if lm is not None:
         # The word being spelled, and the ids of the order - 1 words before it.
         state["words"] = tf.fill([batch_size, width], "")
@@ -309,6 +404,14 @@ def prefix_beam_search_beams(
             tf.where(repeats, log_blank[..., tf.newaxis], total[..., tf.newaxis])
             + char_log_probs[:, tf.newaxis, :]
         )
+
+        if lexicon is not None:
+            # The trie node each extension leads to; -1: no allowed word continues so.
+            next_rows = tf.gather(lexicon.next_node, state["nodes"])  # (batch, beam, classes)
+            next_nodes = tf.gather(
+                next_rows, tf.broadcast_to(chars[:, tf.newaxis, :], tf.shape(extend_non_blank)), batch_dims=2
+            )  # (batch, beam, k)
+            extend_non_blank = tf.where(next_nodes >= 0, extend_non_blank, NEG_INF)
 
         # An extension p + c that is already beam q is merged into q's stay.
         within = positions[tf.newaxis, tf.newaxis, :] < label_lengths[..., tf.newaxis]
@@ -367,6 +470,12 @@ def prefix_beam_search_beams(
                 _gather(lm_scores, source),
             ),
         }
+        if lexicon is not None:
+            new_state["nodes"] = tf.where(
+                is_extend,
+                _gather(tf.reshape(next_nodes, [batch_size, -1]), extend_index),
+                _gather(state["nodes"], source),
+            )
         if lm is not None:
             source_words = _gather(state["words"], source)
             source_histories = _gather(state["histories"], source)
@@ -412,6 +521,8 @@ def prefix_beam_search_beams(
         )
         end = tf.fill(tf.shape(word_ids), tf.constant(lm.eos_id, tf.int64))
         scores += completion + lm_weight * lm.log_prob_ids(histories, end)
+    if lexicon is not None:
+        scores = tf.where(tf.gather(lexicon.ends_word, state["nodes"]), scores, scores + INCOMPLETE_WORD)
     scores, order = tf.math.top_k(scores, k=width)
     labels = _gather(state["labels"], order)
     label_lengths = _gather(state["label_lengths"], order)
@@ -435,6 +546,7 @@ def prefix_beam_search(
     lm_weight=0.5,
     word_bonus=1.0,
     prune_top_k=None,
+    lexicon=None,
 ):
     """CTC prefix beam search, optionally fused with a word LM: the best transcript per utterance.
 
@@ -452,10 +564,11 @@ def prefix_beam_search(
         lm_weight=lm_weight,
         word_bonus=word_bonus,
         prune_top_k=prune_top_k,
+        lexicon=lexicon,
     )
     texts = beams["texts"][:, 0]
     shares = tf.nn.softmax(beams["scores"], axis=-1)  # (batch, beam)
     same_text = tf.equal(beams["texts"], texts[:, tf.newaxis])
-    confidence = tf.reduce_sum(tf.where(same_text, shares, 0.0), axis=-1)
+    confidence = tf.minimum(tf.reduce_sum(tf.where(same_text, shares, 0.0), axis=-1), 1.0)  # float rounding
     confidence = tf.where(tf.strings.length(texts) > 0, confidence, 0.0)
     return texts, confidence

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tasks.speech_recognition.ctc_decoding import (
     ALPHABET,
+    Lexicon,
     greedy_decode,
     prefix_beam_search,
     prefix_beam_search_beams,
@@ -490,12 +491,17 @@ def test_decoders_in_a_saved_model_give_the_same_texts(tmp_path):
         def beam_lm(self, log_probs, lengths):
             return prefix_beam_search(log_probs, lengths, beam_width=4, lm=self.lm, lm_weight=1.0)
 
+        @tf.function(input_signature=spec)
+        def beam_lexicon(self, log_probs, lengths):
+            return prefix_beam_search(log_probs, lengths, beam_width=4, lm=self.lm, lm_weight=1.0,
+                                      lexicon=Lexicon(lm.vocabulary[3:]))
+
     sentences = ["two three", "the third of march", "seven four two oh nine"]
     log_probs, lengths = batch_of(
         [synthetic_posteriors(s, seed, noise=0.7) for seed, s in enumerate(sentences)]
     )
     module = Decoder()
-    names = ["greedy", "beam", "beam_lm"]
+    names = ["greedy", "beam", "beam_lm", "beam_lexicon"]
     expected = {name: getattr(module, name)(log_probs, lengths) for name in names}
     tf.saved_model.save(module, str(tmp_path / "decoder"))
     del module
@@ -505,3 +511,72 @@ def test_decoders_in_a_saved_model_give_the_same_texts(tmp_path):
         assert decoded(loaded_texts) == decoded(texts)
         np.testing.assert_allclose(loaded_confidence.numpy(), confidence.numpy(), rtol=1e-6)
     assert decoded(expected["beam_lm"][0]) == sentences
+
+
+# The vocabulary constraint.
+def test_lexicon_trie_by_hand_and_bad_words():
+    lexicon = Lexicon(["two", "ten", "two"], alphabet=" etwno")
+    space, e, t, w, n, o = range(1, 7)
+    # Nodes in order of insertion of the sorted words: root 0, t 1, te 2, ten 3, tw 4, two 5.
+    assert lexicon.num_nodes == 6
+    table = lexicon.next_node.numpy()
+    assert table[0, t] == 1 and table[1, e] == 2 and table[2, n] == 3 and table[1, w] == 4 and table[4, o] == 5
+    assert table[0, space] == 0 and table[3, space] == 0 and table[5, space] == 0
+    assert (table[[1, 2, 4], space] == -1).all() and table[0, o] == -1 and (table[:, 0] == -1).all()
+    assert lexicon.ends_word.numpy().tolist() == [True, False, False, True, False, True]
+    for words, message in [([], "at least one word"), (["two words"], "without spaces"), (["tw0"], "alphabet"),
+                           ("two", "not one string"), ([""], "non-empty")]:
+        with pytest.raises(ValueError, match=message):
+            Lexicon(words, alphabet=" etwno")
+    with pytest.raises(ValueError, match="space"):
+        Lexicon(["ab"], alphabet="ab")
+    with pytest.raises(ValueError, match="another alphabet"):
+        prefix_beam_search(random_log_probs(0, 1, 4, 4), [4], alphabet="ab ", lexicon=Lexicon(["ab"], " ab"))
+
+
+def test_wide_beam_with_a_lexicon_finds_the_most_probable_word_sequence():
+    alphabet, time, batch = " ab", 6, 6
+    words = ["a", "ab", "bba"]
+    log_probs = random_log_probs(11, batch, time, 4, scale=1.5)
+    lengths = [time] * batch
+    beams = compiled(prefix_beam_search_beams, alphabet=alphabet, beam_width=256, lexicon=words)(
+        log_probs, lengths)
+    unconstrained, _ = compiled(prefix_beam_search, alphabet=alphabet, beam_width=256)(log_probs, lengths)
+    changed = 0
+    for b in range(batch):
+        totals = collections.defaultdict(lambda: -math.inf)
+        for path in itertools.product(range(4), repeat=time):
+            labelling = tuple(k for k, _ in itertools.groupby(path) if k != 0)
+            totals[labelling] = logsumexp(totals[labelling], float(sum(log_probs[b, t, k] for t, k in enumerate(path))))
+        # A labelling is a word sequence when every run of letters between spaces is a word.
+        allowed = {labels: total for labels, total in totals.items()
+                   if all(run in words for run in "".join(alphabet[k - 1] for k in labels).split())}
+        best_labels, best_log_prob = max(allowed.items(), key=lambda item: item[1])
+        length = int(beams["label_lengths"][b, 0])
+        assert tuple(beams["labels"][b, 0, :length].numpy()) == best_labels
+        np.testing.assert_allclose(float(beams["scores"][b, 0]), best_log_prob, atol=1e-4)
+        # Every beam that ends on a whole word (the others score INCOMPLETE_WORD less) is a word sequence;
+        # the impossible ones (about NEG_INF: fewer prefixes than the width) are left out.
+        for text, beam_score in zip(decoded(beams["texts"][b]), beams["scores"][b].numpy()):
+            if beam_score < -1e8:
+                continue
+            assert (beam_score > -1e3) == all(run in words for run in text.split()), (text, beam_score)
+        changed += decoded(unconstrained)[b] != to_text(best_labels, alphabet)
+    assert changed > 0  # the constraint changes some answers, or the test shows nothing
+
+
+def test_lexicon_spells_a_word_the_acoustics_misspell():
+    # "three" said with one "e" (the acoustic model's common error): plain beam search reads the
+    # non-word "thre"; with the training vocabulary as the lexicon only whole words can come out.
+    lm = NgramLanguageModel.from_texts(NUMBER_TEXTS, order=3)
+    log_probs = synthetic_posteriors("two thre four", seed=0, noise=0.0)[np.newaxis]
+    lengths = [log_probs.shape[1]]
+    plain, _ = compiled(prefix_beam_search, beam_width=8)(log_probs, lengths)
+    with_lm, _ = compiled(prefix_beam_search, beam_width=8, lm=lm, lm_weight=1.0)(log_probs, lengths)
+    constrained, confidence = compiled(prefix_beam_search, beam_width=8, lm=lm, lm_weight=1.0,
+                                       lexicon=Lexicon(lm.vocabulary[3:]))(log_probs, lengths)
+    assert decoded(plain) == ["two thre four"]
+    # The LM alone does not mend it: it would rather merge the unknown word with the next one.
+    assert any(word not in lm.vocabulary for word in decoded(with_lm)[0].split())
+    assert decoded(constrained) == ["two three four"]
+    assert 0.0 < float(confidence[0]) <= 1.0
