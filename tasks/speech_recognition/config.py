@@ -10,7 +10,9 @@ from tasks.common.config import (ConfigError, TrainConfig, option, require_choic
 
 MODELS = ("birnn", "transformer")
 CELLS = ("gru", "lstm")
-DECODERS = ("greedy", "beam", "beam_lm")
+# The decodings by name (ctc_decoding.decode): best path; prefix beam search; fused with the word LM; fused
+# with the LM and held to its vocabulary.
+DECODERS = ("greedy", "beam", "beam_lm", "beam_lm_lexicon")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +66,9 @@ class Config(TrainConfig):
     lm_weight: float = option(0.5, "Weight of the language model's log-probability in the beam search.")
     word_bonus: float = option(1.0, "Score added per word in the beam search with the language model, "
                                     "against its bias to short outputs.")
-    serving_decoder: str = option("greedy", "Decoding of the SavedModel's serving_default: greedy, beam or beam_lm "
-                                            "(beam with the language model); greedy is the fastest and, on this "
+    serving_decoder: str = option("greedy", "Decoding of the SavedModel's serving_default: greedy, beam, beam_lm "
+                                            "(beam with the language model) or beam_lm_lexicon (also held to "
+                                            "the LM's words); greedy is the fastest and, on this "
                                             "small vocabulary, as accurate once trained.")
     wer_every_epoch: bool = option(True, "Greedy WER on the validation clips at every epoch end, logged as "
                                          "val_wer.")
@@ -74,8 +77,9 @@ class Config(TrainConfig):
         require_choice(self, "model", MODELS)
         require_choice(self, "cell", CELLS)
         require_choice(self, "serving_decoder", DECODERS)
-        if self.serving_decoder == "beam_lm" and not self.lm_order:
-            raise ConfigError("--serving-decoder beam_lm needs a language model: set --lm-order above 0.")
+        if self.serving_decoder.startswith("beam_lm") and not self.lm_order:
+            raise ConfigError(f"--serving-decoder {self.serving_decoder} needs a language model: set --lm-order "
+                              "above 0.")
         require_positive(self, "num_train_utterances", "num_validation_utterances", "num_test_utterances",
                          "num_mel_bins", "conv_filters", "units", "num_layers", "num_heads",
                          "intermediate_dim", "beam_width")

@@ -72,6 +72,8 @@ Confidence:
 
 import tensorflow as tf
 
+from tasks.speech_recognition.config import DECODERS
+
 # The speech task's characters; class 0 is the CTC blank.
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 
@@ -572,3 +574,25 @@ def prefix_beam_search(
     confidence = tf.minimum(tf.reduce_sum(tf.where(same_text, shares, 0.0), axis=-1), 1.0)  # float rounding
     confidence = tf.where(tf.strings.length(texts) > 0, confidence, 0.0)
     return texts, confidence
+
+
+def decode(log_probs, lengths, decoder, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0, lexicon=None,
+           alphabet=ALPHABET):
+    """``(texts, confidence)`` of the decoding named ``decoder`` (one of ``DECODERS``).
+
+    ``beam_lm`` needs ``lm``; ``beam_lm_lexicon`` needs ``lm`` and ``lexicon``
+    (the LM's words: ``Lexicon(language_model.words())``). The other arguments
+    are those of ``prefix_beam_search``.
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"Invalid value for argument decoder. Expected one of {DECODERS}. "
+                         f"Received: decoder={decoder!r}")
+    if decoder == "greedy":
+        return greedy_decode(log_probs, lengths, alphabet)
+    if decoder != "beam" and lm is None:
+        raise ValueError(f"decoder={decoder!r} needs a language model (lm).")
+    if decoder == "beam_lm_lexicon" and lexicon is None:
+        raise ValueError("decoder='beam_lm_lexicon' needs a lexicon.")
+    return prefix_beam_search(log_probs, lengths, alphabet, beam_width=beam_width,
+                              lm=None if decoder == "beam" else lm, lm_weight=lm_weight, word_bonus=word_bonus,
+                              lexicon=lexicon if decoder == "beam_lm_lexicon" else None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DECODERS = ("greedy", "beam", "beam_lm")
+from tasks.speech_recognition.config import DECODERS
 
 
 def word_error_rate(references, hypotheses):
@@ -48,23 +48,23 @@ class Transcriber:
     def __init__(self, model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0, batch_size=32):
         import tensorflow as tf
 
-        from tasks.speech_recognition.ctc_decoding import ALPHABET, greedy_decode, prefix_beam_search
+        from tasks.speech_recognition.ctc_decoding import Lexicon, decode
 
         self.batch_size = batch_size
+        lexicon = Lexicon(lm.words()) if hasattr(lm, "words") else None
         lm = lm.scorer() if hasattr(lm, "scorer") else lm  # lookup tables built once, not per trace
         specs = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int32)]
 
         def make(decoder):
             def transcribe(waveform, num_samples):
                 log_probs, lengths = model.encode(waveform, num_samples)
-                if decoder == "greedy":
-                    return greedy_decode(log_probs, lengths, ALPHABET)
-                return prefix_beam_search(log_probs, lengths, ALPHABET, beam_width=beam_width,
-                                          lm=lm if decoder == "beam_lm" else None, lm_weight=lm_weight,
-                                          word_bonus=word_bonus)
+                return decode(log_probs, lengths, decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
+                              word_bonus=word_bonus, lexicon=lexicon)
             return tf.function(transcribe, input_signature=specs, reduce_retracing=True)
 
-        self.functions = {decoder: make(decoder) for decoder in DECODERS if decoder != "beam_lm" or lm is not None}
+        available = {"greedy", "beam"} | ({"beam_lm"} if lm is not None else set()) | (
+            {"beam_lm_lexicon"} if lexicon is not None else set())
+        self.functions = {decoder: make(decoder) for decoder in DECODERS if decoder in available}
 
     def transcribe(self, waveforms, decoder="greedy"):
         """(texts, confidences) of a list of 1-D waveforms, in their order."""

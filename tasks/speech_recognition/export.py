@@ -3,11 +3,14 @@
 SavedModel signatures, each taking ``waveform``: float32 ``[None]``, one
 utterance of 16 kHz mono audio of any length:
 
-* ``serving_default``: the decoding named by ``serving_decoder`` (greedy, beam
-  or beam_lm) -> ``text`` tf.string ``[]`` and ``confidence`` float32 ``[]``;
+* ``serving_default``: the decoding named by ``serving_decoder`` (greedy, beam,
+  beam_lm or beam_lm_lexicon) -> ``text`` tf.string ``[]`` and ``confidence``
+  float32 ``[]``;
 * ``greedy``: best-path decoding -> ``text``, ``confidence``;
 * ``beam``: CTC prefix beam search of width ``beam_width``, fused with the word
   n-gram language model when one was given -> ``text``, ``confidence``;
+* ``beam_lexicon`` (with a language model only): the same search held to the
+  language model's words, so every transcript is a sequence of them;
 * ``posteriors``: ``log_probs`` float32 ``[frames, 28]`` (one frame per
   ``frame_seconds``), for plots and alignments.
 
@@ -24,9 +27,8 @@ number of samples in, log-probabilities out; decoding is left to the caller.
 
 from __future__ import annotations
 
+from tasks.speech_recognition.config import DECODERS
 from tasks.speech_recognition.model import FRAME_LENGTH, FRAME_STEP, SAMPLE_RATE
-
-DECODERS = ("greedy", "beam", "beam_lm")
 # Audio whose loudest 25 ms frame stays below this is silence: empty text, confidence 0, whatever the
 # network says (its per-utterance normalisation would otherwise lift a whisper of hiss to speech level).
 SILENCE_DBFS = -50.0
@@ -35,7 +37,7 @@ SILENCE_DBFS = -50.0
 def _server_class():
     import tensorflow as tf
 
-    from tasks.speech_recognition.ctc_decoding import ALPHABET, greedy_decode, prefix_beam_search
+    from tasks.speech_recognition.ctc_decoding import ALPHABET, Lexicon, decode
 
     class SpeechRecognizer(tf.Module):
         def __init__(self, model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0,
@@ -44,9 +46,14 @@ def _server_class():
             if serving_decoder not in DECODERS:
                 raise ValueError(f"Invalid value for argument serving_decoder. Expected one of {DECODERS}. "
                                  f"Received: serving_decoder={serving_decoder!r}")
-            if serving_decoder == "beam_lm" and lm is None:
-                raise ValueError("serving_decoder='beam_lm' needs a language model (lm).")
+            if serving_decoder.startswith("beam_lm") and lm is None:
+                raise ValueError(f"serving_decoder={serving_decoder!r} needs a language model (lm).")
             self.model = model
+            # The LM's words as a trie (constants of the graph), for the search held to them.
+            self.lexicon = Lexicon(lm.words()) if hasattr(lm, "words") else None
+            if serving_decoder == "beam_lm_lexicon" and self.lexicon is None:
+                raise ValueError("serving_decoder='beam_lm_lexicon' needs a language model with its words "
+                                 "(a language_model.NgramLanguageModel).")
             # The scorer is a tf.Module of lookup tables: owned here, it is saved with the SavedModel.
             self.lm = lm.scorer() if hasattr(lm, "scorer") else lm
             self._beam_width = int(beam_width)
@@ -66,11 +73,8 @@ def _server_class():
             return self.model.encode(batch, tf.shape(batch)[1:2])
 
         def decode(self, log_probs, lengths, decoder):
-            if decoder == "greedy":
-                return greedy_decode(log_probs, lengths, ALPHABET)
-            return prefix_beam_search(log_probs, lengths, ALPHABET, beam_width=self._beam_width,
-                                      lm=self.lm if decoder == "beam_lm" else None,
-                                      lm_weight=self._lm_weight, word_bonus=self._word_bonus)
+            return decode(log_probs, lengths, decoder, beam_width=self._beam_width, lm=self.lm,
+                          lm_weight=self._lm_weight, word_bonus=self._word_bonus, lexicon=self.lexicon)
 
         def is_silent(self, waveform):
             """True when no 25 ms frame of ``waveform`` reaches ``silence_dbfs`` (RMS, full scale 1)."""
@@ -98,6 +102,13 @@ def _server_class():
             return self._answer(waveform, "beam_lm" if self.lm is not None else "beam")
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+        def beam_lexicon(self, waveform):
+            # Without a lexicon it is the beam signature (and not exported: export_saved_model).
+            if self.lexicon is None:
+                return self._answer(waveform, "beam_lm" if self.lm is not None else "beam")
+            return self._answer(waveform, "beam_lm_lexicon")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
         def posteriors(self, waveform):
             log_probs, lengths = self._encode(waveform)
             return {"log_probs": log_probs[0, :lengths[0]]}
@@ -118,6 +129,8 @@ def export_saved_model(model, export_dir, beam_width=8, lm=None, lm_weight=0.5, 
     server = make_server(model, beam_width, lm, lm_weight, word_bonus, serving_decoder)
     signatures = {"serving_default": server.serve, "greedy": server.greedy, "beam": server.beam,
                   "posteriors": server.posteriors}
+    if server.lexicon is not None:
+        signatures["beam_lexicon"] = server.beam_lexicon
     tf.saved_model.save(server, str(export_dir), signatures=signatures)
     return export_dir
 

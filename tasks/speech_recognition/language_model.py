@@ -177,6 +177,10 @@ class NgramLanguageModel:
         return cls(order, vocabulary, log_probs, log_backoffs, discounts[1:])
 
     # Scoring.
+    def words(self):
+        """The vocabulary's words, without ``<s>``, ``</s>`` and ``<unk>``."""
+        return self.vocabulary[len(SPECIAL_TOKENS):]
+
     def word_id(self, word):
         """The id of a word; ``<unk>`` outside the vocabulary (and for ``<s>``, never predicted)."""
         word_id = self.word_to_id.get(word, self.unk_id)

@@ -1,7 +1,7 @@
 """``python -m tasks.speech_recognition transcribe``: audio files to text.
 
     python -m tasks.speech_recognition transcribe --model runs/speech_recognition a.wav b.flac
-        [--json] [--plot P.png] [--dates-model runs/date_translation] [--decoder greedy|beam]
+        [--json] [--plot P.png] [--dates-model runs/date_translation] [--decoder greedy|beam|beam_lexicon]
 
 Any sample rate and channel count (mixed down to mono, resampled to 16 kHz
 with soxr's streaming resampler) and any length: files are read in blocks and
@@ -110,6 +110,9 @@ class Recognizer:
 
         self.loaded = tf.saved_model.load(str(RunDir.open(model_dir, "speech_recognition").saved_model_dir))
         signature = {"default": "serving_default"}.get(decoder, decoder)
+        if signature not in self.loaded.signatures:
+            raise SystemExit(f"error: {model_dir} has no {decoder} decoder (a SavedModel without a language model "
+                             f"has no beam_lexicon); it has {', '.join(sorted(self.loaded.signatures))}.")
         self.serve = self.loaded.signatures[signature]
         self.posteriors = self.loaded.signatures["posteriors"]
         self.frame_seconds = float(self.loaded.frame_seconds.numpy())
@@ -163,8 +166,9 @@ def transcribe_command(argv):
                              "(P_<input stem>.png for each file when several are given)")
     parser.add_argument("--dates-model", metavar="DIR",
                         help="date-translation run (or SavedModel): also give each transcript's ISO date")
-    parser.add_argument("--decoder", choices=("default", "greedy", "beam"), default="default",
-                        help="the SavedModel's serving_default, or its greedy or beam signature")
+    parser.add_argument("--decoder", choices=("default", "greedy", "beam", "beam_lexicon"), default="default",
+                        help="the SavedModel's serving_default, or its greedy, beam or beam_lexicon (beam search "
+                             "held to the language model's words) signature")
     args = parser.parse_args(argv)
     recognizer = Recognizer(args.model, args.decoder, args.dates_model)
 

@@ -201,6 +201,34 @@ def test_saved_model_in_fresh_process_matches_encode_and_decoding(exported):
     assert any(row["greedy"][0] for row in rows), "the test needs some non-empty transcripts"
 
 
+@pytest.mark.e2e
+def test_saved_model_with_a_language_model_serves_the_search_held_to_its_words(tmp_path):
+    from tasks.speech_recognition.ctc_decoding import Lexicon, decode
+    from tasks.speech_recognition.export import export_saved_model
+    from tasks.speech_recognition.language_model import NgramLanguageModel
+
+    keras.utils.set_random_seed(3)
+    model = build_model(**dict(TINY, units=12))
+    lm = NgramLanguageModel.from_texts(["one two three", "three two one", "two", "a b c d e"], order=2)
+    with pytest.raises(ValueError, match="needs a language model"):
+        export_saved_model(model, tmp_path / "none", serving_decoder="beam_lm_lexicon")
+    export_saved_model(model, tmp_path / "saved_model", beam_width=4, lm=lm, serving_decoder="beam_lm_lexicon")
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    texts = []
+    for seed in range(3):
+        waveform = speech_like(12000, seed=seed)
+        log_probs, lengths = model.encode(waveform[None])
+        expected, confidence = decode(log_probs, lengths, "beam_lm_lexicon", beam_width=4, lm=lm.scorer(),
+                                      lexicon=Lexicon(lm.words()))
+        for name in ("beam_lexicon", "serving_default"):
+            out = loaded.signatures[name](waveform=tf.constant(waveform))
+            assert out["text"].numpy().decode() == expected[0].numpy().decode()
+            np.testing.assert_allclose(float(out["confidence"]), float(confidence[0]), atol=1e-5)
+        texts.append(expected[0].numpy().decode())
+        assert set(texts[-1].split()) <= set(lm.words())
+    assert any(texts), "the test needs some non-empty transcripts"
+
+
 def test_pieces_cut_long_audio_at_pauses():
     from tasks.speech_recognition.transcribe import ALIGN, pieces
 
