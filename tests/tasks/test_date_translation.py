@@ -579,10 +579,12 @@ def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
                  "demo.json"):
         assert (out / name).exists(), name
     assert metrics["test_count"] == 120
-    # The figures are the shares of test strings the saved model's greedy search gets right, counted here.
+    # The figures are the shares of test strings the saved model's greedy search gets right, counted here
+    # (with the not-a-date rule the run serves).
     model = load_model(out / "model.keras")
     examples = generator.generate(120, "test", seed=config.seed)
-    ids, _ = model.decode(date_data.encode_pairs(examples, config.sequence_length)[0])
+    ids, _ = model.decode(date_data.encode_pairs(examples, config.sequence_length)[0],
+                          not_a_date_above=config.not_a_date_above)
     answers = date_data.answers_of(ids)
     assert metrics["test_exact_match"] == pytest.approx(np.mean([a == e.answer for a, e in zip(answers, examples)]))
     assert metrics["test_date_exact"] == pytest.approx(
@@ -625,7 +627,8 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     )
     served = json.loads(completed.stdout.strip().splitlines()[-1])
     model = keras.models.load_model(str(out / "model.keras"))
-    translator = DateTranslator(model, config.sequence_length, config.beam_width)
+    translator = DateTranslator(model, config.sequence_length, config.beam_width,
+                                not_a_date_above=config.not_a_date_above)
     for name, beam_width, order in (("serving_default", 1, "MDY"), ("greedy", 1, "MDY"),
                                     ("beam", config.beam_width, "MDY"), ("with_order", 1, "DMY")):
         expected = translator.translate(tf.constant(SAMPLES), beam_width, tf.constant([order] * len(SAMPLES)))
