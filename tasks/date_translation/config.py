@@ -69,6 +69,9 @@ class Config(TrainConfig):
     init_from: str = option("", "A run directory whose model.keras weights this run starts from (same model "
                                 "options), to fine-tune on a changed mix without the full training; empty "
                                 "starts from random weights.")
+    not_a_date_above: float = option(0.8, "Answer not a date where the calendar mask removed more than this "
+                                          "share of the model's probability at a step: the model read an "
+                                          "impossible date (1 turns the rule off).")
     confidence_threshold: float = option(0.5, "The CLI flags answers below this confidence, those the model "
                                               "itself finds more likely wrong than right.")
 
@@ -83,3 +86,4 @@ class Config(TrainConfig):
             raise ConfigError(f"--model-dim ({self.model_dim}) must be a multiple of --num-heads ({self.num_heads}).")
         require_in_interval(self, "stop_at_exact_match", "[0, 1]")
         require_in_interval(self, "dropout", "[0, 1)")
+        require_in_interval(self, "not_a_date_above", "(0, 1]")

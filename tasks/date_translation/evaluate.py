@@ -112,11 +112,13 @@ def plot_reliability(reliability, path, title="reliability"):
     return path
 
 
-def decode_examples(model, examples, sequence_length, beam_width=1, batch_size=2000):
-    """``Answer``s and confidences the Keras model decodes (constrained) for generator ``examples``."""
+def decode_examples(model, examples, sequence_length, beam_width=1, batch_size=2000, not_a_date_above=None):
+    """``Answer``s and confidences the Keras model decodes (constrained, with the not-a-date rule of
+    ``not_a_date_above`` as the SavedModel serves it) for generator ``examples``."""
     import tensorflow as tf
 
-    decode = tf.function(lambda x: model.decode(x, beam_width), reduce_retracing=True)
+    decode = tf.function(lambda x: model.decode(x, beam_width, not_a_date_above=not_a_date_above),
+                         reduce_retracing=True)
     answers, confidences = [], []
     for start in range(0, len(examples), batch_size):
         inputs, _ = date_data.encode_pairs(examples[start:start + batch_size], sequence_length)
@@ -157,7 +159,8 @@ def plot_attention(model, text, sequence_length, path, order=date_data.DEFAULT_O
 
 def evaluate_model(model, examples, config, out_dir):
     """Constrained greedy (and beam) exact match on generator ``examples`` by family; heat map and reliability PNGs."""
-    answers, confidences = decode_examples(model, examples, config.sequence_length, 1)
+    limit = config.not_a_date_above if config.not_a_date_above < 1 else None
+    answers, confidences = decode_examples(model, examples, config.sequence_length, 1, not_a_date_above=limit)
     greedy = score_answers(answers, confidences, examples, config.confidence_threshold)
     metrics = {
         "test_exact_match": greedy["exact_match"],
@@ -173,7 +176,8 @@ def evaluate_model(model, examples, config, out_dir):
         "test_reliability": greedy["reliability"],
     }
     if config.beam_width > 1:
-        beam_answers, beam_confidences = decode_examples(model, examples, config.sequence_length, config.beam_width)
+        beam_answers, beam_confidences = decode_examples(model, examples, config.sequence_length, config.beam_width,
+                                                         not_a_date_above=limit)
         metrics["test_exact_match_beam"] = score_answers(
             beam_answers, beam_confidences, examples, config.confidence_threshold)["exact_match"]
     if out_dir is not None:

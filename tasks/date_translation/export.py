@@ -24,8 +24,13 @@ Bad-input policy (every string gets an answer, never an error):
 * an input longer than ``sequence_length - 1`` characters after normalisation
   is cut, answered, and given confidence 0 (we never vouch for an answer to
   text we could not read whole); an empty (or all-space) input too;
-* confidence is P(answer | input) under the mask, the product of the
-  per-character probabilities. Callers reject answers below a threshold (the
+* confidence is P(answer | input) under the model, the product of the
+  model's own per-character probabilities (not renormalised over what the
+  calendar mask allowed: an answer the mask forced on the model is not
+  vouched for). Where the mask removed more than ``not_a_date_above`` of the
+  model's probability at a step, the answer is "not a date", with the
+  probability the model gave to that impossible continuation
+  (``model.calendar_rule``). Callers reject answers below a threshold (the
   CLI flags those below ``confidence_threshold``).
 """
 
@@ -79,22 +84,25 @@ class DateTranslator(tf.Module):
     XLA compiles one program per (rows, width) pair, a few dozen at most.
     """
 
-    def __init__(self, model, sequence_length, beam_width, serving_beam_width=1, jit_compile=True):
+    def __init__(self, model, sequence_length, beam_width, serving_beam_width=1, jit_compile=True,
+                 not_a_date_above=None):
         super().__init__(name="date_translator")
         self.model = model  # tracks the weights; model.decode is the search
         self.sequence_length = sequence_length
         self.beam_width = beam_width
         self.serving_beam_width = serving_beam_width
         self.jit_compile = jit_compile
+        self.not_a_date_above = not_a_date_above
         self._decoders = {}
 
     def _decode(self, ids, lengths, beam_width):
         if not self.jit_compile:
-            return self.model.decode(ids, beam_width)
+            return self.model.decode(ids, beam_width, not_a_date_above=self.not_a_date_above)
         name = f"width_{beam_width}"
         if name not in self._decoders:
             self._decoders[name] = tf.function(
-                lambda ids: self.model.decode(ids, beam_width), jit_compile=True, reduce_retracing=True)
+                lambda ids: self.model.decode(ids, beam_width, not_a_date_above=self.not_a_date_above),
+                jit_compile=True, reduce_retracing=True)
         decode = self._decoders[name]
         batch_size = tf.shape(ids)[0]
         chunk_rows = tf.minimum(CHUNK_ROWS, padded_batch_size(batch_size))
@@ -148,7 +156,8 @@ class DateTranslator(tf.Module):
 
 def export_model(model, config, export_dir):
     translator = DateTranslator(model, config.sequence_length, config.beam_width, config.serving_beam_width,
-                                jit_compile=config.serving_jit_compile)
+                                jit_compile=config.serving_jit_compile,
+                                not_a_date_above=config.not_a_date_above if config.not_a_date_above < 1 else None)
     tf.saved_model.save(
         translator,
         str(export_dir),

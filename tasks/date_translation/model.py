@@ -36,13 +36,21 @@ The teacher-forced ``call`` runs the same step (attention model) or the same
 blocks over the whole sequence (Transformer), and a test checks that it
 agrees with ``decode_step``. ``decode`` runs greedy or beam search in TF ops
 (one graph, exportable and XLA-compilable).
+
+What the calendar mask removes is counted, not hidden: the search picks each
+character among the allowed ones, but the answer's log probability is the
+model's own (unmasked) one, log P(answer | input), so an answer the mask forced
+on a model that wanted a forbidden character (``29 feb 2019`` read as
+2019-02-29, then forced to another day) gets a low confidence; and with
+``not_a_date_above`` an answer whose search met a step where the mask removed
+more than that share of the model's probability becomes "not a date".
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from tasks.date_translation.data import (ABSENT as ABSENT_ID, DAY, HOUR, INPUT_VOCABULARY_SIZE,
+from tasks.date_translation.data import (ABSENT as ABSENT_ID, DAY, HOUR, INPUT_VOCABULARY_SIZE, NOT_A_DATE_ID,
                                          OUTPUT_CHARACTERS, OUTPUT_LENGTH, SIGN, allowed_tokens)
 from layers.additive_attention import AdditiveAttention
 from layers.lstm_cell import LSTMCell
@@ -66,6 +74,53 @@ def decoder_inputs(targets):
     return tf.concat([start, tf.cast(targets[:, :-1], tf.int32)], axis=1)
 
 
+def step_scores(logits, allowed, token_ids, previous_ids):
+    """What the calendar mask did at one step: the model's own log probability of the chosen character
+    and the probability mass the mask removed (what the model gave to forbidden characters).
+
+    ``logits`` float32 ``(batch, 14)`` (unmasked), ``allowed`` bool ``(batch, 14)``, ``token_ids`` the
+    characters chosen at this step and ``previous_ids`` those of the step before (the start token at
+    step 0), int32 ``(batch,)``. Returns two float32 ``(batch,)``. Both are 0 on a row that has finished
+    (its previous character is ``_`` or ``#``, so the mask repeats it): those characters are the
+    layout's, not a choice, and the unrolled search does not even run the model for them.
+    """
+    log_probs = tf.nn.log_softmax(logits)  # (batch, 14), the model's own distribution
+    chosen = tf.gather(log_probs, token_ids, batch_dims=1)
+    removed = 1.0 - tf.reduce_sum(tf.where(allowed, tf.exp(log_probs), 0.0), axis=-1)
+    open_ = tf.logical_or(previous_ids < ABSENT_ID, tf.equal(previous_ids, START_ID))
+    return tf.where(open_, chosen, 0.0), tf.where(open_, tf.clip_by_value(removed, 0.0, 1.0), 0.0)
+
+
+def calendar_rule(ids, model_log_probs, removed, not_a_date_above=None):
+    """The answer and its log probability under the model, with the not-a-date rule.
+
+    ``ids`` int32 ``(batch, 19)``: the masked search's answer; ``model_log_probs`` and ``removed``
+    float32 ``(batch, 19)``: ``step_scores`` of its steps. The log probability is the sum of the
+    model's own per-character log probabilities, log P(answer | input) under the model, not
+    renormalised over what the mask allowed. With ``not_a_date_above`` (a share in (0, 1]; 1 never
+    fires), a row whose mask removed more than that at some step is answered not a date, with log
+    probability log(P(the answer's prefix before that step) * removed mass there): the probability
+    the model gave to that prefix followed by a character the calendar forbids.
+    """
+    log_probs = tf.reduce_sum(model_log_probs, axis=1)
+    if not_a_date_above is None:
+        return ids, log_probs
+    over = removed > not_a_date_above  # (batch, 19)
+    fired = tf.reduce_any(over, axis=1)
+    first = tf.argmax(tf.cast(over, tf.int32), axis=1, output_type=tf.int32)  # the first such step
+    before = tf.range(OUTPUT_LENGTH)[tf.newaxis] < first[:, tf.newaxis]
+    prefix = tf.reduce_sum(tf.where(before, model_log_probs, 0.0), axis=1)
+    impossible = prefix + tf.math.log(tf.maximum(tf.gather(removed, first, batch_dims=1), 1e-30))
+    ids = tf.where(fired[:, tf.newaxis], NOT_A_DATE_ID, ids)
+    return ids, tf.where(fired, impossible, log_probs)
+
+
+def _check_limit(not_a_date_above):
+    if not_a_date_above is not None and not 0.0 < not_a_date_above <= 1.0:
+        raise ValueError("Invalid value for argument not_a_date_above. Expected a share in (0, 1] or None. "
+                         f"Received: not_a_date_above={not_a_date_above}")
+
+
 class DateTranslationModel(keras.Model):
     """What both date models share: the search over ``decode_step`` and the teacher-forced call.
 
@@ -82,22 +137,58 @@ class DateTranslationModel(keras.Model):
         encoder_ids, decoder_ids = inputs
         return self.teacher_forced(encoder_ids, decoder_ids, training=training)
 
-    def decode(self, encoder_ids, beam_width=1, constrained=True, unrolled=True):
+    def decode(self, encoder_ids, beam_width=1, constrained=True, unrolled=True, not_a_date_above=None,
+               return_details=False):
         """Greedy (``beam_width`` 1) or beam search: ids ``(batch, 19)``, log P(ids | input) ``(batch,)``.
 
         ``constrained`` (the default, and what the SavedModel serves) masks every
         step with ``data.allowed_tokens``, so only real calendar dates and times
-        can come out; the probabilities are then renormalised over the allowed
-        characters. All in TF ops: it traces into a ``tf.function`` (XLA
-        included) and exports. Greedy search is written out as 19 steps
-        (``unrolled``, what serving uses: each step's mask is built for its
-        position alone) or run as ``greedy_search``'s loop; both give the same
-        answers.
+        can come out. The search ranks characters under the mask (renormalised
+        over the allowed ones), but the returned log probability is the model's
+        own, unmasked (``calendar_rule``): what the mask removed from the chosen
+        path lowers it. ``not_a_date_above`` (None: off) answers "not a date"
+        where the mask removed more than that share at some step of the answer.
+        Unconstrained decoding returns the plain log P of its answer.
+
+        With ``return_details``, a dict instead: ``sequences`` and ``log_probs``
+        (the answer), ``search_sequences`` and ``search_log_probs`` (the masked
+        search's answer and its renormalised log probability, what the confidence
+        was before), and per step of the search's answer ``model_log_probs`` and
+        ``removed`` (``step_scores``, ``(batch, 19)``).
+
+        All in TF ops: it traces into a ``tf.function`` (XLA included) and
+        exports. Greedy search is written out as 19 steps (``unrolled``, what
+        serving uses: each step's mask is built for its position alone, and the
+        model's own probabilities come from the same steps) or run as
+        ``greedy_search``'s loop; both give the same answers. After the loop or
+        beam search, the chosen answer is fed back through ``decode_step`` once
+        to read the model's own probabilities of it.
         """
+        _check_limit(not_a_date_above)
         encoder_ids = tf.convert_to_tensor(encoder_ids, tf.int32)
-        memory, state = self.encode(encoder_ids)
+        memory, model_state = self.encode(encoder_ids)
         # The characters written so far ride in the state, so beam search reorders them with the beams.
-        state = dict(state, history=tf.zeros([tf.shape(encoder_ids)[0], OUTPUT_LENGTH], tf.int32))
+        state = dict(model_state, history=tf.zeros([tf.shape(encoder_ids)[0], OUTPUT_LENGTH], tf.int32))
+        start_ids = tf.fill([tf.shape(encoder_ids)[0]], START_ID)
+        if beam_width == 1 and unrolled:
+            ids, search_log_probs, model_log_probs, removed = self._greedy_unrolled(
+                memory, state, start_ids, constrained)
+        else:
+            ids, search_log_probs = self._search(memory, state, start_ids, beam_width, constrained)
+            model_log_probs, removed = (self._replay(memory, model_state, ids) if constrained
+                                        else (tf.zeros_like(ids, tf.float32),) * 2)
+        if constrained:
+            sequences, log_probs = calendar_rule(ids, model_log_probs, removed, not_a_date_above)
+        else:
+            sequences, log_probs = ids, search_log_probs
+        if not return_details:
+            return sequences, log_probs
+        return {"sequences": sequences, "log_probs": log_probs, "search_sequences": ids,
+                "search_log_probs": search_log_probs, "model_log_probs": model_log_probs, "removed": removed}
+
+    def _search(self, memory, state, start_ids, beam_width, constrained):
+        """``greedy_search`` or ``beam_search`` over ``decode_step``: ids ``(batch, 19)`` and their log P
+        (renormalised under the mask when ``constrained``)."""
         if beam_width > 1:
             memory, state = (tf.nest.map_structure(lambda t: tile_beams(t, beam_width), nest)
                              for nest in (memory, state))
@@ -113,60 +204,81 @@ class DateTranslationModel(keras.Model):
                 logits = tf.where(allowed_tokens(history, step), logits, NEG_INF)
             return tf.nn.log_softmax(logits), dict(model_state, history=history)
 
-        start_ids = tf.fill([tf.shape(encoder_ids)[0]], START_ID)
-        if beam_width == 1 and unrolled:
-            return self._greedy_unrolled(memory, state, start_ids, constrained)
         if beam_width == 1:
             result = greedy_search(step_fn, start_ids, state, OUTPUT_LENGTH)
             return result["sequences"], result["log_probs"]
         result = beam_search(step_fn, start_ids, state, beam_width, OUTPUT_LENGTH, OUTPUT_VOCABULARY_SIZE)
         return result["sequences"][:, 0], result["log_probs"][:, 0]
 
+    def _replay(self, memory, state, ids):
+        """``step_scores`` of every step of the answer ``ids`` (batch, 19), fed back one character at a
+        time through ``decode_step``: two float32 ``(batch, 19)``."""
+        token_ids = tf.fill([tf.shape(ids)[0]], START_ID)
+        chosen, removed = [], []
+        for position in range(OUTPUT_LENGTH):
+            logits, state = self.decode_step(memory, state, token_ids, position)
+            step_chosen, step_removed = step_scores(tf.cast(logits, tf.float32), allowed_tokens(ids, position),
+                                                    ids[:, position], token_ids)
+            chosen.append(step_chosen)
+            removed.append(step_removed)
+            token_ids = ids[:, position]
+        return tf.stack(chosen, axis=1), tf.stack(removed, axis=1)
+
     def _greedy_unrolled(self, memory, state, token_ids, constrained):
         """Greedy search written out step by step: the answer always has 19 characters, so no loop is
         needed, and each step's calendar mask is built for its own position only (``allowed_tokens`` with
-        a Python int). Same answers and probabilities as ``greedy_search`` over ``step_fn``.
+        a Python int). Same answers and probabilities as ``greedy_search`` over the search's step.
 
         Under the mask, a row that has written ``#`` (not a date) or ``_`` (no day, no time, no
         offset) has finished: every later character is that one again, with probability 1. Where
         such a row can first appear (after the year's first character, the day's, the hour's and the
         offset sign), the remaining steps run only if some row of the batch has not finished;
         otherwise the rows are completed without running the model.
+
+        Returns the ids ``(batch, 19)``, their log P under the mask ``(batch,)`` and, per step,
+        ``step_scores`` ``(batch, 19)`` each (0 for the steps of finished rows).
         """
         model_state = {k: v for k, v in state.items() if k != "history"}
         batch_size = tf.shape(token_ids)[0]
 
-        def run(step, model_state, token_ids, written, log_probs):
-            """Steps ``step``..18, after ``written`` (a list of ``step`` (batch,) id tensors)."""
+        def run(step, model_state, token_ids, written, log_probs, scores):
+            """Steps ``step``..18, after ``written`` (a list of ``step`` (batch,) id tensors) and
+            ``scores`` (a list of their ``step_scores`` pairs)."""
             if not (constrained and step in FINISHING_STEPS):
-                return run_steps(step, model_state, token_ids, written, log_probs)
+                return run_steps(step, model_state, token_ids, written, log_probs, scores)
             last = written[-1]
 
             def complete():
                 rest = tf.repeat(last[:, tf.newaxis], OUTPUT_LENGTH - step, axis=1)  # (batch, 19 - step)
-                return tf.concat([tf.stack(written, axis=1), rest], axis=1), log_probs
+                unscored = tf.zeros([batch_size, OUTPUT_LENGTH - step])  # finished rows' steps count 0
+                return (tf.concat([tf.stack(written, axis=1), rest], axis=1), log_probs,
+                        *(tf.concat([tf.stack(part, axis=1), unscored], axis=1) for part in zip(*scores)))
 
             return tf.cond(tf.reduce_all(last >= ABSENT_ID), complete,
-                           lambda: run_steps(step, model_state, token_ids, written, log_probs))
+                           lambda: run_steps(step, model_state, token_ids, written, log_probs, scores))
 
-        def run_steps(step, model_state, token_ids, written, log_probs):
+        def run_steps(step, model_state, token_ids, written, log_probs, scores):
             """Steps ``step`` up to the next of ``FINISHING_STEPS`` (or the end), then ``run`` on."""
             stop = min([s for s in FINISHING_STEPS if s > step] + [OUTPUT_LENGTH]) if constrained else OUTPUT_LENGTH
             for position in range(step, stop):
                 logits, model_state = self.decode_step(memory, model_state, token_ids, position)
                 logits = tf.cast(logits, tf.float32)
+                allowed = tf.ones(tf.shape(logits), tf.bool)
                 if constrained:
                     history = tf.stack(written + [tf.zeros_like(token_ids)] * (OUTPUT_LENGTH - position), axis=1)
-                    logits = tf.where(allowed_tokens(history, position), logits, NEG_INF)
-                step_log_probs = tf.nn.log_softmax(logits)  # (batch, 14)
-                token_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
-                log_probs = log_probs + tf.gather(step_log_probs, token_ids, batch_dims=1)
+                    allowed = allowed_tokens(history, position)
+                step_log_probs = tf.nn.log_softmax(tf.where(allowed, logits, NEG_INF))  # (batch, 14)
+                chosen_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
+                log_probs = log_probs + tf.gather(step_log_probs, chosen_ids, batch_dims=1)
+                scores = scores + [step_scores(logits, allowed, chosen_ids, token_ids)]
+                token_ids = chosen_ids
                 written = written + [token_ids]
             if stop == OUTPUT_LENGTH:
-                return tf.stack(written, axis=1), log_probs
-            return run(stop, model_state, token_ids, written, log_probs)
+                return (tf.stack(written, axis=1), log_probs,
+                        *(tf.stack(part, axis=1) for part in zip(*scores)))
+            return run(stop, model_state, token_ids, written, log_probs, scores)
 
-        return run(0, model_state, token_ids, [], tf.zeros([batch_size], tf.float32))
+        return run(0, model_state, token_ids, [], tf.zeros([batch_size], tf.float32), [])
 
     def attention_weights(self, encoder_ids, output_ids):
         """Attention of each output character over the input, ``(batch, 19, T_x)``, for the heat map.

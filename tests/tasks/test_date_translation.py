@@ -281,20 +281,33 @@ def test_incremental_decoding_matches_the_full_model(tiny_model):
     assert np.mean(beam_log_probs.numpy() >= greedy_log_probs.numpy() - 1e-4) >= 0.75
 
 
-def test_constrained_decoding_scores_under_the_mask_and_answers_validly(tiny_model):
+def test_constrained_decoding_searches_under_the_mask_and_scores_under_the_model(tiny_model):
+    # The search ranks under the mask (its log P renormalised over what the mask allows); the answer's
+    # log P is the model's own, unmasked, over the characters before the row finished ("_" or "#").
     model, _ = tiny_model
     examples = generator.generate(24, "test", seed=6)
     inputs = tf.constant(date_data.encode_pairs(examples, 96)[0][:, :60])
     for beam_width in (1, 3):
+        details = model.decode(inputs, beam_width, return_details=True)
         ids, log_probs = model.decode(inputs, beam_width)
+        np.testing.assert_array_equal(ids, details["sequences"])
+        np.testing.assert_array_equal(ids, details["search_sequences"])  # no rule: the search's answer
         ids = ids.numpy()
-        # The same log P from the teacher-forced logits, renormalised over what the mask allows.
         logits = np.asarray(model([inputs, decoder_inputs(ids)]))
         masks = np.stack([date_data.allowed_tokens(ids, step).numpy() for step in range(OUTPUT_LENGTH)], 1)
         assert np.take_along_axis(masks, ids[..., None], -1).all()
         masked = tf.nn.log_softmax(np.where(masks, logits, -1e9)).numpy()
         chosen = np.take_along_axis(masked, ids[..., None], -1)[..., 0]
-        np.testing.assert_allclose(log_probs, chosen.sum(1), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(details["search_log_probs"], chosen.sum(1), rtol=1e-4, atol=1e-4)
+        unmasked = tf.nn.log_softmax(logits).numpy()
+        open_ = np.concatenate([np.ones((len(ids), 1), bool), ids[:, :-1] < date_data.ABSENT], axis=1)
+        model_chosen = np.where(open_, np.take_along_axis(unmasked, ids[..., None], -1)[..., 0], 0.0)
+        np.testing.assert_allclose(log_probs, model_chosen.sum(1), rtol=1e-4, atol=1e-4)
+        removed = 1 - np.where(masks, np.exp(unmasked), 0).sum(-1)
+        np.testing.assert_allclose(details["removed"], np.where(open_, removed, 0.0), atol=1e-5)
+        # The untrained model puts mass on forbidden characters, so its confidence is lower than the search's.
+        assert (log_probs.numpy() <= details["search_log_probs"].numpy() + 1e-5).all()
+        assert (log_probs.numpy() < details["search_log_probs"].numpy() - 1e-3).any()
         for answer, row in zip(date_data.answers_of(ids), ids):
             assert (answer == NOT_A_DATE) == (row[0] == date_data.NOT_A_DATE_ID)
 
@@ -320,6 +333,138 @@ def test_unrolled_greedy_search_equals_the_search_loop(tiny_model, favoured):
                 assert (ids.numpy()[:, -1] == favoured).all()
     finally:
         model.output_dense.bias.assign(bias)
+
+
+# ---------------------------------------------------------------------------
+# What the calendar mask removed: a model whose every step's distribution is set by hand.
+
+
+class ForcedDateModel(AttentionDateModel):
+    """A tiny attention model whose step ``t`` gives the logits ``table[t]`` (19, 14), whatever the input."""
+
+    def __init__(self, table, **kwargs):
+        super().__init__(embedding_dim=4, encoder_units=4, decoder_units=4, attention_units=4, **kwargs)
+        self.table = tf.constant(table, tf.float32)
+
+    def decode_step(self, memory, state, token_ids, step=None, **kwargs):
+        _, state = super().decode_step(memory, state, token_ids, step)
+        return tf.tile(tf.gather(self.table, step)[tf.newaxis], [tf.shape(token_ids)[0], 1]), state
+
+
+def forced_table(layout, overrides=()):
+    """Logits whose step t puts 0.9 on ``layout[t]`` and 0.1 on the other characters the mask allows after
+    the layout's prefix (all on ``layout[t]`` where none); ``overrides`` (step, {character: p}) replace a step."""
+    ids = np.array([[date_data.OUTPUT_CHARACTERS.index(c) for c in layout]], "int32")
+    probabilities = np.zeros((OUTPUT_LENGTH, len(date_data.OUTPUT_CHARACTERS)))
+    for step in range(OUTPUT_LENGTH):
+        allowed = date_data.allowed_tokens(ids, step).numpy()[0]
+        others = allowed & (np.arange(allowed.size) != ids[0, step])
+        probabilities[step, others] = 0.1 / max(others.sum(), 1)
+        probabilities[step, ids[0, step]] = 0.9 if others.any() else 1.0
+    for step, masses in overrides:
+        probabilities[step] = 0.0
+        for character, mass in masses.items():
+            probabilities[step, date_data.OUTPUT_CHARACTERS.index(character)] = mass
+    return np.log(probabilities / probabilities.sum(1, keepdims=True) + 1e-12)
+
+
+def greedy_reference(table, limit=None):
+    """Masked greedy search over the fixed table in numpy, and its confidences: the search's (renormalised)
+    and the model's (unmasked, characters before the row finished), and the rule's answer and confidence."""
+    probabilities = np.exp(table) / np.exp(table).sum(1, keepdims=True)
+    ids = np.zeros((1, OUTPUT_LENGTH), "int32")
+    search, model, removed = 1.0, [], []
+    for step in range(OUTPUT_LENGTH):
+        allowed = date_data.allowed_tokens(ids, step).numpy()[0]
+        ids[0, step] = np.argmax(np.where(allowed, probabilities[step], -1))
+        finished = step > 0 and ids[0, step - 1] >= date_data.ABSENT
+        search *= probabilities[step, ids[0, step]] / probabilities[step, allowed].sum()
+        model.append(1.0 if finished else probabilities[step, ids[0, step]])
+        removed.append(0.0 if finished else 1 - probabilities[step, allowed].sum())
+    answer, confidence = date_data.answers_of(ids)[0], float(np.prod(model))
+    over = [step for step, mass in enumerate(removed) if limit is not None and mass > limit]
+    if over:
+        answer, confidence = NOT_A_DATE, float(np.prod(model[:over[0]]) * removed[over[0]])
+    return answer, search, confidence
+
+
+IMPOSSIBLE = [
+    # 29 February of a common year: the model wants day 29 (0.8 on "9"), the mask allows up to 28.
+    ("20190229" + "_" * 11, [(7, {"9": 0.8, "8": 0.15, "7": 0.05})], "2019-02-28"),
+    # 31 April: after day tens "3" the mask allows "0" alone; the model wants "1".
+    ("20200431" + "_" * 11, [(7, {"1": 0.9, "0": 0.1})], "2020-04-30"),
+    # 31 February: the day's tens may not be 3; the model wants 3.
+    ("20200231" + "_" * 11, [(6, {"3": 0.7, "2": 0.2, "1": 0.1})], "2020-02-21"),
+]
+
+
+@pytest.mark.parametrize("layout, overrides, masked_answer", IMPOSSIBLE)
+def test_a_forbidden_character_that_holds_most_mass_lowers_confidence_or_says_not_a_date(
+        layout, overrides, masked_answer):
+    table = forced_table(layout, overrides)
+    model = ForcedDateModel(table)
+    inputs = encode(["29 feb 2019", "x"], 16)
+    expected, search, confidence = greedy_reference(table)
+    assert expected == Answer(masked_answer)  # the mask forced a made-up day
+    assert confidence < 0.5 * search  # the mask's renormalisation vouched for it; the model does not
+    for beam_width, unrolled in ((1, True), (1, False), (3, True)):
+        details = model.decode(inputs, beam_width, unrolled=unrolled, return_details=True)
+        assert date_data.answers_of(details["sequences"]) == [expected] * 2
+        np.testing.assert_allclose(np.exp(details["search_log_probs"]), search, rtol=1e-5)
+        np.testing.assert_allclose(np.exp(details["log_probs"]), confidence, rtol=1e-5)
+        for limit in (0.5, 0.6):
+            ruled, _, ruled_confidence = greedy_reference(table, limit)
+            assert ruled == NOT_A_DATE and ruled_confidence > confidence
+            ids, log_probs = model.decode(inputs, beam_width, unrolled=unrolled, not_a_date_above=limit)
+            assert date_data.answers_of(ids) == [NOT_A_DATE] * 2
+            np.testing.assert_allclose(np.exp(log_probs), ruled_confidence, rtol=1e-5)
+    # A limit above what the mask removed leaves the masked answer and the model's confidence.
+    ids, log_probs = model.decode(inputs, 1, not_a_date_above=0.95)
+    assert date_data.answers_of(ids) == [expected] * 2
+    np.testing.assert_allclose(np.exp(log_probs), confidence, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["20200229" + "_" * 11, "1979030" + "3" + "1057" + "00" + "+0530",
+                                    "#" * OUTPUT_LENGTH, "201405" + "_" * 13])
+def test_an_answer_the_mask_allows_keeps_its_confidence(layout):
+    # No mass on forbidden characters: the model's confidence is the search's, and the rule never fires.
+    table = forced_table(layout)
+    model = ForcedDateModel(table)
+    inputs = encode(["3 mar 1979 10:57 +05:30"], 32)
+    expected, search, confidence = greedy_reference(table, 0.01)
+    assert date_data.target_string(expected) == layout
+    np.testing.assert_allclose(confidence, search, rtol=1e-6)
+    for beam_width, unrolled in ((1, True), (1, False), (3, True)):
+        for limit in (None, 0.01):
+            details = model.decode(inputs, beam_width, unrolled=unrolled, not_a_date_above=limit,
+                                   return_details=True)
+            assert date_data.answers_of(details["sequences"]) == [expected]
+            np.testing.assert_allclose(details["log_probs"], details["search_log_probs"], atol=1e-6)
+            np.testing.assert_allclose(np.exp(details["log_probs"]), confidence, rtol=1e-5)
+            assert details["removed"].numpy().max() < 1e-6
+
+
+def test_serving_applies_the_rule_and_reports_the_models_confidence():
+    layout, overrides, masked_answer = IMPOSSIBLE[0]
+    table = forced_table(layout, overrides)
+    texts = tf.constant(["29 feb 2019", "2019-02-29"])
+    plain = DateTranslator(ForcedDateModel(table), 32, 3, jit_compile=False)  # kept: its functions hold it weakly
+    off = plain.greedy(texts)
+    _, _, confidence = greedy_reference(table)
+    assert [v.decode() for v in off["date"].numpy()] == [masked_answer] * 2
+    np.testing.assert_allclose(off["confidence"], confidence, rtol=1e-5)
+    translator = DateTranslator(ForcedDateModel(table), 32, 3, jit_compile=False, not_a_date_above=0.5)
+    _, _, ruled_confidence = greedy_reference(table, 0.5)
+    for outputs in (translator.greedy(texts), translator.beam(texts)):
+        assert [v.decode() for v in outputs["iso"].numpy()] == ["", ""]
+        np.testing.assert_allclose(outputs["confidence"], ruled_confidence, rtol=1e-5)
+
+
+def test_the_not_a_date_limit_is_validated():
+    with pytest.raises(ConfigError, match="not-a-date-above"):
+        Config(not_a_date_above=0.0)
+    with pytest.raises(ValueError, match="not_a_date_above"):
+        ForcedDateModel(forced_table("#" * OUTPUT_LENGTH)).decode(encode(["x"], 8), 1, not_a_date_above=1.5)
 
 
 def test_teacher_forced_call_equals_decode_step_by_step(tiny_model):
@@ -434,10 +579,12 @@ def test_run_writes_metrics_plots_and_a_saved_model(run_dir):
                  "demo.json"):
         assert (out / name).exists(), name
     assert metrics["test_count"] == 120
-    # The figures are the shares of test strings the saved model's greedy search gets right, counted here.
+    # The figures are the shares of test strings the saved model's greedy search gets right, counted here
+    # (with the not-a-date rule the run serves).
     model = load_model(out / "model.keras")
     examples = generator.generate(120, "test", seed=config.seed)
-    ids, _ = model.decode(date_data.encode_pairs(examples, config.sequence_length)[0])
+    ids, _ = model.decode(date_data.encode_pairs(examples, config.sequence_length)[0],
+                          not_a_date_above=config.not_a_date_above)
     answers = date_data.answers_of(ids)
     assert metrics["test_exact_match"] == pytest.approx(np.mean([a == e.answer for a, e in zip(answers, examples)]))
     assert metrics["test_date_exact"] == pytest.approx(
@@ -480,7 +627,8 @@ def test_saved_model_in_a_fresh_process_matches_the_keras_model(run_dir):
     )
     served = json.loads(completed.stdout.strip().splitlines()[-1])
     model = keras.models.load_model(str(out / "model.keras"))
-    translator = DateTranslator(model, config.sequence_length, config.beam_width)
+    translator = DateTranslator(model, config.sequence_length, config.beam_width,
+                                not_a_date_above=config.not_a_date_above)
     for name, beam_width, order in (("serving_default", 1, "MDY"), ("greedy", 1, "MDY"),
                                     ("beam", config.beam_width, "MDY"), ("with_order", 1, "DMY")):
         expected = translator.translate(tf.constant(SAMPLES), beam_width, tf.constant([order] * len(SAMPLES)))
