@@ -66,10 +66,10 @@ class Config(TrainConfig):
     lm_weight: float = option(0.5, "Weight of the language model's log-probability in the beam search.")
     word_bonus: float = option(1.0, "Score added per word in the beam search with the language model, "
                                     "against its bias to short outputs.")
-    serving_decoder: str = option("greedy", "Decoding of the SavedModel's serving_default: greedy, beam, beam_lm "
-                                            "(beam with the language model) or beam_lm_lexicon (also held to "
-                                            "the LM's words); greedy is the fastest and, on this "
-                                            "small vocabulary, as accurate once trained.")
+    serving_decoder: str = option("beam_lm_lexicon", "Decoding of the SavedModel's serving_default: greedy, beam, "
+                                                     "beam_lm (beam with the language model) or beam_lm_lexicon "
+                                                     "(also held to the LM's words), which misspells no word of the "
+                                                     "form's small vocabulary and costs little more than greedy.")
     wer_every_epoch: bool = option(True, "Greedy WER on the validation clips at every epoch end, logged as "
                                          "val_wer.")
 
@@ -79,7 +79,7 @@ class Config(TrainConfig):
         require_choice(self, "serving_decoder", DECODERS)
         if self.serving_decoder.startswith("beam_lm") and not self.lm_order:
             raise ConfigError(f"--serving-decoder {self.serving_decoder} needs a language model: set --lm-order "
-                              "above 0.")
+                              "above 0, or --serving-decoder greedy or beam.")
         require_positive(self, "num_train_utterances", "num_validation_utterances", "num_test_utterances",
                          "num_mel_bins", "conv_filters", "units", "num_layers", "num_heads",
                          "intermediate_dim", "beam_width")
