@@ -231,7 +231,7 @@ class SpeechEmbedding(keras.layers.Layer):
         self.first_normalization = keras.layers.BatchNormalization(
             epsilon=1e-3, name="first_normalization", dtype=self.dtype_policy)
         self.first_normalization.build(shape)
-        self.convolutions, self.poolings = [], {}
+        self.convolutions, self.poolings = [], []
         for index, (filters, kernel) in enumerate(_CONVOLUTIONS):
             convolution = keras.layers.Conv2D(
                 filters, kernel, padding="same" if kernel[0] == 1 else "valid",
@@ -243,7 +243,7 @@ class SpeechEmbedding(keras.layers.Layer):
                 pooling = keras.layers.MaxPooling2D(_POOL_AFTER[index], name=f"pooling_{index}",
                                                     dtype=self.dtype_policy)
                 shape = pooling.compute_output_shape(shape)
-                self.poolings[index] = pooling
+                self.poolings.append(pooling)
         self.last_convolution = keras.layers.Conv2D(
             EMBEDDING_DIM, (3, 1), use_bias=False, name="last_convolution", dtype=self.dtype_policy)
         self.last_convolution.build(shape)
@@ -253,10 +253,11 @@ class SpeechEmbedding(keras.layers.Layer):
         x = ops.pad(inputs[..., None], [[0, 0], [0, 0], [1, 1], [0, 0]])  # (batch, frames, 34, 1)
         x = self.first_normalization(ops.relu(self.first_convolution(x)), training=training)
         x = ops.maximum(ops.leaky_relu(x, _NEGATIVE_SLOPE), _ACTIVATION_FLOOR)
+        poolings = iter(self.poolings)
         for index, convolution in enumerate(self.convolutions):
             x = ops.maximum(ops.leaky_relu(convolution(x), _NEGATIVE_SLOPE), _ACTIVATION_FLOOR)
-            if index in self.poolings:
-                x = self.poolings[index](x)
+            if index in _POOL_AFTER:
+                x = next(poolings)(x)
         x = self.last_convolution(x)  # (batch, embeddings, 1, 96)
         return ops.squeeze(x, axis=2)  # (batch, embeddings, 96)
 
