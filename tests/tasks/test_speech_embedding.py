@@ -212,3 +212,38 @@ def test_saved_model_runs_without_onnx(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     np.testing.assert_allclose(np.array(json.loads(result.stdout.strip().splitlines()[-1])), expected,
                                atol=1e-4, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- the bench's use of it
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench_trigger_word", ROOT / "bench" / "trigger_word.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_head_windows_line_up_with_the_audio():
+    bench = _bench_module()
+    # 2 s: 16 embeddings, so one 16-embedding window, whose audio ends at 15 x 1280 + 12512 = 31712 samples.
+    ends = bench.oww_window_end_seconds(16)
+    np.testing.assert_allclose(ends, [31712 / 16000])
+    # On the 40 ms grid (50 frames for 32000 samples) only the last frame (ending at 32000) has seen it.
+    frames = bench.oww_frame_probabilities(np.array([[0.7]], np.float32), 32000)
+    assert frames.shape == (1, 50)
+    np.testing.assert_array_equal(frames[0, :49], 0)
+    assert frames[0, 49] == np.float32(0.7)
+    # 3 s: windows end at 31712 + 1280 k; frame t (ending at 640 (t + 1)) holds the latest one.
+    probabilities = np.arange(1, 13, dtype=np.float32)[None] / 100
+    frames = bench.oww_frame_probabilities(probabilities, 48000)
+    for t in range(75):
+        done = [k for k in range(12) if 31712 + 1280 * k <= 640 * (t + 1)]
+        assert frames[0, t] == (probabilities[0, done[-1]] if done else 0)
+
+
+def test_bench_labels_mark_the_word_end():
+    bench = _bench_module()
+    ends = np.array([0.5, 0.7, 1.0, 1.2, 1.3, 1.4, 2.0, 2.5])
+    labels = bench.oww_labels(ends, [(0.6, 1.0)])
+    np.testing.assert_array_equal(labels, [0, -1, 1, 1, 1, -1, -1, 0])
