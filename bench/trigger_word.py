@@ -142,7 +142,7 @@ def main(argv=None):
                         help="run directories for --other-engines (default: --streaming-run)")
     parser.add_argument("--plain-test", action="store_true",
                         help="with --other-engines, also the plain eSpeak test clips (no scenes)")
-    parser.add_argument("--note", default="", help="with --other-engines, a sentence for the section")
+    parser.add_argument("--note", default="", help="with --other-engines or --openwakeword-reference, sentences for the section")
     parser.add_argument("--json", default="", help="with --other-engines, also write the figures to this file")
     parser.add_argument("--openwakeword-reference", action="store_true",
                         help="only openWakeWord's recipe (its backbone + a small head on our eSpeak clips) "
@@ -517,7 +517,7 @@ def write_oww_results(args, run, config, data, sets, rows, targets, count, windo
         f"{data.test_negative.seconds / 3600:.2f} h negative-only) and on the other engines (flite, "
         f"festival; never in training: {first['triggers']} words alone and in sentences, "
         f"{first['negative_hours']:.2f} h of near-miss negatives). Load average at the end: {load} (2 cores, "
-        "shared with other jobs).",
+        "shared with other jobs)." + (f" {args.note}" if args.note else ""),
         "",
         "| detector | validation budget (FA/h) | rule: threshold, smoothing, persistence | eSpeak test: "
         "recall, FA/h | other engines: recall, FA/h | alone | in sentences |",
