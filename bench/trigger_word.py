@@ -34,6 +34,19 @@ sentences, false accepts per hour on their near-miss negatives, in all and
 per voice, beside the run's eSpeak test figures (and, with ``--plain-test``,
 on the plain eSpeak test clips: isolated words over generated noise, no
 rooms), into the ``## Trigger word on other speech engines`` section.
+
+    python bench/trigger_word.py --openwakeword-reference --runs RUN [--oww-train-clips 800]
+
+measures openWakeWord's recipe as a reference next to the run's own model:
+its frozen backbone (``tasks/trigger_word/speech_embedding.py``: openWakeWord's
+mel front end and Google's speech_embedding, weights from the installed
+``openwakeword`` package; research use only, see the README) embeds the run's
+cached eSpeak training clips, a 64-64 MLP on 16 embeddings (1.28 s) is trained
+on them, and both detectors are measured the same way on the run's eSpeak
+validation, test and other-engine sets: a decision rule chosen on validation
+for each false-accept budget (0.5 first), then recall and false accepts per
+hour on the test voices and the other engines, into the
+``## Trigger word: openWakeWord's recipe as a reference`` section.
 """
 
 import argparse
@@ -129,8 +142,14 @@ def main(argv=None):
                         help="run directories for --other-engines (default: --streaming-run)")
     parser.add_argument("--plain-test", action="store_true",
                         help="with --other-engines, also the plain eSpeak test clips (no scenes)")
-    parser.add_argument("--note", default="", help="with --other-engines, a sentence for the section")
+    parser.add_argument("--note", default="", help="with --other-engines or --openwakeword-reference, sentences for the section")
     parser.add_argument("--json", default="", help="with --other-engines, also write the figures to this file")
+    parser.add_argument("--openwakeword-reference", action="store_true",
+                        help="only openWakeWord's recipe (its backbone + a small head on our eSpeak clips) "
+                             "beside the run's model, on eSpeak test voices and other engines")
+    parser.add_argument("--oww-train-clips", type=int, default=800,
+                        help="with --openwakeword-reference, training clips embedded for the head")
+    parser.add_argument("--oww-epochs", type=int, default=20, help="with --openwakeword-reference, head epochs")
     parser.add_argument("--extra-targets", type=float, nargs="*", default=[5.0, 20.0, 100.0],
                         help="with --other-engines, also rules chosen on validation for these false "
                              "accepts per hour (small runs reach little recall at the run's own target)")
@@ -145,6 +164,8 @@ def main(argv=None):
         return listen_bench(args)
     if args.other_engines:
         return other_engines_bench(args)
+    if args.openwakeword_reference:
+        return openwakeword_reference_bench(args)
 
     from tasks.trigger_word.config import Config
     from tasks.trigger_word.evaluate import detect_events
@@ -294,6 +315,240 @@ def other_engines_bench(args):
                f"{row['plain']['false_accepts_per_hour']:.2f}" if "plain" in row else ""), flush=True)
     write_other_engine_results(args, rows)
     return 0
+
+
+class _MemoizedPredictor:
+    """Gives ``evaluate.predict`` each batch's probabilities once: the bench asks for the same sets
+    under several decision rules, and the backbone is the costly part."""
+
+    def __init__(self, function):
+        self.function, self.cache, self.seconds = function, {}, 0.0
+
+    def _trigger_word_predict(self, batch):
+        import hashlib
+
+        batch = np.asarray(batch)
+        key = hashlib.sha1(batch.tobytes()).hexdigest() + str(batch.shape)
+        if key not in self.cache:
+            started = time.perf_counter()
+            self.cache[key] = np.asarray(self.function(batch))
+            self.seconds += time.perf_counter() - started
+        return self.cache[key]
+
+
+OWW_WINDOW = 16  # embeddings (1.28 s of 80 ms steps) under one decision of openWakeWord's head
+
+
+def oww_head(seed):
+    """openWakeWord's default classifier: Flatten, (Dense 64, LayerNorm, ReLU) x 2, Dense 1 sigmoid."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((OWW_WINDOW, 96))
+    x = keras.layers.Flatten()(inputs)
+    for _ in range(2):
+        x = keras.layers.ReLU()(keras.layers.LayerNormalization()(keras.layers.Dense(64)(x)))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x), name="oww_head")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    return model
+
+
+def oww_window_end_seconds(count):
+    """Where the audio of the head's window ending at embedding ``j`` ends, for ``j`` in 15..count-1."""
+    from tasks.trigger_word.speech_embedding import EMBEDDING_STEP_SAMPLES
+
+    window_samples = 12512  # 76 mel frames: (76 - 1) x 160 + 512
+    return (np.arange(OWW_WINDOW - 1, count) * EMBEDDING_STEP_SAMPLES + window_samples) / 16000
+
+
+def oww_labels(end_seconds, events):
+    """1 where a trigger word ended within the window's last 0.32 s, 0 where none ends within
+    0.4 s after or 1 s before the window's end, -1 (left out) in between."""
+    labels = np.zeros(len(end_seconds), np.int8)
+    for _, end in events:
+        since = end_seconds - end
+        labels[(since >= -0.4) & (since <= 1.0) & (labels == 0)] = -1
+        labels[(since >= 0) & (since <= 0.32)] = 1
+    return labels
+
+
+def oww_frame_probabilities(window_probabilities, num_samples):
+    """The head's probabilities (one per 80 ms, from the 16th embedding on) held on the 40 ms output
+    grid of our models: frame ``t`` (ending at sample 640 (t + 1)) takes the latest window ended by then."""
+    from tasks.trigger_word.model import FRAME_SAMPLES, num_output_frames
+    from tasks.trigger_word.speech_embedding import EMBEDDING_STEP_SAMPLES
+
+    frames = num_output_frames(num_samples)
+    ends = (np.arange(frames) + 1) * FRAME_SAMPLES
+    latest = (ends - 12512) // EMBEDDING_STEP_SAMPLES - (OWW_WINDOW - 1)  # index into the windows
+    batch, count = window_probabilities.shape
+    out = np.zeros((batch, frames), np.float32)
+    valid = latest >= 0
+    out[:, valid] = window_probabilities[:, np.minimum(latest[valid], count - 1)]
+    return out
+
+
+def _budget_figures(predictor, data, sets, targets, refractory_seconds):
+    """Rules chosen on validation for each false-accept budget, then test and other-engine figures."""
+    from tasks.trigger_word.evaluate import (
+        choose_rule,
+        event_metrics,
+        other_engine_metrics,
+        predict,
+        summarise,
+    )
+
+    validation = predict(predictor, data.validation_clips.waveforms)
+    validation_negative = predict(predictor, data.validation_negative.waveforms)
+    test = predict(predictor, data.test_clips.waveforms)
+    test_negative = predict(predictor, data.test_negative.waveforms)
+    rows = {}
+    for target in targets:
+        rule, _ = choose_rule(validation, data.validation_clips, validation_negative, data.validation_negative,
+                              target, refractory_seconds)
+        rows[target] = dict(rule=rule, test=summarise(event_metrics(test, data.test_clips, rule),
+                                                      event_metrics(test_negative, data.test_negative, rule)),
+                            other=other_engine_metrics(predictor, rule, sets))
+        print(f"  {target:g} FA/h on validation (threshold {rule.threshold:g}): eSpeak test recall "
+              f"{rows[target]['test']['recall']:.3f} at {rows[target]['test']['false_accepts_per_hour']:.2f} FA/h; "
+              f"other engines {rows[target]['other']['recall']:.3f} at "
+              f"{rows[target]['other']['false_accepts_per_hour']:.2f} FA/h", flush=True)
+    return rows
+
+
+def openwakeword_reference_bench(args):
+    import keras
+    import tensorflow as tf
+
+    from tasks.trigger_word.evaluate import other_engine_sets
+    from tasks.trigger_word.speech_embedding import speech_embedding_backbone
+    from tasks.trigger_word.train import make_clips
+
+    run = (args.runs or [args.streaming_run])[0]
+    config = load_config(run)
+    started = time.perf_counter()
+    sets = other_engine_sets(config)
+    if isinstance(sets, str):
+        print(f"other engines skipped: {sets}")
+        return 0
+    data = build_eval_data(config)
+    train = make_clips(config, "train", config.num_train_clips)
+    count = min(args.oww_train_clips, len(train))
+    print(f"data loaded in {time.perf_counter() - started:.0f} s; {count} of {len(train)} training clips",
+          flush=True)
+    targets = [config.target_false_accepts_per_hour] + [t for t in args.extra_targets
+                                                       if t != config.target_false_accepts_per_hour]
+
+    # The backbone's embeddings of the training clips, labelled per 16-embedding window.
+    backbone = speech_embedding_backbone()
+    embed = tf.function(lambda w: backbone(w, training=False), reduce_retracing=True)
+
+    def embeddings_of(waveforms):
+        outputs = []
+        for start in range(0, len(waveforms), 16):
+            batch = np.asarray(waveforms[start:start + 16])
+            batch = batch.astype(np.float32) / 32767.0 if batch.dtype == np.int16 else batch
+            outputs.append(np.asarray(embed(tf.constant(batch, tf.float32))))
+        return np.concatenate(outputs)
+
+    started = time.perf_counter()
+    train_embeddings = embeddings_of(train.waveforms[:count])  # (clips, n, 96)
+    embed_seconds = time.perf_counter() - started
+    windows = np.lib.stride_tricks.sliding_window_view(train_embeddings, OWW_WINDOW, axis=1)
+    windows = windows.transpose(0, 1, 3, 2)  # (clips, n - 15, 16, 96)
+    ends = oww_window_end_seconds(train_embeddings.shape[1])
+    labels = np.stack([oww_labels(ends, train.events[i]) for i in range(count)])
+    keep = labels >= 0
+    x, y = windows[keep], labels[keep].astype(np.float32)
+    print(f"embedded {count} clips in {embed_seconds:.0f} s; {len(y)} windows, {int(y.sum())} positive",
+          flush=True)
+    head = oww_head(config.seed)
+    started = time.perf_counter()
+    head.fit(x, y, batch_size=512, epochs=args.oww_epochs, verbose=0, shuffle=True,
+             class_weight={0: 1.0, 1: float(max(1.0, (len(y) - y.sum()) / max(y.sum(), 1) / 10))})
+    head_seconds = time.perf_counter() - started
+    print(f"head trained in {head_seconds:.0f} s ({head.count_params():,} parameters)", flush=True)
+    head_function = tf.function(lambda w: head(w, training=False), reduce_retracing=True)
+
+    def oww_probabilities(batch):
+        embeddings = embeddings_of(batch)
+        windows = np.lib.stride_tricks.sliding_window_view(embeddings, OWW_WINDOW, axis=1).transpose(0, 1, 3, 2)
+        shape = windows.shape
+        flat = np.asarray(head_function(tf.constant(windows.reshape(-1, OWW_WINDOW, 96))))
+        return oww_frame_probabilities(flat.reshape(shape[0], shape[1]), batch.shape[1])
+
+    ours_model = load_run(run)
+    ours_function = tf.function(lambda w: ours_model(w, training=False), reduce_retracing=True)
+    rows = []
+    for name, function in (("openWakeWord recipe (its backbone + 64-64 MLP head)", oww_probabilities),
+                           (f"our model ({run})", lambda b: ours_function(tf.constant(b, tf.float32)))):
+        print(name, flush=True)
+        predictor = _MemoizedPredictor(function)
+        started = time.perf_counter()
+        figures = _budget_figures(predictor, data, sets, targets, config.refractory_seconds)
+        rows.append(dict(name=name, figures=figures, seconds=time.perf_counter() - started))
+    keras.backend.clear_session()
+    write_oww_results(args, run, config, data, sets, rows, targets, count, len(y), int(y.sum()),
+                      embed_seconds, head_seconds)
+    return 0
+
+
+def write_oww_results(args, run, config, data, sets, rows, targets, count, windows, positives,
+                      embed_seconds, head_seconds):
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    first = rows[0]["figures"][targets[0]]["other"]
+    lines = [
+        "## Trigger word: openWakeWord's recipe as a reference",
+        "",
+        f"`nice -n 10 python bench/trigger_word.py --openwakeword-reference --runs {run} "
+        f"--oww-train-clips {args.oww_train_clips} --oww-epochs {args.oww_epochs} --extra-targets "
+        f"{' '.join(f'{t:g}' for t in args.extra_targets)}`. openWakeWord's recipe: its frozen backbone "
+        "(`tasks/trigger_word/speech_embedding.py`, the Keras port of openWakeWord 0.4.0's mel front end and "
+        "Google's speech_embedding, weights read from the installed package; their licence is unclear, "
+        "research use only: see the README) embeds the first "
+        f"{count} of the run's {config.num_train_clips} cached eSpeak training clips (scenes; {embed_seconds:.0f} s), "
+        f"and a 64-64 MLP on 16 embeddings (1.28 s) is trained on their {windows:,} windows ({positives:,} "
+        f"ending within 0.32 s after a trigger word; windows near a word's end left out; "
+        f"{args.oww_epochs} epochs, {head_seconds:.0f} s). Both detectors are then measured the same way, in "
+        "the same run: the decision rule (threshold, smoothing, persistence) chosen on the run's eSpeak "
+        f"validation voices ({len(data.validation_clips)} clips + {data.validation_negative.seconds / 3600:.2f} h "
+        f"negative-only) for each false-accept budget, then recall on the held-out eSpeak test voices "
+        f"({sum(map(len, data.test_clips.events))} words, "
+        f"{data.test_negative.seconds / 3600:.2f} h negative-only) and on the other engines (flite, "
+        f"festival; never in training: {first['triggers']} words alone and in sentences, "
+        f"{first['negative_hours']:.2f} h of near-miss negatives). Load average at the end: {load} (2 cores, "
+        "shared with other jobs)." + (f" {args.note}" if args.note else ""),
+        "",
+        "| detector | validation budget (FA/h) | rule: threshold, smoothing, persistence | eSpeak test: "
+        "recall, FA/h | other engines: recall, FA/h | alone | in sentences |",
+        "| --- | ---: | --- | --- | --- | ---: | ---: |",
+    ]
+    for row in rows:
+        for target in targets:
+            entry = row["figures"][target]
+            rule, test, other = entry["rule"], entry["test"], entry["other"]
+            lines.append(
+                f"| {row['name']} | {target:g} | {rule.threshold:g}, {rule.smoothing_frames}, {rule.min_frames} | "
+                f"{test['recall']:.3f}, {test['false_accepts_per_hour']:.2f} | "
+                f"{other['recall']:.3f}, {other['false_accepts_per_hour']:.2f} | "
+                f"{other['words_recall']:.3f} | {other['sentences_recall']:.3f} |")
+    lines += ["", "Per engine family at each budget (recall: hits / words; false accepts per hour):", "",
+              "| detector | validation budget (FA/h) | festival | flite |", "| --- | ---: | --- | --- |"]
+    for row in rows:
+        for target in targets:
+            cells = []
+            for family in ("festival", "flite"):
+                figures = engine_family(row["figures"][target]["other"], family)
+                cells.append(f"{figures['recall']:.3f} ({figures['hits']}/{figures['triggers']}), "
+                             f"{figures['false_accepts_per_hour']:.2f}")
+            lines.append(f"| {row['name']} | {target:g} | " + " | ".join(cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            [dict(name=row["name"], seconds=row["seconds"],
+                  budgets={f"{t:g}": dict(rule=row["figures"][t]["rule"].to_dict(), test=row["figures"][t]["test"],
+                                          other=row["figures"][t]["other"]) for t in targets})
+             for row in rows], indent=1, default=float))
+    write_section(args.results, lines)
 
 
 def engine_family(other, family):
