@@ -11,7 +11,7 @@ JOBS ?= 2
 DIST := --dist loadgroup
 PYTEST_FLAGS ?=
 
-.PHONY: demo serve test test-e2e test-browser test-slow test-tf test-jax test-torch bench clean-venv help
+.PHONY: demo serve test test-e2e test-browser test-openwakeword test-slow test-tf test-jax test-torch bench clean-venv help
 
 help:
 	@echo "make demo       train, evaluate, export and query every task at a small size"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-e2e   whole runs, exports and commands in fresh processes, the web API (CI runs it after make test)"
 	@echo "make test-browser the web app's pages in Debian's chromium (CI runs it after make test-e2e)"
 	@echo "make test-torch the layer tests under PyTorch (installs torch's CPU build on first use)"
+	@echo "make test-openwakeword the optional openWakeWord backbone's port against onnxruntime (installs it)"
 	@echo "make test-slow  tests that train to an accuracy figure"
 	@echo "make bench      the benchmark scripts in bench/"
 
@@ -69,6 +70,17 @@ test-jax: $(STAMP)
 test-torch: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	KERAS_BACKEND=torch $(PY) -m pytest tests/layers tests/test_harness.py -m "not slow" -n $(JOBS) $(DIST) -q $(PYTEST_FLAGS)
+
+# openWakeWord's backbone is optional and its files' licence unclear (README): neither `make` nor `make test`
+# installs it; this target does (CI runs it last), then tests the Keras port against the files on onnxruntime.
+OWW_STAMP := $(VENV)/.openwakeword
+$(OWW_STAMP): requirements-openwakeword.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-openwakeword.txt
+	$(PY) -m pip install --quiet --no-deps openwakeword==0.4.0
+	@touch $@
+
+test-openwakeword: $(OWW_STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest tests/tasks/test_speech_embedding.py -m "not slow" -q $(PYTEST_FLAGS)
 
 test-slow: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -m slow -q $(PYTEST_FLAGS)

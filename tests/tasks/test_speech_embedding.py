@@ -40,7 +40,7 @@ HAVE_BACKBONE = (importlib.util.find_spec("openwakeword") is not None
                  and importlib.util.find_spec("onnx") is not None)
 needs_backbone = pytest.mark.skipif(
     not HAVE_BACKBONE, reason="needs onnx and openWakeWord's files: pip install onnx && "
-                              "pip install --no-deps openwakeword==0.4.0 (requirements-data.txt)")
+                              "pip install --no-deps openwakeword==0.4.0 (make test-openwakeword)")
 needs_onnxruntime = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None, reason="needs onnxruntime, the reference")
 
@@ -193,6 +193,7 @@ def test_weights_read_from_a_wheel_equal_the_installed_files(tmp_path):
 
 
 @needs_backbone
+@pytest.mark.e2e
 def test_saved_model_runs_without_onnx(tmp_path):
     """The exported backbone reloads in a fresh process where onnx and onnxruntime cannot be imported."""
     backbone = speech_embedding_backbone()
