@@ -241,7 +241,8 @@ def format_section(summary):
                 + "."]
     if summary["dates"]:
         for name, result in summary["dates"].items():
-            lines += ["", f"Spoken dates end to end ({name}): speech -> greedy transcript -> date SavedModel -> "
+            lines += ["", f"Spoken dates end to end ({name}): speech -> {result['decoder']} transcript -> date "
+                          "SavedModel -> "
                           f"date exact on {100 * result['exact']:.1f}% of {result['clips']} clips that say a "
                           f"full date or a month and year (from the reference transcripts: "
                           f"{100 * result['exact_from_reference_text']:.1f}%)."]
@@ -329,7 +330,9 @@ def main(argv=None):
             per_voice[name] = grouped_wer(clips, greedy, lambda i: voice_name(clips.speakers[i]))
         per_background[name] = grouped_wer(clips, greedy, lambda i: clips.backgrounds[i])
         errors[name] = {decoder: errors_of(clips, texts) for decoder, texts in hypotheses.items()}
-        transcripts[name] = (clips, greedy)
+        # The dates go through the transcripts the run's SavedModel serves.
+        decoder = config.serving_decoder if config.serving_decoder in hypotheses else "greedy"
+        transcripts[name] = (clips, hypotheses[decoder], decoder)
     if args.errors:
         Path(args.errors).write_text(json.dumps(errors, indent=1))
     rtf = real_time_factor(run, model, test, args.rtf_clips, run.dir / "speech_recognition.tflite")
@@ -345,8 +348,10 @@ def main(argv=None):
     if args.dates_model and not dates_ready():
         dates_note = f"no date model at {args.dates_model}"
     if dates_ready():
-        for name, (clips, greedy) in transcripts.items():
-            dates[name] = date_end_to_end(args.dates_model, clips, greedy)
+        for name, (clips, texts, decoder) in transcripts.items():
+            dates[name] = date_end_to_end(args.dates_model, clips, texts)
+            if dates[name]:
+                dates[name]["decoder"] = decoder
             print(f"{name} dates end to end: {dates[name]}", flush=True)
     trained, planned = epochs_of(run)
     command = " ".join(["python bench/speech_recognition.py"] + list(argv if argv is not None else sys.argv[1:]))

@@ -70,6 +70,9 @@ class Config(TrainConfig):
                                                      "beam_lm (beam with the language model) or beam_lm_lexicon "
                                                      "(also held to the LM's words), which misspells no word of the "
                                                      "form's small vocabulary and costs little more than greedy.")
+    min_confidence: float = option(0.4, "The SavedModel answers an empty text below this confidence: on validation "
+                                        "clips and noise, the point where rejecting most noise the decoder forces "
+                                        "into words costs about one right transcript in a hundred.")
     wer_every_epoch: bool = option(True, "Greedy WER on the validation clips at every epoch end, logged as "
                                          "val_wer.")
 
@@ -94,3 +97,4 @@ class Config(TrainConfig):
             raise ConfigError(f"Invalid value for --frequency-mask-bins. Expected fewer than --num-mel-bins "
                               f"({self.num_mel_bins}). Received: {self.frequency_mask_bins}")
         require_in_interval(self, "dropout", "[0, 1)")
+        require_in_interval(self, "min_confidence", "[0, 1]")

@@ -555,7 +555,14 @@ def prefix_beam_search(
     Arguments as ``prefix_beam_search_beams``. Returns ``texts`` tf.string
     ``(batch,)`` and ``confidence`` float32 ``(batch,)``: the share of the
     final beam's probability (under the fused score) held by the beams whose
-    text is the best one's, 0 for an empty transcript.
+    text is the best one's, 0 for an empty transcript. With a lexicon, where
+    every beam may agree on words forced onto noise, the share is multiplied
+    by what the words cost the acoustics,
+    ``exp(min(0, log p_ctc(text) - log p(best path)) / len(text))`` (the
+    per-character ratio of the text's CTC probability to that of the single
+    most probable frame path), and by greedy decoding's confidence (how
+    peaked the frames' posteriors are), so that noise does not come out
+    confident.
     """
     beams = prefix_beam_search_beams(
         log_probs,
@@ -572,6 +579,13 @@ def prefix_beam_search(
     shares = tf.nn.softmax(beams["scores"], axis=-1)  # (batch, beam)
     same_text = tf.equal(beams["texts"], texts[:, tf.newaxis])
     confidence = tf.minimum(tf.reduce_sum(tf.where(same_text, shares, 0.0), axis=-1), 1.0)  # float rounding
+    if lexicon is not None:
+        log_probs, lengths = _check_inputs(log_probs, lengths, alphabet)
+        valid = tf.sequence_mask(lengths, tf.shape(log_probs)[1])
+        best_path = tf.reduce_sum(tf.where(valid, tf.reduce_max(log_probs, axis=-1), 0.0), axis=1)
+        characters = tf.cast(tf.maximum(beams["label_lengths"][:, 0], 1), tf.float32)
+        confidence *= tf.exp(tf.minimum(beams["acoustic_log_probs"][:, 0] - best_path, 0.0) / characters)
+        confidence *= greedy_decode(log_probs, lengths, alphabet)[1]
     confidence = tf.where(tf.strings.length(texts) > 0, confidence, 0.0)
     return texts, confidence
 

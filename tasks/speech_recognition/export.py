@@ -16,10 +16,13 @@ utterance of 16 kHz mono audio of any length:
 
 Decoding runs inside the graph (``ctc_decoding.py``), so a server needs
 nothing but the directory. The module also stores ``sample_rate``,
-``frame_seconds``, ``alphabet`` and ``silence_dbfs`` as variables. Audio
-whose loudest 25 ms frame is below ``silence_dbfs`` gets an empty text
-without asking the network; confidence is 0 for an empty transcript (nothing
-recognised: silence, noise).
+``frame_seconds``, ``alphabet``, ``silence_dbfs`` and ``min_confidence`` as
+variables. Audio whose loudest 25 ms frame is below ``silence_dbfs`` gets an
+empty text without asking the network; confidence is 0 for an empty
+transcript (nothing recognised: silence, noise). A transcript whose
+confidence is below ``min_confidence`` (0, none, unless given) comes out
+empty too, with its confidence kept, so that noise the decoder forced into
+words is not passed on as speech.
 
 TFLite (:func:`export_tflite`): the acoustic model alone, waveform of a fixed
 number of samples in, log-probabilities out; decoding is left to the caller.
@@ -41,7 +44,7 @@ def _server_class():
 
     class SpeechRecognizer(tf.Module):
         def __init__(self, model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0,
-                     serving_decoder="greedy", silence_dbfs=SILENCE_DBFS):
+                     serving_decoder="greedy", silence_dbfs=SILENCE_DBFS, min_confidence=0.0):
             super().__init__(name="speech_recognition")
             if serving_decoder not in DECODERS:
                 raise ValueError(f"Invalid value for argument serving_decoder. Expected one of {DECODERS}. "
@@ -67,6 +70,10 @@ def _server_class():
             self.beam_width = tf.Variable(self._beam_width, trainable=False, name="beam_width")
             self.has_language_model = tf.Variable(lm is not None, trainable=False, name="has_language_model")
             self.silence_dbfs = tf.Variable(float(silence_dbfs), trainable=False, name="silence_dbfs")
+            if not 0.0 <= float(min_confidence) <= 1.0:
+                raise ValueError(f"Invalid value for argument min_confidence. Expected a number in [0, 1]. "
+                                 f"Received: min_confidence={min_confidence}")
+            self.min_confidence = tf.Variable(float(min_confidence), trainable=False, name="min_confidence")
 
         def _encode(self, waveform):
             batch = waveform[tf.newaxis]  # (1, samples)
@@ -86,7 +93,8 @@ def _server_class():
             log_probs, lengths = self._encode(waveform)
             texts, confidence = self.decode(log_probs, lengths, decoder)
             silent = self.is_silent(waveform)
-            return {"text": tf.where(silent, tf.constant(""), texts[0]),
+            unsure = confidence[0] < self.min_confidence
+            return {"text": tf.where(silent | unsure, tf.constant(""), texts[0]),
                     "confidence": tf.where(silent, 0.0, confidence[0])}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
@@ -116,17 +124,19 @@ def _server_class():
     return SpeechRecognizer
 
 
-def make_server(model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0, serving_decoder="greedy"):
+def make_server(model, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0, serving_decoder="greedy",
+                min_confidence=0.0):
     """The ``tf.Module`` whose functions are the SavedModel's signatures."""
-    return _server_class()(model, beam_width, lm, lm_weight, word_bonus, serving_decoder)
+    return _server_class()(model, beam_width, lm, lm_weight, word_bonus, serving_decoder,
+                           min_confidence=min_confidence)
 
 
 def export_saved_model(model, export_dir, beam_width=8, lm=None, lm_weight=0.5, word_bonus=1.0,
-                       serving_decoder="greedy"):
+                       serving_decoder="greedy", min_confidence=0.0):
     """Writes the SavedModel described in the module docstring."""
     import tensorflow as tf
 
-    server = make_server(model, beam_width, lm, lm_weight, word_bonus, serving_decoder)
+    server = make_server(model, beam_width, lm, lm_weight, word_bonus, serving_decoder, min_confidence)
     signatures = {"serving_default": server.serve, "greedy": server.greedy, "beam": server.beam,
                   "posteriors": server.posteriors}
     if server.lexicon is not None:

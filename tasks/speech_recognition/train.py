@@ -114,10 +114,11 @@ def validation_wer_callback(data, config):
 
 
 # `make demo`: a small recogniser on 600 utterances, a minute or two on two shared cores
-# (plus the first synthesis of the clips); it shows the whole pipeline, not the figures.
+# (plus the first synthesis of the clips); it shows the whole pipeline, not the figures, so its unsure
+# transcripts are shown rather than emptied.
 DEMO_OVERRIDES = dict(num_train_utterances=600, num_validation_utterances=20, num_test_utterances=20,
                       synthetic_voices=20, epochs=3, units=64, num_layers=2, conv_filters=64, num_mel_bins=40,
-                      batch_size=32, learning_rate=3e-3, warmup_steps=20, beam_width=4)
+                      batch_size=32, learning_rate=3e-3, warmup_steps=20, beam_width=4, min_confidence=0.0)
 
 
 def demo_clips(data, count=2):
@@ -162,7 +163,8 @@ def train(config, restart_on_change=False):
     metrics["model"] = config.model
 
     run.export(lambda directory: export_saved_model(
-        model, directory, config.beam_width, lm, config.lm_weight, config.word_bonus, config.serving_decoder))
+        model, directory, config.beam_width, lm, config.lm_weight, config.word_bonus, config.serving_decoder,
+        config.min_confidence))
     try:
         export_tflite(model, run.dir / "speech_recognition.tflite")
         run.log(f"TFLite acoustic model written to {run.dir / 'speech_recognition.tflite'}")

@@ -580,3 +580,19 @@ def test_lexicon_spells_a_word_the_acoustics_misspell():
     assert any(word not in lm.vocabulary for word in decoded(with_lm)[0].split())
     assert decoded(constrained) == ["two three four"]
     assert 0.0 < float(confidence[0]) <= 1.0
+
+
+def test_lexicon_confidence_is_high_on_clear_words_and_low_on_noise_forced_into_words():
+    lm = NgramLanguageModel.from_texts(NUMBER_TEXTS, order=3)
+    clear = synthetic_posteriors("two three four", seed=0, noise=0.3)  # each character's peak about 0.67
+    noise = random_log_probs(3, 1, 40, len(ALPHABET) + 1, scale=1.0)[0]  # no character stands out
+    search = compiled(prefix_beam_search, beam_width=8, lm=lm, lm_weight=1.0, lexicon=Lexicon(lm.words()))
+    texts, confidence = search(*batch_of([clear, noise]))
+    beams = compiled(prefix_beam_search_beams, beam_width=8, lm=lm, lm_weight=1.0, lexicon=Lexicon(lm.words()))(
+        *batch_of([clear, noise]))
+    shares = tf.nn.softmax(beams["scores"], axis=-1).numpy()
+    share_only = (shares * (beams["texts"].numpy() == beams["texts"].numpy()[:, :1])).sum(axis=1)
+    assert decoded(texts)[0] == "two three four" and float(confidence[0]) > 0.6
+    assert decoded(texts)[1] and all(word in lm.words() for word in decoded(texts)[1].split())
+    # The beams agree on the forced words far more than the acoustics support them.
+    assert float(confidence[1]) < 0.2 and float(confidence[1]) < 0.5 * share_only[1], (confidence, share_only)

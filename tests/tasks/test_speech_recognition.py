@@ -227,6 +227,14 @@ def test_saved_model_with_a_language_model_serves_the_search_held_to_its_words(t
         texts.append(expected[0].numpy().decode())
         assert set(texts[-1].split()) <= set(lm.words())
     assert any(texts), "the test needs some non-empty transcripts"
+    # Below min_confidence the answer is empty and its confidence kept.
+    export_saved_model(model, tmp_path / "strict", beam_width=4, lm=lm, serving_decoder="beam_lm_lexicon",
+                       min_confidence=1.0)
+    strict = tf.saved_model.load(str(tmp_path / "strict")).signatures["serving_default"]
+    out = strict(waveform=tf.constant(speech_like(12000, seed=0)))
+    assert out["text"].numpy().decode() == "" and 0.0 < float(out["confidence"]) < 1.0
+    with pytest.raises(ValueError, match="min_confidence"):
+        export_saved_model(model, tmp_path / "bad", min_confidence=1.5)
 
 
 def test_pieces_cut_long_audio_at_pauses():
