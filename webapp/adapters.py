@@ -96,7 +96,12 @@ class DateAdapter:
         self.run_dir = Path(run_dir)
         self.loaded = _load(self.task, run_dir)
         self.translate_fn = _signature(self.task, run_dir, self.loaded, "with_order")
-        self.sequence_length = int(_run_config(run_dir).get("sequence_length", 32))
+        config = _run_config(run_dir)
+        self.sequence_length = int(config.get("sequence_length", 32))
+        # The rule the SavedModel answers by (runs made before it have none), so that the heat map explains
+        # the answer the API returns.
+        limit = config.get("not_a_date_above")
+        self.not_a_date_above = limit if limit is not None and limit < 1 else None
         self.attention_note = ""
         self.model = None
         # The SavedModel answers dates and confidences only; the attention map comes from
@@ -137,7 +142,7 @@ class DateAdapter:
             return None
         ids, _ = date_data.encode_inputs([text], [order], self.sequence_length)
         ids = ids[:, : len(shown) + 1]
-        output_ids, _ = self.model.decode(ids, 1)
+        output_ids, _ = self.model.decode(ids, 1, not_a_date_above=self.not_a_date_above)
         weights = np.asarray(self._attention(ids, output_ids))[0]  # (19, 1 + len(shown))
         answer = "".join(date_data.OUTPUT_CHARACTERS[i] for i in np.asarray(output_ids)[0])
         return {"input": [order] + list(shown), "output": list(answer), "weights": np.round(weights, 4).tolist()}

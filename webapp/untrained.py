@@ -41,7 +41,8 @@ def build_dates(run_dir, full_size=False):
     model = build_model(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(run_dir / "model.keras"))
-    (run_dir / "config.json").write_text(json.dumps({"sequence_length": config.sequence_length}))
+    (run_dir / "config.json").write_text(json.dumps({"sequence_length": config.sequence_length,
+                                                     "not_a_date_above": config.not_a_date_above}))
     export_model(model, config, run_dir / "saved_model")
 
 

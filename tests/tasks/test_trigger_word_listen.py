@@ -227,6 +227,12 @@ def test_listen_hears_piped_espeak_words_at_their_times_and_stops_on_ctrl_c(runs
             break
         lines.append(json.loads(line))
     process.send_signal(signal.SIGINT)
+    # Wait with the pipe still open: communicate() closes standard input, and a listener that read the end
+    # of input before it handled the signal would stop on that instead.
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
     stdout, stderr = process.communicate(timeout=60)
     stderr = stderr.decode()
     assert len(lines) == 2, stderr[-2000:]
