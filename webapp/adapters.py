@@ -399,15 +399,8 @@ class WordEmbeddingAdapter:
 # ---------------------------------------------------------------------------
 # Speech recognition
 
-SPEECH_DECODERS = ("greedy", "beam")
-
-
-def check_decoder(decoder):
-    """The speech decoder's name, lower-cased; a clear error otherwise."""
-    normalized = str(decoder).strip().lower()
-    if normalized not in SPEECH_DECODERS:
-        raise BadInput(f"decoder must be one of {', '.join(SPEECH_DECODERS)}; received {decoder!r}")
-    return normalized
+# The page's decoder names -> the SavedModel's signatures; "default" is the one the run chose on validation.
+SPEECH_DECODERS = {"default": "serving_default", "greedy": "greedy", "beam": "beam", "beam_lexicon": "beam_lexicon"}
 
 
 class SpeechRecognitionAdapter:
@@ -416,7 +409,13 @@ class SpeechRecognitionAdapter:
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.loaded = _load(self.task, run_dir)
-        self.decode_fns = {name: _signature(self.task, run_dir, self.loaded, name) for name in SPEECH_DECODERS}
+        self.decode_fns = {name: _signature(self.task, run_dir, self.loaded, SPEECH_DECODERS[name])
+                           for name in ("default", "greedy", "beam")}
+        if "beam_lexicon" in self.loaded.signatures:  # Runs with a language model only.
+            self.decode_fns["beam_lexicon"] = self.loaded.signatures["beam_lexicon"]
+        # Exports before the variable existed say only that it is the run's choice.
+        variable = getattr(self.loaded, "serving_decoder", None)
+        self.serving_decoder = variable.numpy().decode("utf-8") if variable is not None else "the run's choice"
         self.posteriors_fn = _signature(self.task, run_dir, self.loaded, "posteriors")
         try:
             self.frame_seconds = float(self.loaded.frame_seconds.numpy())
@@ -426,7 +425,16 @@ class SpeechRecognitionAdapter:
                                  f"with: {make_command(self.task, run_dir)}") from None
         self.classes = ["blank"] + list(alphabet)  # class 0 is the CTC blank, class i is alphabet[i - 1]
 
-    def transcribe(self, waveform, decoder="greedy"):
+    def check_decoder(self, decoder):
+        """The decoder's name, lower-cased; a clear error for one this run does not have."""
+        normalized = str(decoder).strip().lower()
+        if normalized not in self.decode_fns:
+            why = (" (beam_lexicon needs a run trained with a language model)"
+                   if normalized == "beam_lexicon" else "")
+            raise BadInput(f"decoder must be one of {', '.join(self.decode_fns)}{why}; received {decoder!r}")
+        return normalized
+
+    def transcribe(self, waveform, decoder="default"):
         """A clip -> (text, confidence, posteriors (frames, classes)).
 
         Clips longer than the recogniser's pieces are cut at pauses as the

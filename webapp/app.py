@@ -341,19 +341,20 @@ def create_app(runs_dir, adapters=None, warmup=True):
 
     # -- speech recognition ----------------------------------------------------------------------
     @app.post("/api/speech_recognition")
-    async def recognize_speech(file: UploadFile = File(...), decoder: str = Form("greedy"),
+    async def recognize_speech(file: UploadFile = File(...), decoder: str = Form("default"),
                                date: bool = Form(True), order: str = Form("MDY")):
         """An audio file -> transcript, confidence, CTC posteriors, spectrogram; and the transcript's ISO date
         through the date model when its page is on (``date=false`` skips it)."""
-        from webapp.adapters import check_decoder, check_order
+        from webapp.adapters import check_order
 
         speech = available("speech_recognition")
-        decoder, order = check_decoder(decoder), check_order(order)
+        decoder, order = speech.check_decoder(decoder), check_order(order)
         with gates["speech_recognition"]:
             waveform = await read_upload(file)
             text, confidence, posteriors = await run_in_threadpool(speech.transcribe, waveform, decoder)
             spectrogram, seconds_per_row = await run_in_threadpool(log_mel_spectrogram, waveform)
         response = {"text": text, "confidence": round(confidence, 4), "decoder": decoder,
+                    "serving_decoder": speech.serving_decoder,
                     "duration": round(len(waveform) / 16000, 3), "frame_seconds": speech.frame_seconds,
                     "classes": speech.classes, "posteriors": np.round(posteriors, 3).tolist(),
                     "spectrogram": {"seconds_per_row": seconds_per_row, "values": np.round(spectrogram, 2).tolist()}}

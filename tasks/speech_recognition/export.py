@@ -16,8 +16,8 @@ utterance of 16 kHz mono audio of any length:
 
 Decoding runs inside the graph (``ctc_decoding.py``), so a server needs
 nothing but the directory. The module also stores ``sample_rate``,
-``frame_seconds``, ``alphabet``, ``silence_dbfs`` and ``min_confidence`` as
-variables. Audio whose loudest 25 ms frame is below ``silence_dbfs`` gets an
+``frame_seconds``, ``alphabet``, ``serving_decoder``, ``silence_dbfs`` and
+``min_confidence`` as variables. Audio whose loudest 25 ms frame is below ``silence_dbfs`` gets an
 empty text without asking the network; confidence is 0 for an empty
 transcript (nothing recognised: silence, noise). A transcript whose
 confidence is below ``min_confidence`` (0, none, unless given) comes out
@@ -63,6 +63,7 @@ def _server_class():
             self._lm_weight = float(lm_weight)
             self._word_bonus = float(word_bonus)
             self._serving_decoder = serving_decoder
+            self.serving_decoder = tf.Variable(serving_decoder, trainable=False, name="serving_decoder")
             self.sample_rate = tf.Variable(SAMPLE_RATE, trainable=False, name="sample_rate")
             self.frame_seconds = tf.Variable(FRAME_STEP * model.subsampling / SAMPLE_RATE, trainable=False,
                                              name="frame_seconds")

@@ -214,6 +214,7 @@ def test_saved_model_with_a_language_model_serves_the_search_held_to_its_words(t
         export_saved_model(model, tmp_path / "none", serving_decoder="beam_lm_lexicon")
     export_saved_model(model, tmp_path / "saved_model", beam_width=4, lm=lm, serving_decoder="beam_lm_lexicon")
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    assert loaded.serving_decoder.numpy().decode() == "beam_lm_lexicon"  # what a server tells its users
     texts = []
     for seed in range(3):
         waveform = speech_like(12000, seed=seed)

@@ -235,14 +235,15 @@ def test_speech_transcript_posteriors_and_date_match_the_saved_models(client, ru
     waveform = spoken_date[0]
     recogniser = saved_model(runs_dir, "speech_recognition")
     dates = saved_model(runs_dir, "date_translation").signatures["with_order"]
-    for decoder in ("greedy", "beam"):
-        reference = recogniser.signatures[decoder](waveform=waveform)
+    for decoder, signature in (("default", "serving_default"), ("greedy", "greedy"), ("beam", "beam")):
+        reference = recogniser.signatures[signature](waveform=waveform)
         response = client.post("/api/speech_recognition", data={"decoder": decoder, "order": "dmy"},
                                files={"file": ("date.wav", wav_bytes(waveform), "audio/wav")})
         assert response.status_code == 200, response.text
         data = response.json()
         text = reference["text"].numpy().decode()
         assert text and data["text"] == text and data["decoder"] == decoder
+        assert data["serving_decoder"] == recogniser.serving_decoder.numpy().decode()
         assert data["confidence"] == pytest.approx(float(reference["confidence"]), abs=1e-4)
         # The transcript goes on through the date model, in the order asked for.
         iso = dates(text=tf.constant([text]), order=tf.constant(["DMY"]))
@@ -284,6 +285,7 @@ def test_speech_without_the_dates_page_still_transcribes(app, runs_dir, spoken_d
     (b"", {}, 400),
     (b"RIFF" + b"\0" * 11_000_000, {}, 413),
     (None, {"decoder": "viterbi"}, 400),
+    (None, {"decoder": "beam_lexicon"}, 400),  # the test run has no language model to hold words to
     (None, {"order": "auto"}, 400),
 ])
 def test_speech_refuses_bad_uploads_and_settings(client, content, fields, status):

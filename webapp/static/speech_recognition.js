@@ -11,7 +11,8 @@ function drawPosteriors(canvas, posteriors, classes) {
   g.fillStyle = "#fff"; g.fillRect(0, 0, canvas.width, canvas.height);
   posteriors.forEach((row, t) => row.forEach((p, c) => {
     if (p < 0.01) return;
-    g.fillStyle = colour(Math.sqrt(p));  // the square root keeps a hesitant model's small probabilities visible g.fillRect(left + t * cell, c * rowHeight, cell, rowHeight);
+    // The square root keeps a hesitant model's small probabilities visible.
+    g.fillStyle = colour(Math.sqrt(p)); g.fillRect(left + t * cell, c * rowHeight, cell, rowHeight);
   }));
   g.fillStyle = "#222"; g.font = "9px monospace"; g.textBaseline = "top";
   classes.forEach((name, c) => g.fillText(name === "blank" ? "_" : name === " " ? "\u2423" : name, 4, c * rowHeight));
@@ -21,6 +22,7 @@ function drawPosteriors(canvas, posteriors, classes) {
 function show(data) {
   $("transcript").textContent = data.text || "(nothing recognised)";
   $("confidence").textContent = data.confidence.toFixed(3);
+  $("decoder-used").textContent = data.decoder === "default" ? `(decoder: ${data.serving_decoder})` : `(decoder: ${data.decoder})`;
   if (data.date) {
     $("iso").textContent = data.date.iso || "not a date";
     $("iso-confidence").textContent = `confidence ${data.date.confidence.toFixed(3)}, order ${data.date.order}`;
