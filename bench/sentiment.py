@@ -46,6 +46,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.results_file import write_marked_section  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -248,11 +249,6 @@ def serving_speed(export_dir, texts, reference_predict, repeats=7, latency_calls
     # far more than this. 1000 / (CPU seconds / cores) is what the batch would get with the cores to itself.
     cpu_rate = 1000 / (float(np.median(cpu_seconds)) / (os.cpu_count() or 1))
     return float(np.median(model_rates)), float(np.median(ratios)), 1000 * float(np.median(latencies)), cpu_rate
-
-
-def write_section(text):
-    """Replaces (or appends) only the `## Sentiment` section of bench/RESULTS.md."""
-    write_named_section("## Sentiment", text)
 
 
 def load_average():
@@ -463,18 +459,6 @@ def fold_table(rows, folds):
     return "\n".join(lines)
 
 
-def write_named_section(heading, text):
-    """Replaces (or appends) the section of bench/RESULTS.md that starts with `heading`."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    section = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(updated)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated; ensemble+gru adds the BiGRU member")
@@ -602,8 +586,8 @@ def main(argv=None):
     print()
     print(text)
     if not args.no_write:
-        write_section(text)
-        print(f"wrote the ## Sentiment section of {RESULTS}")
+        write_marked_section(RESULTS, "## Sentiment", "\n".join(lines[2:]), "bench/sentiment.py")
+        print(f"wrote the figures of the ## Sentiment section of {RESULTS} (the notes around them are kept)")
     return 0
 
 
@@ -643,8 +627,10 @@ def cross_validation_main(args, argv):
     print()
     print(text)
     if not args.no_write:
-        write_named_section(CV_HEADING.format(folds=args.folds), text)
-        print(f"wrote the {CV_HEADING.format(folds=args.folds)} section of {RESULTS}")
+        write_marked_section(RESULTS, CV_HEADING.format(folds=args.folds), "\n".join(lines[2:]),
+                             "bench/sentiment.py folds")
+        print(f"wrote the figures of the {CV_HEADING.format(folds=args.folds)} section of {RESULTS} "
+              "(the notes around them are kept)")
     return 0
 
 

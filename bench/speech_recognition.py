@@ -38,39 +38,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.results_file import markers, write_marked_section  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SECTION = "## Speech recognition"
-BEGIN = "<!-- BEGIN bench/speech_recognition.py -->"
-END = "<!-- END bench/speech_recognition.py -->"
+BEGIN, END = markers("bench/speech_recognition.py")
 
 
 def write_section(path, body):
-    """Puts ``body`` between this bench's markers in the ``## Speech recognition`` section of ``path``.
-
-    A section without the markers gets them in place of its first paragraph (the
-    "not yet measured" note); the rest of the section is kept. A file without the
-    section gets it appended.
-    """
-    path = Path(path)
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = f"{BEGIN}\n{body.strip()}\n{END}"
-    start = text.find("\n" + SECTION + "\n")
-    if start < 0:
-        path.write_text(text.rstrip() + "\n\n" + SECTION + "\n\n" + block + "\n")
-        return
-    end = text.find("\n## ", start + len(SECTION) + 2)
-    end = len(text) if end < 0 else end
-    section = text[start:end]
-    if BEGIN in section and END in section:
-        head, _, rest = section.partition(BEGIN)
-        section = head + block + rest.partition(END)[2]
-    else:
-        heading_end = section.find("\n\n", len(SECTION) + 1)
-        first_paragraph_end = section.find("\n\n", heading_end + 2)
-        tail = section[first_paragraph_end:] if first_paragraph_end >= 0 else "\n"
-        section = section[:heading_end] + "\n\n" + block + tail
-    path.write_text(text[:start] + section + text[end:])
+    """Puts ``body`` between this bench's markers in the ``## Speech recognition`` section of ``path``."""
+    write_marked_section(path, SECTION, body, "bench/speech_recognition.py")
 
 
 def load_run(run_dir):
