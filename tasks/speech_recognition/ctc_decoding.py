@@ -152,6 +152,12 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
         posteriors, 0 for an empty transcript (see the module docstring).
     """
     log_probs, lengths = _check_inputs(log_probs, lengths, alphabet)
+    best, emitted, confidence = _best_path(log_probs, lengths, alphabet)
+    return labels_to_text(best, emitted, alphabet), confidence
+
+
+def _best_path(log_probs, lengths, alphabet):
+    """Greedy decoding's labels ``(batch, time)``, emitted mask and confidence, without building the text."""
     batch_size = tf.shape(log_probs)[0]
     max_time = tf.shape(log_probs)[1]
     valid = tf.sequence_mask(lengths, max_time)  # (batch, time)
@@ -161,7 +167,6 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
     previous = tf.pad(best, [[0, 0], [1, 0]])[:, :max_time]
     starts_run = tf.not_equal(best, previous)
     emitted = valid & starts_run & tf.not_equal(best, 0)  # (batch, time)
-    texts = labels_to_text(best, emitted, alphabet)
 
     # Peak posterior of every run of equal labels, read at the run's first frame.
     run_ids = tf.cumsum(tf.cast(starts_run, tf.int32), axis=1)  # (batch, time)
@@ -178,8 +183,9 @@ def greedy_decode(log_probs, lengths, alphabet=ALPHABET):
         num_emitted > 0, tf.exp(sum_log_peaks / tf.maximum(num_emitted, 1.0)), 0.0
     )
     # Spaces alone strip to an empty transcript, which claims nothing.
-    confidence = tf.where(tf.strings.length(texts) > 0, confidence, 0.0)
-    return texts, confidence
+    space = alphabet.index(" ") + 1 if " " in alphabet else -1
+    says_something = tf.reduce_any(emitted & tf.not_equal(best, space), axis=1)
+    return best, emitted, tf.where(says_something, confidence, 0.0)
 
 
 class Lexicon:
@@ -585,7 +591,7 @@ def prefix_beam_search(
         best_path = tf.reduce_sum(tf.where(valid, tf.reduce_max(log_probs, axis=-1), 0.0), axis=1)
         characters = tf.cast(tf.maximum(beams["label_lengths"][:, 0], 1), tf.float32)
         confidence *= tf.exp(tf.minimum(beams["acoustic_log_probs"][:, 0] - best_path, 0.0) / characters)
-        confidence *= greedy_decode(log_probs, lengths, alphabet)[1]
+        confidence *= _best_path(log_probs, lengths, alphabet)[2]
     confidence = tf.where(tf.strings.length(texts) > 0, confidence, 0.0)
     return texts, confidence
 
