@@ -233,6 +233,8 @@ def allowed_tokens(history, step):
         lambda: _after(h[14], _digits(zeros, tf.where(h[15] == 2, 3, 9))),
         lambda: _after(h[14], _digits(zeros, zeros + 5)), lambda: _after(h[14], any_digit()),
     ]
+    if not isinstance(step, int) and tf.executing_eagerly():
+        step = int(step)  # Run eagerly (a search loop outside tf.function), the step is known: build one mask.
     if isinstance(step, int):
         return masks[min(max(step, 0), OUTPUT_LENGTH - 1)]()
     masks = tf.stack([mask() for mask in masks], axis=1)  # (batch, 19, vocabulary)

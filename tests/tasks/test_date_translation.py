@@ -224,7 +224,12 @@ def test_the_mask_of_one_position_equals_the_mask_picked_by_a_step_tensor():
     rng = np.random.default_rng(3)
     history = rng.integers(0, len(date_data.OUTPUT_CHARACTERS), size=(500, OUTPUT_LENGTH)).astype("int32")
     history[:250, :8] = [2, 0, 2, 4, 0, 2, 2, 9]  # a leap day, so the day masks see February too
+    # In a graph the step tensor's value is unknown, so all 19 masks are built and one picked (run eagerly,
+    # allowed_tokens reads the step's value and builds one).
+    picked = tf.function(date_data.allowed_tokens)
     for step in range(OUTPUT_LENGTH):
+        np.testing.assert_array_equal(date_data.allowed_tokens(history, step).numpy(),
+                                      picked(history, tf.constant(step)).numpy())
         np.testing.assert_array_equal(date_data.allowed_tokens(history, step).numpy(),
                                       date_data.allowed_tokens(history, tf.constant(step)).numpy())
 
