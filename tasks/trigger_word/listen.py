@@ -41,6 +41,7 @@ import dataclasses
 import json
 import os
 import queue
+import select
 import sys
 import time
 from pathlib import Path
@@ -177,6 +178,22 @@ class Listener:
 # --------------------------------------------------------------------------- audio sources
 
 
+def _wait_readable(descriptor, poll_seconds=0.1):
+    """Returns once ``descriptor`` has data or its end, waking every ``poll_seconds`` meanwhile.
+
+    Ctrl-C may be delivered to any of the process's threads (TensorFlow starts
+    many); Python then runs its handler only when the main thread next runs
+    Python code, which a read blocked on a silent pipe would never do.
+    """
+    while True:
+        try:
+            readable, _, _ = select.select([descriptor], [], [], poll_seconds)
+        except (OSError, ValueError):  # not selectable (e.g. a Windows pipe): just read
+            return
+        if readable:
+            return
+
+
 def pcm_blocks(stream, rate=SAMPLE_RATE, read_bytes=READ_BYTES):
     """Yields ``(16 kHz float32 samples, arrival time)`` from a binary stream of 16-bit LE mono PCM.
 
@@ -192,6 +209,7 @@ def pcm_blocks(stream, rate=SAMPLE_RATE, read_bytes=READ_BYTES):
     leftover = b""
     total = 0
     while True:
+        _wait_readable(descriptor)
         data = os.read(descriptor, read_bytes)
         arrival = time.monotonic()
         last = not data

@@ -190,6 +190,35 @@ def test_pcm_blocks_resample_and_refuse_an_odd_byte_count():
         blocks_of(pcm_bytes(tone) + b"\x01", 16000)
 
 
+def test_ctrl_c_handled_by_another_thread_stops_a_read_of_a_silent_pipe():
+    # A real Ctrl-C may land on any thread (TensorFlow starts many); interrupt_main() is that case exactly:
+    # the handler is due, but nothing wakes the main thread. A read blocked on the silent pipe would wait for
+    # data that never comes.
+    import _thread
+    import threading
+
+    from tasks.trigger_word.listen import pcm_blocks
+
+    read, write = os.pipe()
+    interrupter = threading.Timer(0.3, _thread.interrupt_main)
+    rescue = threading.Timer(20.0, os.close, [write])  # ends the read if the interrupt is never handled
+    started = time.monotonic()
+    interrupter.start()
+    rescue.start()
+    try:
+        with os.fdopen(read, "rb") as stream, pytest.raises(KeyboardInterrupt):
+            next(pcm_blocks(stream))
+        waited = time.monotonic() - started
+    finally:
+        rescue.cancel()
+        interrupter.cancel()
+        try:
+            os.close(write)
+        except OSError:  # the rescue closed it
+            pass
+    assert waited < 10, f"the read ended only when the pipe was closed ({waited:.1f} s)"
+
+
 def test_microphone_without_sounddevice_is_a_clear_error(monkeypatch):
     from tasks.trigger_word.detect import AudioError
     from tasks.trigger_word.listen import microphone_blocks
