@@ -256,7 +256,10 @@ def microphone_blocks(rate=SAMPLE_RATE, block_samples=640):
     warned = False
     with stream:
         while True:
-            samples, arrival, overflowed = blocks.get()
+            try:  # in slices, so that a Ctrl-C handled by another thread is seen (see _wait_readable)
+                samples, arrival, overflowed = blocks.get(timeout=0.1)
+            except queue.Empty:
+                continue
             if overflowed and not warned:
                 print("warning: the microphone dropped audio (input overflow)", file=sys.stderr)
                 warned = True
