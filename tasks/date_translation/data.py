@@ -200,7 +200,7 @@ def allowed_tokens(history, step):
     history = tf.convert_to_tensor(history, tf.int32)
     batch = tf.shape(history)[0]
     zeros, nines = tf.zeros([batch], tf.int32), tf.fill([batch], 9)
-    h = [history[:, position] for position in range(OUTPUT_LENGTH)]
+    h = tf.unstack(history, num=OUTPUT_LENGTH, axis=1)  # one op, not 19 slices
     any_digit = lambda: _digits(zeros, nines)  # noqa: E731
     broadcast = lambda mask: tf.broadcast_to(mask, [batch, len(OUTPUT_CHARACTERS)])  # noqa: E731
     absent = lambda: broadcast(_tokens(ABSENT))  # noqa: E731
