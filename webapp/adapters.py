@@ -401,6 +401,7 @@ class WordEmbeddingAdapter:
 
 # The page's decoder names -> the SavedModel's signatures; "default" is the one the run chose on validation.
 SPEECH_DECODERS = {"default": "serving_default", "greedy": "greedy", "beam": "beam", "beam_lexicon": "beam_lexicon"}
+OPTIONAL_SPEECH_DECODERS = ("beam_lexicon",)  # exported by runs with a language model only
 
 
 class SpeechRecognitionAdapter:
@@ -409,10 +410,9 @@ class SpeechRecognitionAdapter:
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.loaded = _load(self.task, run_dir)
-        self.decode_fns = {name: _signature(self.task, run_dir, self.loaded, SPEECH_DECODERS[name])
-                           for name in ("default", "greedy", "beam")}
-        if "beam_lexicon" in self.loaded.signatures:  # Runs with a language model only.
-            self.decode_fns["beam_lexicon"] = self.loaded.signatures["beam_lexicon"]
+        self.decode_fns = {name: _signature(self.task, run_dir, self.loaded, signature)
+                           for name, signature in SPEECH_DECODERS.items()
+                           if name not in OPTIONAL_SPEECH_DECODERS or signature in self.loaded.signatures}
         # Exports before the variable existed say only that it is the run's choice.
         variable = getattr(self.loaded, "serving_decoder", None)
         self.serving_decoder = variable.numpy().decode("utf-8") if variable is not None else "the run's choice"
