@@ -13,7 +13,17 @@ counts as "not a date"). Every parser is scored in the same run on three sets:
   ``the third of march nineteen seventy nine``, ``march three``, ``tuesday the
   fifth of may``; a day and month without a year is not a date), ``--spoken-size``
   strings, seed ``--seed``, order ``MDY``; the family is what was said
-  (``date``, ``month_year``, ``no_year``).
+  (``date``, ``month_year``, ``no_year``);
+* ``spoken_sentences``: the speech grammar's sentences
+  (``grammar.generate_utterance(rng, "mixed")``: ``call me at twenty to five in
+  the afternoon on the tenth of august nineteen ninety``, ``wake me up at
+  seven a m``), ``--spoken-size`` of them, seed ``--seed``, order ``MDY``; the
+  answer is the said date and time (a date without a year, or none: not a
+  date), the family ``date``, ``date_time``, ``month_year`` or ``no_date``.
+
+``--sets`` scores some of the sets only (the validation check of a model change
+uses ``--sets spoken,spoken_sentences`` with a seed of its own, never the
+bench's).
 
 Figures per set and parser: date exact (the ``date`` field, over every input,
 not-a-date inputs included), all exact (date, time and offset), time exact over
@@ -186,16 +196,44 @@ def spoken_dates(n, seed):
     return examples
 
 
-def build_sets(generator_size, writers_size, seed, spoken_size=0):
-    generated = generator.generate(generator_size, "test", seed=seed)
-    sets = {
-        "generator": [(e.text, e.order, e.answer, e.family) for e in generated],
-        "writers": writers.build(writers_size, seed=seed),
-        "hand": hand_collected.load(),
+def spoken_sentences(n, seed):
+    """``n`` sentences of the speech grammar's ``mixed`` category: ``(text, "MDY", answer, family)``."""
+    import numpy as np
+
+    from data.spoken_forms import grammar as spoken_grammar
+
+    rng = np.random.default_rng([seed, 31])
+    examples = []
+    for _ in range(n):
+        utterance = spoken_grammar.generate_utterance(rng, "mixed")
+        # A month and year has no time in the answer format ("can we do march nineteen forty one at eight").
+        clock = f"{utterance.time}:00" if utterance.time and len(utterance.date_iso) == 10 else ""
+        if not utterance.date_iso:
+            answer, family = NOT_A_DATE, "no_date"
+        else:
+            answer = Answer(utterance.date_iso, clock, "")
+            family = "month_year" if len(utterance.date_iso) == 7 else "date_time" if clock else "date"
+        examples.append((utterance.text, "MDY", answer, family))
+    return examples
+
+
+SETS = ("generator", "writers", "hand", "spoken", "spoken_sentences")
+
+
+def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS):
+    unknown = set(names) - set(SETS)
+    if unknown:
+        raise ValueError(f"Unknown sets {sorted(unknown)}; expected some of {SETS}")
+    makers = {
+        "generator": lambda: [(e.text, e.order, e.answer, e.family)
+                              for e in generator.generate(generator_size, "test", seed=seed)],
+        "writers": lambda: writers.build(writers_size, seed=seed),
+        "hand": hand_collected.load,
+        "spoken": lambda: spoken_dates(spoken_size, seed),
+        "spoken_sentences": lambda: spoken_sentences(spoken_size, seed),
     }
-    if spoken_size:
-        sets["spoken"] = spoken_dates(spoken_size, seed)
-    return sets
+    return {name: makers[name]() for name in SETS if name in names
+            and not (name.startswith("spoken") and not spoken_size)}
 
 
 class SavedModelParser:
@@ -410,7 +448,8 @@ def main(argv=None):
     arguments.add_argument("--generator-size", type=int, default=4000)
     arguments.add_argument("--writers-size", type=int, default=3000)
     arguments.add_argument("--seed", type=int, default=0)
-    arguments.add_argument("--spoken-size", type=int, default=1000, help="strings of the spoken set (0: leave it out)")
+    arguments.add_argument("--spoken-size", type=int, default=1000, help="strings of each spoken set (0: leave them out)")
+    arguments.add_argument("--sets", default=",".join(SETS), help="comma-separated names of the sets to score")
     arguments.add_argument("--threshold", type=float, default=0.5, help="confidence at or above which an answer counts as confident")
     arguments.add_argument("--parser", action="append", default=[], help="module:function (or module:factory()) to score beside the references")
     arguments.add_argument("--saved-model", action="append", default=[], help="a date translation run or SavedModel directory to score beside the references")
@@ -423,7 +462,8 @@ def main(argv=None):
     arguments.add_argument("--rounds", type=int, default=7, help="alternated rounds of --serving-speed")
     options = arguments.parse_args(argv)
 
-    sets = build_sets(options.generator_size, options.writers_size, options.seed, options.spoken_size)
+    sets = build_sets(options.generator_size, options.writers_size, options.seed, options.spoken_size,
+                      options.sets.split(","))
     if options.serving_speed:
         import tempfile
 

@@ -59,6 +59,7 @@ TRAINING_WEIGHTS = {
     "numeric_date": 2,
     "spreadsheet": 2,
     "month_year": 2,
+    "spoken_sentence": 2,
 }
 
 DATE_FAMILIES = tuple(grammar.FAMILIES)

@@ -498,6 +498,88 @@ def in_words(rng, date, time, order):
     return text, answer_for(date)
 
 
+# Sentences a person says (or a speech recogniser writes) around a date and a time. ``{date}`` always has a
+# year; ``{count}`` and ``{code}`` are numbers that are not part of the date.
+SENTENCES_WITH_TIME = (
+    "let's meet on {date} at {time}",
+    "the meeting is at {time} on {date}",
+    "please book it for {date} at {time}",
+    "set a reminder for {time} on {date}",
+    "we land on {date} at {time}",
+    "the train leaves at {time} on {date}",
+    "she was born at {time} on {date}",
+    "my appointment is {date} at {time}",
+    "the shop opens at {time} on {date}",
+    "book a table for {count} at {time} on {date}",
+    "room {code} is free on {date} from {time}",
+    "could you ring me back at {time} on {date}",
+    "is {date} at {time} okay for you",
+    "how about {date} around {time}",
+    "the interview is scheduled for {time} {date}",
+    "{date} at {time}",
+    "{time} on {date}",
+    "on {date} at about {time}",
+    "flight {code} departs {date} at {time}",
+    "i'll pick you up at {time} on {date}",
+)
+SENTENCES_WITHOUT_TIME = (
+    "i started the job on {date}",
+    "the house was finished on {date}",
+    "it expires on {date}",
+    "the payment is due {date}",
+    "we got married on {date}",
+    "the concert is on {date}",
+    "the letter is dated {date}",
+    "he retired on {date} after {count} years",
+    "order {code} was shipped on {date}",
+    "my daughter was born on {date}",
+    "we moved in on {date}",
+    "the warranty ends {date}",
+)
+SENTENCE_OPENERS = ("", "", "", "", "um ", "uh ", "so ", "okay ", "yes ", "well ", "and ", "actually ")
+SENTENCE_CLOSERS = ("", "", "", "", " please", " thanks", " if that works", " right", " i think")
+
+
+def _sentence_numbers(rng):
+    """The numbers a sentence may also hold: a small count and a code said digit by digit."""
+    code = " ".join(numbers_in_words.ONES[int(d)] if d != "0" or rng.random() < 0.5 else "oh"
+                    for d in str(rng.randint(10, 9999)))
+    return {"count": numbers_in_words.cardinal(rng.randint(2, 12)), "code": code}
+
+
+def _spoken_sentence(rng, date, time, order, with_time):
+    for _ in range(20):
+        if rng.random() < 0.8:
+            date_text, answer = in_words(rng, date, time, order)
+            date_text = date_text.removeprefix("on ")
+        else:
+            date_text, answer = rng.choice(_PEOPLE_DATES)(rng, date, time, order)
+        fields = {"date": date_text, **_sentence_numbers(rng)}
+        if with_time:
+            fields["time"], shown = times.say_time(rng, time) if rng.random() < 0.8 else times.write_time(rng, time, False)
+            template, answer = rng.choice(SENTENCES_WITH_TIME), Answer(answer.date, answer_for(date, shown).time)
+        else:
+            template = rng.choice(SENTENCES_WITHOUT_TIME)
+        text = rng.choice(SENTENCE_OPENERS) + template.format(**fields) + rng.choice(SENTENCE_CLOSERS)
+        # The model reads 95 characters; a sentence longer than that is said again more briefly.
+        if len(text) <= 95:
+            return text, answer
+    raise RuntimeError(f"No sentence of 95 characters or fewer holds {date_text!r}")
+
+
+def spoken_sentence(rng, date, time, order):
+    """A date with a year and a time inside a sentence as said aloud: ``the meeting is at half past six in
+    the evening on the third of march nineteen seventy nine``, ``book a table for four at eight p m on june
+    second twenty twenty``. The date is said in words (``in_words``) or, now and then, written as a person
+    types it; the time is said in words (``times.say_time``) or written."""
+    return _spoken_sentence(rng, date, time, order, with_time=True)
+
+
+def spoken_sentence_date(rng, date, time, order):
+    """A date with a year inside a spoken sentence, no time: ``we got married on june second twenty twenty``."""
+    return _spoken_sentence(rng, date, time, order, with_time=False)
+
+
 # ---------------------------------------------------------------------------
 # Other English locales (CLDR through Babel)
 
@@ -593,6 +675,8 @@ FAMILIES = {
     "zone_name": Family(zone_name, has_time=True),
     "anno_domini": Family(anno_domini),
     "in_words": Family(in_words),
+    "spoken_sentence": Family(spoken_sentence, has_time=True),
+    "spoken_sentence_date": Family(spoken_sentence_date),
     "babel_short": Family(_babel_date("short")),
     "babel_medium": Family(_babel_date("medium")),
     "babel_long": Family(_babel_date("long")),

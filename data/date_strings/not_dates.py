@@ -4,8 +4,10 @@ Words, sentences, prices, phone numbers, plain numbers, version strings that
 cannot be dates, times alone, relative dates (``yesterday``, ``next friday``:
 their meaning depends on today, which the reader does not know; so does a day
 and month without a year, ``march third``, ``friday the third``), years alone
-(no month: the answer format has no year-only form) and impossible dates
-(``2020-13-45``, ``31 feb 2020``, ``29/02/2019``).
+(no month: the answer format has no year-only form), impossible dates
+(``2020-13-45``, ``31 feb 2020``, ``29/02/2019``) and spoken sentences whose
+day has no year (``let's meet on the third of march at half past six``, ``wake
+me up at seven a m``).
 
 By construction none of them contains a real calendar date: every version
 string of three numbers and every impossible date is redrawn until no
@@ -16,6 +18,7 @@ and prices, phone numbers and numbers have no three-field date shape.
 
 import datetime
 import itertools
+import re
 
 from data.date_strings import grammar, numbers_in_words, times
 from data.date_strings.targets import ORDERS, is_real_date, pivot_year, read_named
@@ -184,6 +187,29 @@ def relative(rng):
     )
 
 
+TIME_ONLY_SENTENCES = ("wake me up at {time}", "the bus comes at {time}", "see you at {time}",
+                       "set an alarm for {time}", "{time}", "it starts at {time} sharp", "dinner is at {time}")
+YEARLESS_DAYS = ("tomorrow", "today", "tonight", "next {weekday}", "this {weekday}", "{weekday}", "the {ordinal} of {month}",
+                 "{month} the {ordinal}", "{month} {ordinal}", "{ordinal} of {month}", "{weekday} the {ordinal}")
+
+
+def spoken_sentence(rng):
+    """A spoken sentence with a time and a day without its year, or a time alone (the spoken-sentence date
+    family's carriers, ``grammar.spoken_sentence``, with the year left out)."""
+    fields = grammar._sentence_numbers(rng)
+    fields["time"], _ = times.say_time(rng, times.random_time(rng))
+    fields["date"] = rng.choice(YEARLESS_DAYS).format(
+        weekday=rng.choice(grammar.WEEKDAYS).lower(), month=rng.choice(grammar.MONTHS).lower(),
+        ordinal=numbers_in_words.ordinal(rng.randint(1, 31), rng.choice(("-", " "))))
+    if rng.random() < 0.3:
+        template = rng.choice(TIME_ONLY_SENTENCES)
+    else:
+        template = rng.choice(grammar.SENTENCES_WITH_TIME + grammar.SENTENCES_WITHOUT_TIME)
+    text = template.format(**fields)
+    text = re.sub(r"\b(on|for) (today|tomorrow|tonight|next|this)\b", r"\2", text)  # "see you on tomorrow"
+    return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
+
+
 def year_alone(rng):
     year = rng.randint(1000, 2999)
     return rng.choice((str(year), f"in {year}", f"AD {year}", f"{year} AD", f"the year {year}", f"FY{year}"))
@@ -254,4 +280,5 @@ FAMILIES = {
     "not_date_relative": relative,
     "not_date_year_alone": year_alone,
     "not_date_impossible": impossible,
+    "not_date_spoken_sentence": spoken_sentence,
 }

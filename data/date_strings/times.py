@@ -6,6 +6,13 @@ part of the answer it determines: ``10:49``, ``10:49:41.250``, ``2:57 p.m.``,
 spellings always carry their ``am``/``pm`` (or ``noon``/``midnight``), so every
 spelling has one answer.
 
+``say_time(rng, time)`` says it in words, as a speech recogniser writes it:
+``ten thirty a m``, ``half past six in the evening``, ``twenty to four``,
+``seven o'clock``, ``fifteen forty-five``, ``noon``. A twelve-hour time said
+without ``a m``/``p m`` or a part of the day keeps the hour as said (``quarter
+past nine`` is 09:15, ``twelve thirty`` 12:30), so it is said that way only
+for the hours 1-12.
+
 ``ZONES`` is the documented table of zone names and their offsets. Names that
 mean different offsets in different places are left out on purpose: ``IST``
 (India +05:30, Ireland +01:00, Israel +02:00), ``BST`` (British Summer Time
@@ -14,6 +21,8 @@ reading of dateutil's users and of US software, not China (+08:00).
 """
 
 import datetime
+
+from data.date_strings import numbers_in_words
 
 # Zone name -> offset from UTC, ``+HH:MM``.
 ZONES = {
@@ -157,3 +166,66 @@ def random_time(rng):
         return datetime.time(0, 0, 0)
     seconds = rng.randrange(86400)
     return datetime.time(seconds // 3600, seconds // 60 % 60, seconds % 60, rng.randrange(1_000_000))
+
+
+# The parts of the day a twelve-hour time may be said with, and the 24-hour hours each fits.
+_MORNING = {"a m": range(0, 12), "a.m.": range(0, 12), "am": range(0, 12), "in the morning": range(5, 12)}
+_AFTERNOON = {"p m": range(12, 24), "p.m.": range(12, 24), "pm": range(12, 24),
+              "in the afternoon": range(12, 18), "in the evening": range(17, 22), "at night": range(20, 24)}
+
+
+def _part_of_day(rng, hour):
+    """A marker of the half of the day that fits ``hour`` (0-23): ``p m``, ``in the evening``, ..."""
+    markers = _MORNING if hour < 12 else _AFTERNOON
+    fitting = [marker for marker, hours in markers.items() if hour in hours]
+    plain = [marker for marker in fitting if " m" in marker or marker.endswith("m")]
+    described = [marker for marker in fitting if marker not in plain]
+    return rng.choice(described) if described and rng.random() < 0.35 else rng.choice(plain)
+
+
+def _minutes_after(minute, hyphen):
+    """``oh five``, ``fifteen``, ``forty-five``: minutes said after the hour."""
+    return f"oh {numbers_in_words.ONES[minute]}" if minute < 10 else numbers_in_words.cardinal(minute, hyphen)
+
+
+def say_time(rng, time):
+    """``time`` said in words and its answer (to the minute), as the module docstring lists."""
+    shown = time.replace(second=0, microsecond=0)
+    hour, minute = shown.hour, shown.minute
+    hyphen = "-" if rng.random() < 0.3 else " "
+    say = lambda number: numbers_in_words.cardinal(number, hyphen)  # noqa: E731
+    if (hour, minute) == (12, 0) and rng.random() < 0.5:
+        return rng.choice(("noon", "twelve noon", "midday", "twelve o'clock noon")), shown
+    if (hour, minute) == (0, 0) and rng.random() < 0.5:
+        return rng.choice(("midnight", "twelve midnight")), shown
+    if hour >= 13 and rng.random() < 0.2:
+        # The 24-hour clock said aloud: "fifteen forty-five", "eighteen hundred hours".
+        if minute == 0:
+            return f"{say(hour)} hundred" + rng.choice(("", " hours")), shown
+        return f"{say(hour)} {_minutes_after(minute, hyphen)}" + rng.choice(("", "", " hours")), shown
+    # Twelve-hour forms; the marker is left out only where the hour as said is the answer's hour.
+    marker = "" if 1 <= hour <= 12 and rng.random() < 0.35 else _part_of_day(rng, hour)
+    hour12 = hour % 12 or 12
+    draw = rng.random()
+    if minute and (minute % 5 == 0 and draw < 0.6 or draw < 0.1):
+        next_hour = hour12 % 12 + 1
+        minutes = "minute" if minute in (1, 59) else "minutes"
+        if minute == 30:
+            text = f"half past {say(hour12)}"
+        elif minute in (15, 45):
+            quarter = rng.choice(("quarter", "a quarter"))
+            text = f"{quarter} past {say(hour12)}" if minute == 15 else f"{quarter} to {say(next_hour)}"
+        elif minute < 30:
+            unit = f" {minutes}" if minute % 5 or rng.random() < 0.2 else ""
+            text = f"{say(minute)}{unit} past {say(hour12)}"
+        else:
+            unit = f" {minutes}" if minute % 5 or rng.random() < 0.2 else ""
+            text = f"{say(60 - minute)}{unit} to {say(next_hour)}"
+    elif minute == 0:
+        if not marker or rng.random() < 0.5:
+            text = f"{say(hour12)} " + rng.choice(("o'clock", "o clock", "o'clock"))
+        else:
+            text = say(hour12)
+    else:
+        text = f"{say(hour12)} {_minutes_after(minute, hyphen)}"
+    return (f"{text} {marker}" if marker else text), shown

@@ -386,6 +386,75 @@ def test_times_are_read_back_as_their_answer():
         assert any(expected.lower() in spelling.lower() for spelling in spellings), expected
 
 
+def _said_time(text):
+    """A time said in words -> ``datetime.time``, read from the rules of ``times.say_time``'s docstring."""
+    number = {num2words(n).replace("-", " "): n for n in range(60)}
+    text = text.replace("-", " ").replace("a.m.", "a m").replace("p.m.", "p m")
+    text = re.sub(r"\b([ap])m\b", r"\1 m", text)
+    special = {"noon": (12, 0), "twelve noon": (12, 0), "midday": (12, 0), "twelve o'clock noon": (12, 0),
+               "midnight": (0, 0), "twelve midnight": (0, 0)}
+    if text in special:
+        return datetime.time(*special[text])
+    marker = next((m for m in ("a m", "p m", "in the morning", "in the afternoon", "in the evening", "at night")
+                   if text.endswith(" " + m)), None)
+    body = text[: -len(marker) - 1] if marker else text
+    body = re.sub(r" (hours|o'clock|o clock)$", "", body)
+    if match := re.fullmatch(r"(a )?(quarter|half|[a-z ]+?)( minutes?)? (past|to) ([a-z]+)", body):
+        minutes = {"quarter": 15, "half": 30}.get(match[2]) or number[match[2]]
+        hour = number[match[5]]
+        if match[4] == "to":
+            hour, minutes = (hour - 2) % 12 + 1, 60 - minutes
+    else:
+        words = body.split()
+        hour_words = next(n for n in range(len(words), 0, -1) if " ".join(words[:n]) in number)
+        hour, rest = number[" ".join(words[:hour_words])], words[hour_words:]
+        if rest == ["hundred"] or not rest:
+            minutes = 0
+        elif rest[0] == "oh":
+            minutes = number[rest[1]]
+        else:
+            minutes = number[" ".join(rest)]
+    if marker in ("a m", "in the morning") or (marker == "at night" and hour == 12):
+        hour %= 12
+    elif marker is not None and hour < 12:
+        hour += 12
+    return datetime.time(hour, minutes)
+
+
+def test_spoken_times_are_read_back_as_their_answer():
+    rng = random.Random(8)
+    spellings = set()
+    for _ in range(4000):
+        value = times.random_time(rng)
+        text, shown = times.say_time(rng, value)
+        assert _said_time(text) == shown, text
+        assert (shown.hour, shown.minute, shown.second) == (value.hour, value.minute, 0)
+        spellings.add(re.sub(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", "N", text))
+    # Every way of saying a time occurs, and a time said without a marker is one whose hour is as said.
+    for expected in ("half past N", "a quarter to N", "minutes past", "o'clock", "in the evening", "noon",
+                     "midnight", "hundred hours", "N oh N a m", "p.m."):
+        assert any(expected in spelling for spelling in spellings), expected
+    assert times.say_time(random.Random(0), datetime.time(18, 45))[0] != "quarter to seven"
+
+
+def test_spoken_sentences_say_a_year_or_are_not_dates():
+    rng = random.Random(5)
+    for _ in range(300):
+        date = generator._random_date(rng, datetime.date(1900, 1, 1), datetime.date(2099, 12, 31))
+        for writer in (grammar.spoken_sentence, grammar.spoken_sentence_date):
+            text, answer = writer(rng, date, times.random_time(rng), "MDY")
+            # A numeric date is read by the order, so its answer may swap the day and month.
+            assert len(text) <= 95 and (answer.date == date.isoformat() or re.search(r"\d[/.-]\d", text)), text
+            assert bool(answer.time) == (writer is grammar.spoken_sentence)
+    # The not-a-date sentences are the same carriers with no year: no four digits and no year in words.
+    years = {spelling.replace("-", " ") for year in range(1900, 2100) for spelling in numbers_in_words.year_spellings(year, " ")}
+    for _ in range(1000):
+        text = not_dates.spoken_sentence(rng).replace("-", " ")
+        assert not re.search(r"\d{4}", text) and not re.search(r"\b(on|for) (today|tomorrow|next|this)\b", text), text
+        said = [y for y in years if re.search(rf"\b{y}\b(?! (hours|a m|p m|a\.m\.|p\.m\.|am|pm|o'clock|in the))", text)]
+        assert not [y for y in said if not re.search(rf"(at|for|from|around|about|is|opens at) {y}", text)], text
+
+
 _TENS = {num2words(n): n for n in range(20, 100, 10)}
 _SMALL = {num2words(n): n for n in range(0, 20)} | {"oh": 0}
 
@@ -577,6 +646,26 @@ def test_bench_scores_and_reference_adapters():
     assert families["b"]["date"] == 1 and families["a"]["date"] == 0
     table = date_parsing.markdown({"toy": examples}, {"toy": {"constant": (totals, families)}}, 0.5)
     assert "| toy | constant | 5 | 20.0% | 20.0% | 0.0% | 0.0% | 0.0% | - | 20.0% | 5 |" in table
+
+
+def test_bench_spoken_sentences_answer_the_said_date_and_time():
+    from bench import date_parsing
+
+    sets = date_parsing.build_sets(0, 0, seed=3, spoken_size=400, names=("spoken_sentences", "hand"))
+    assert list(sets) == ["hand", "spoken_sentences"]
+    examples = sets["spoken_sentences"]
+    families = collections.Counter(family for _, _, _, family in examples)
+    assert set(families) == {"date", "date_time", "month_year", "no_date"} and families["date_time"] > 20
+    for text, order, answer, family in examples:
+        if family == "date_time":
+            # The time said in the sentence is the answer's; a twelve-hour time without a marker keeps its hour.
+            said = text.split(" at ", 1)[1].split(" on ")[0] if text.startswith("call me") else text.rsplit(" at ", 1)[1]
+            assert answer.time == _said_time(said).isoformat(), text
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d", answer.date), text
+        if family == "no_date":
+            assert answer == NOT_A_DATE
+    with pytest.raises(ValueError, match="Unknown sets"):
+        date_parsing.build_sets(0, 0, seed=3, names=("spoken_sentence",))
 
 
 def test_bench_untrained_sizes_are_config_fields():
