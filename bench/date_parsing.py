@@ -5,7 +5,8 @@ A parser is a callable ``(text, order) -> Answer`` or ``(text, order) ->
 counts as "not a date"). Every parser is scored in the same run on three sets:
 
 * ``generator``: the test split of ``data.date_strings.generator`` (``--generator-size``,
-  seed ``--seed``), one family per example;
+  seed ``--seed``), one family per example (``--generator-split validation`` for
+  a validation check);
 * ``writers``: strings written by other software (``data.date_strings.writers``);
 * ``hand``: the hand-collected real-world strings (``hand_collected.tsv``);
 * ``spoken``: dates as the speech recogniser's grammar says them
@@ -220,13 +221,13 @@ def spoken_sentences(n, seed):
 SETS = ("generator", "writers", "hand", "spoken", "spoken_sentences")
 
 
-def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS):
+def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS, generator_split="test"):
     unknown = set(names) - set(SETS)
     if unknown:
         raise ValueError(f"Unknown sets {sorted(unknown)}; expected some of {SETS}")
     makers = {
         "generator": lambda: [(e.text, e.order, e.answer, e.family)
-                              for e in generator.generate(generator_size, "test", seed=seed)],
+                              for e in generator.generate(generator_size, generator_split, seed=seed)],
         "writers": lambda: writers.build(writers_size, seed=seed),
         "hand": hand_collected.load,
         "spoken": lambda: spoken_dates(spoken_size, seed),
@@ -450,6 +451,8 @@ def main(argv=None):
     arguments.add_argument("--seed", type=int, default=0)
     arguments.add_argument("--spoken-size", type=int, default=1000, help="strings of each spoken set (0: leave them out)")
     arguments.add_argument("--sets", default=",".join(SETS), help="comma-separated names of the sets to score")
+    arguments.add_argument("--generator-split", default="test", choices=("validation", "test"),
+                           help="the generator split of the generator set (validation to choose, test to report)")
     arguments.add_argument("--threshold", type=float, default=0.5, help="confidence at or above which an answer counts as confident")
     arguments.add_argument("--parser", action="append", default=[], help="module:function (or module:factory()) to score beside the references")
     arguments.add_argument("--saved-model", action="append", default=[], help="a date translation run or SavedModel directory to score beside the references")
@@ -463,7 +466,7 @@ def main(argv=None):
     options = arguments.parse_args(argv)
 
     sets = build_sets(options.generator_size, options.writers_size, options.seed, options.spoken_size,
-                      options.sets.split(","))
+                      options.sets.split(","), options.generator_split)
     if options.serving_speed:
         import tempfile
 

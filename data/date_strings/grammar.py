@@ -547,6 +547,33 @@ def _sentence_numbers(rng):
     return {"count": numbers_in_words.cardinal(rng.randint(2, 12)), "code": code}
 
 
+SENTENCES_WITH_MONTH = (
+    "the deadline is {month}",
+    "we moved here in {month}",
+    "the project ends in {month}",
+    "she started school in {month}",
+    "it was built in {month}",
+    "the offer runs until {month}",
+    "{month} works for me",
+    "sometime in {month}",
+    "the {count} of us met in {month}",
+    "we last spoke in {month}",
+)
+
+
+def spoken_sentence_month(rng, date, time, order):
+    """A month and year inside a spoken sentence: ``we moved here in june nineteen ninety``."""
+    if rng.random() < 0.8:
+        hyphen = "-" if rng.random() < 0.3 else " "
+        of = " of " if rng.random() < 0.15 else " "
+        month = f"{MONTHS[date.month - 1].lower()}{of}{numbers_in_words.year_in_words(rng, date.year, hyphen)}"
+    else:
+        month, _ = month_year(rng, date, time, order)
+    template = rng.choice(SENTENCES_WITH_MONTH)
+    text = template.format(month=month, **_sentence_numbers(rng))
+    return rng.choice(SENTENCE_OPENERS) + text + rng.choice(SENTENCE_CLOSERS), month_answer(date.year, date.month)
+
+
 def _spoken_sentence(rng, date, time, order, with_time):
     for _ in range(20):
         if rng.random() < 0.8:
@@ -677,6 +704,7 @@ FAMILIES = {
     "in_words": Family(in_words),
     "spoken_sentence": Family(spoken_sentence, has_time=True),
     "spoken_sentence_date": Family(spoken_sentence_date),
+    "spoken_sentence_month": Family(spoken_sentence_month, month_only=True),
     "babel_short": Family(_babel_date("short")),
     "babel_medium": Family(_babel_date("medium")),
     "babel_long": Family(_babel_date("long")),
