@@ -193,9 +193,24 @@ YEARLESS_DAYS = ("tomorrow", "today", "tonight", "next {weekday}", "this {weekda
                  "{month} the {ordinal}", "{month} {ordinal}", "{ordinal} of {month}", "{weekday} the {ordinal}")
 
 
+NUMBER_SENTENCES = ("the price is {number} pounds", "we sold {number} copies", "about {number} people came",
+                    "the population is {number}", "{number}", "it weighs {number} grams", "that's {number} miles",
+                    "the total comes to {number}", "add {number} to the order")
+
+
+def spoken_number(rng):
+    """A number said in words, often as large as a year (``one thousand nine hundred and seventy seven``)."""
+    size = rng.choice((2, 3, 4, 4, 4, 5, 6))
+    number = rng.randint(10 ** (size - 1), 10 ** size - 1)
+    return numbers_in_words.cardinal(number, rng.choice(("-", " ")), use_and=rng.random() < 0.7)
+
+
 def spoken_sentence(rng):
-    """A spoken sentence with a time and a day without its year, or a time alone (the spoken-sentence date
-    family's carriers, ``grammar.spoken_sentence``, with the year left out)."""
+    """A spoken sentence with a time and a day without its year, a time alone, or a number said in words
+    (the spoken-sentence date family's carriers, ``grammar.spoken_sentence``, with the year left out)."""
+    if rng.random() < 0.25:
+        text = rng.choice(NUMBER_SENTENCES).format(number=spoken_number(rng))
+        return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
     fields = grammar._sentence_numbers(rng)
     fields["time"], _ = times.say_time(rng, times.random_time(rng))
     fields["date"] = rng.choice(YEARLESS_DAYS).format(
