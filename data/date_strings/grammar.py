@@ -536,6 +536,7 @@ SENTENCES_WITHOUT_TIME = (
     "we moved in on {date}",
     "the warranty ends {date}",
 )
+SENTENCE_LENGTH = 92
 SENTENCE_OPENERS = ("", "", "", "", "um ", "uh ", "so ", "okay ", "yes ", "well ", "and ", "actually ")
 SENTENCE_CLOSERS = ("", "", "", "", " please", " thanks", " if that works", " right", " i think")
 
@@ -588,10 +589,10 @@ def _spoken_sentence(rng, date, time, order, with_time):
         else:
             template = rng.choice(SENTENCES_WITHOUT_TIME)
         text = rng.choice(SENTENCE_OPENERS) + template.format(**fields) + rng.choice(SENTENCE_CLOSERS)
-        # The model reads 95 characters; a sentence longer than that is said again more briefly.
-        if len(text) <= 95:
+        # The model reads 95 characters and noise may add a period and brackets; a longer sentence is drawn again.
+        if len(text) <= SENTENCE_LENGTH:
             return text, answer
-    raise RuntimeError(f"No sentence of 95 characters or fewer holds {date_text!r}")
+    raise RuntimeError(f"No sentence of {SENTENCE_LENGTH} characters or fewer holds {date_text!r}")
 
 
 def spoken_sentence(rng, date, time, order):

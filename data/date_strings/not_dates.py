@@ -205,9 +205,7 @@ def spoken_number(rng):
     return numbers_in_words.cardinal(number, rng.choice(("-", " ")), use_and=rng.random() < 0.7)
 
 
-def spoken_sentence(rng):
-    """A spoken sentence with a time and a day without its year, a time alone, or a number said in words
-    (the spoken-sentence date family's carriers, ``grammar.spoken_sentence``, with the year left out)."""
+def _spoken_sentence(rng):
     if rng.random() < 0.25:
         text = rng.choice(NUMBER_SENTENCES).format(number=spoken_number(rng))
         return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
@@ -223,6 +221,16 @@ def spoken_sentence(rng):
     text = template.format(**fields)
     text = re.sub(r"\b(on|for) (today|tomorrow|tonight|next|this)\b", r"\2", text)  # "see you on tomorrow"
     return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
+
+
+def spoken_sentence(rng):
+    """A spoken sentence with a time and a day without its year, a time alone, or a number said in words
+    (the spoken-sentence date family's carriers, ``grammar.spoken_sentence``, with the year left out); at most
+    ``grammar.SENTENCE_LENGTH`` characters, as the dated ones."""
+    while True:
+        text = _spoken_sentence(rng)
+        if len(text) <= grammar.SENTENCE_LENGTH:
+            return text
 
 
 def year_alone(rng):

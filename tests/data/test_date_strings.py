@@ -445,7 +445,7 @@ def test_spoken_sentences_say_a_year_or_are_not_dates():
         for writer in (grammar.spoken_sentence, grammar.spoken_sentence_date):
             text, answer = writer(rng, date, times.random_time(rng), "MDY")
             # A numeric date is read by the order, so its answer may swap the day and month.
-            assert len(text) <= 95 and (answer.date == date.isoformat() or re.search(r"\d[/.-]\d", text)), text
+            assert len(text) <= grammar.SENTENCE_LENGTH and (answer.date == date.isoformat() or re.search(r"\d[/.-]\d", text)), text
             assert bool(answer.time) == (writer is grammar.spoken_sentence)
     # The not-a-date sentences hold no date: no four digits, and where a month is named, no year said after it
     # (a number as large as a year, or a 24-hour time, said without a month is not a date either).
