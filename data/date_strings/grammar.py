@@ -563,16 +563,22 @@ SENTENCES_WITH_MONTH = (
 
 
 def spoken_sentence_month(rng, date, time, order):
-    """A month and year inside a spoken sentence: ``we moved here in june nineteen ninety``."""
-    if rng.random() < 0.8:
-        hyphen = "-" if rng.random() < 0.3 else " "
-        of = " of " if rng.random() < 0.15 else " "
-        month = f"{MONTHS[date.month - 1].lower()}{of}{numbers_in_words.year_in_words(rng, date.year, hyphen)}"
-    else:
-        month, _ = month_year(rng, date, time, order)
-    template = rng.choice(SENTENCES_WITH_MONTH)
-    text = template.format(month=month, **_sentence_numbers(rng))
-    return rng.choice(SENTENCE_OPENERS) + text + rng.choice(SENTENCE_CLOSERS), month_answer(date.year, date.month)
+    """A month and year inside a spoken sentence: ``we moved here in june nineteen ninety``, now and then
+    with a time after it, which a month-and-year answer does not carry."""
+    while True:
+        if rng.random() < 0.8:
+            hyphen = "-" if rng.random() < 0.3 else " "
+            of = " of " if rng.random() < 0.15 else " "
+            month = f"{MONTHS[date.month - 1].lower()}{of}{numbers_in_words.year_in_words(rng, date.year, hyphen)}"
+        else:
+            month, _ = month_year(rng, date, time, order)
+        text = rng.choice(SENTENCES_WITH_MONTH).format(month=month, **_sentence_numbers(rng))
+        if rng.random() < 0.25:
+            # A time said after a month and year does not make it a day ("september nineteen eighty five at ten").
+            text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_time(rng))[0]}"
+        text = rng.choice(SENTENCE_OPENERS) + text + rng.choice(SENTENCE_CLOSERS)
+        if len(text) <= SENTENCE_LENGTH:
+            return text, month_answer(date.year, date.month)
 
 
 def _spoken_sentence(rng, date, time, order, with_time):

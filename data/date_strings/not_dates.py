@@ -190,9 +190,12 @@ def relative(rng):
 TIME_ONLY_SENTENCES = ("wake me up at {time}", "the bus comes at {time}", "see you at {time}",
                        "set an alarm for {time}", "{time}", "it starts at {time} sharp", "dinner is at {time}")
 YEARLESS_DAYS = ("tomorrow", "today", "tonight", "next {weekday}", "this {weekday}", "{weekday}", "the {ordinal} of {month}",
-                 "{month} the {ordinal}", "{month} {ordinal}", "{ordinal} of {month}", "{weekday} the {ordinal}")
+                 "{month} the {ordinal}", "{month} {ordinal}", "{ordinal} of {month}", "{weekday} the {ordinal}",
+                 "{month} {cardinal}")
 
 
+DIGIT_SENTENCES = ("dial {digits}", "my pin is {digits}", "the reference is {digits}", "extension {digits}",
+                   "{digits}", "text {digits} to confirm", "the serial number is {digits}")
 NUMBER_SENTENCES = ("the price is {number} pounds", "we sold {number} copies", "about {number} people came",
                     "the population is {number}", "{number}", "it weighs {number} grams", "that's {number} miles",
                     "the total comes to {number}", "add {number} to the order")
@@ -205,15 +208,27 @@ def spoken_number(rng):
     return numbers_in_words.cardinal(number, rng.choice(("-", " ")), use_and=rng.random() < 0.7)
 
 
+def spoken_digits(rng):
+    """A digit string said digit by digit: ``eight seven nine nine oh eight oh``."""
+    zero = rng.choice(("oh", "zero", None))
+    return " ".join((zero or rng.choice(("oh", "zero"))) if digit == "0" else numbers_in_words.ONES[int(digit)]
+                    for digit in str(rng.randint(100, 10 ** rng.randint(3, 11) - 1)).zfill(rng.randint(3, 6)))
+
+
 def _spoken_sentence(rng):
-    if rng.random() < 0.25:
+    draw = rng.random()
+    if draw < 0.2:
         text = rng.choice(NUMBER_SENTENCES).format(number=spoken_number(rng))
+        return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
+    if draw < 0.35:
+        text = rng.choice(DIGIT_SENTENCES).format(digits=spoken_digits(rng))
         return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
     fields = grammar._sentence_numbers(rng)
     fields["time"], _ = times.say_time(rng, times.random_time(rng))
+    day, hyphen = rng.randint(1, 31), rng.choice(("-", " "))
     fields["date"] = rng.choice(YEARLESS_DAYS).format(
         weekday=rng.choice(grammar.WEEKDAYS).lower(), month=rng.choice(grammar.MONTHS).lower(),
-        ordinal=numbers_in_words.ordinal(rng.randint(1, 31), rng.choice(("-", " "))))
+        ordinal=numbers_in_words.ordinal(day, hyphen), cardinal=numbers_in_words.cardinal(day, hyphen))
     if rng.random() < 0.3:
         template = rng.choice(TIME_ONLY_SENTENCES)
     else:
