@@ -533,7 +533,7 @@ SENTENCES_WITHOUT_TIME = (
     "he retired on {date} after {count} years",
     "order {code} was shipped on {date}",
     "my daughter was born on {date}",
-    "we moved in on {date}",
+    "we moved house on {date}",
     "the warranty ends {date}",
 )
 SENTENCE_LENGTH = 92
@@ -548,18 +548,28 @@ def _sentence_numbers(rng):
     return {"count": numbers_in_words.cardinal(rng.randint(2, 12)), "code": code}
 
 
+# Sentences about a month and year; the day sentences use them too (and the month ones the day sentences), so
+# no carrier tells a month answer from a day answer.
 SENTENCES_WITH_MONTH = (
-    "the deadline is {month}",
-    "we moved here in {month}",
-    "the project ends in {month}",
-    "she started school in {month}",
-    "it was built in {month}",
-    "the offer runs until {month}",
-    "{month} works for me",
-    "sometime in {month}",
-    "the {count} of us met in {month}",
-    "we last spoke in {month}",
+    "the deadline is {date}",
+    "we moved here in {date}",
+    "the project ends in {date}",
+    "she started school in {date}",
+    "it was built in {date}",
+    "the offer runs until {date}",
+    "{date} works for me",
+    "sometime in {date}",
+    "the {count} of us met in {date}",
+    "we last spoke in {date}",
 )
+
+
+def _date_carrier(rng, month):
+    """A sentence without a time for a day (``month=False``) or a month and year, from both lists."""
+    template = rng.choice(SENTENCES_WITHOUT_TIME + SENTENCES_WITH_MONTH)
+    if month:
+        return template.replace(" on {date}", " in {date}").replace("dated {date}", "dated in {date}")
+    return template.replace(" in {date}", " on {date}")
 
 
 def spoken_sentence_month(rng, date, time, order):
@@ -572,7 +582,7 @@ def spoken_sentence_month(rng, date, time, order):
             month = f"{MONTHS[date.month - 1].lower()}{of}{numbers_in_words.year_in_words(rng, date.year, hyphen)}"
         else:
             month, _ = month_year(rng, date, time, order)
-        text = rng.choice(SENTENCES_WITH_MONTH).format(month=month, **_sentence_numbers(rng))
+        text = _date_carrier(rng, month=True).format(date=month, **_sentence_numbers(rng))
         if rng.random() < 0.25:
             # A time said after a month and year does not make it a day ("september nineteen eighty five at ten").
             text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_time(rng))[0]}"
@@ -593,7 +603,7 @@ def _spoken_sentence(rng, date, time, order, with_time):
             fields["time"], shown = times.say_time(rng, time) if rng.random() < 0.8 else times.write_time(rng, time, False)
             template, answer = rng.choice(SENTENCES_WITH_TIME), Answer(answer.date, answer_for(date, shown).time)
         else:
-            template = rng.choice(SENTENCES_WITHOUT_TIME)
+            template = _date_carrier(rng, month=False)
         text = rng.choice(SENTENCE_OPENERS) + template.format(**fields) + rng.choice(SENTENCE_CLOSERS)
         # The model reads 95 characters and noise may add a period and brackets; a longer sentence is drawn again.
         if len(text) <= SENTENCE_LENGTH:

@@ -232,7 +232,8 @@ def _spoken_sentence(rng):
     if rng.random() < 0.3:
         template = rng.choice(TIME_ONLY_SENTENCES)
     else:
-        template = rng.choice(grammar.SENTENCES_WITH_TIME + grammar.SENTENCES_WITHOUT_TIME)
+        template = rng.choice(grammar.SENTENCES_WITH_TIME + grammar.SENTENCES_WITHOUT_TIME
+                              + grammar.SENTENCES_WITH_MONTH).replace(" in {date}", " on {date}")
     text = template.format(**fields)
     text = re.sub(r"\b(on|for) (today|tomorrow|tonight|next|this)\b", r"\2", text)  # "see you on tomorrow"
     return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
