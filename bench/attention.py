@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from layers.multi_head_attention import MultiHeadAttention  # noqa: E402
 
 SECTION = "## Attention (bench/attention.py)"
-# (batch, length, width, heads), as in issue 3.
+# (batch, length, width, heads): a short sequence with a large batch, and a long one.
 SHAPES = [(32, 128, 256, 8), (4, 1024, 256, 8)]
 
 

@@ -1,4 +1,4 @@
-"""All layer benchmarks of issue 3 in one command: ``python bench/layers.py``.
+"""All layer benchmarks in one command: ``python bench/layers.py``.
 
 Each part is its own script (run them alone for one figure); this one runs
 them in turn, each in a fresh process so one part's threads and compiled

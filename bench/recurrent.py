@@ -1,6 +1,6 @@
 """Speed of keras.layers.RNN(our LSTMCell / GRUCell) against keras.layers.LSTM / GRU.
 
-Shapes from issue 3: batch 64, length 100, 128 input features, 128 units.
+Shapes: batch 64, length 100, 128 input features, 128 units.
 Forward is one call in inference mode; backward is forward plus the gradients
 of a sum with respect to every weight and the inputs. Each step is compiled
 once per backend (tf.function without XLA under TensorFlow, jax.jit under

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 HYPERPARAMETERS = dict(vector_size=100, window=5, negative=5, min_count=5, epochs=5, sample=1e-3)
 
 
-GLOVE_EPOCHS = 5  # The 5 epochs for every method; on this corpus GloVe overfits beyond a few (100 x 2 x 9k weights for 1.5M cells).
+GLOVE_EPOCHS = 5  # The same 5 epochs for every method, so the comparison is at equal training.
 GLOVE_LEARNING_RATE = 0.05  # glove.c's eta.
 WORKERS = {}  # --workers N: our word2vec blocks trained side by side (the config's default otherwise).
 

@@ -78,7 +78,7 @@ class DateFormat:
 
 
 # Family name -> format. The first block is the course's list (its `YYY`/`YY`
-# written as calendar-year `y`/`yy`), the second the additions of issue 4.
+# written as calendar-year `y`/`yy`), the second the families added beyond it.
 FORMATS = {
     "short": DateFormat(_babel("short"), two_digit_year=True),  # 5/9/18
     "medium": DateFormat(_babel("medium")),  # May 9, 2018

@@ -152,7 +152,10 @@ def direct_bias(vectors, words, g, c=1.0):
 # Evidence
 # ---------------------------------------------------------------------------------------------
 def debias_report(vectors, restrict_vocab=100_000, analogy_path=None):
-    """Both debiasing forms on `vectors` with the checks the issue asks for; returns a JSON-able dict.
+    """Both debiasing forms on `vectors` with their checks; returns a JSON-able dict.
+
+    The checks: projections of the professions on the gender direction, the equalised pairs and the
+    analogy score before and after.
 
     `restrict_vocab` limits the analogy search (and the debiased vocabulary) to the most frequent
     words, which keeps the two questions-words runs to seconds on GloVe's 400k words.
