@@ -302,6 +302,22 @@ def test_transcribe_cli_formats_errors_silence_json_plot(exported, tmp_path):
     assert (tmp_path / "plot_silence.png").exists()
 
 
+def test_word_error_rate_and_sentence_accuracy_by_hand():
+    """Corpus WER counts every word edit over all reference words; an empty reference counts its insertions."""
+    from tasks.speech_recognition.evaluate import sentence_accuracy, word_error_rate
+
+    references = ["seven four two", "the third of march", ""]
+    # One substitution (four -> for), one deletion (of), one insertion (march -> march please),
+    # and two words inserted where nothing was said: 5 errors over 7 reference words.
+    hypotheses = ["seven for two", "the third march please", "uh huh"]
+    assert word_error_rate(references, hypotheses) == pytest.approx(5 / 7)
+    assert word_error_rate(references[:1], references[:1]) == 0.0
+    assert word_error_rate([], []) == 0.0
+    assert word_error_rate([""], ["noise"]) == 1.0
+    assert sentence_accuracy(references, ["seven four two", "the third of march", ""]) == 1.0
+    assert sentence_accuracy(references, hypotheses) == 0.0
+
+
 @pytest.mark.slow
 def test_demo_trains_evaluates_and_exports_through_the_runner(tmp_path):
     """`python -m tasks.speech_recognition demo`: data, fit, WER, SavedModel, two transcribed clips."""
