@@ -585,7 +585,7 @@ def spoken_sentence_month(rng, date, time, order):
         text = _date_carrier(rng, month=True).format(date=month, **_sentence_numbers(rng))
         if rng.random() < 0.25:
             # A time said after a month and year does not make it a day ("september nineteen eighty five at ten").
-            text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_time(rng))[0]}"
+            text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_said_time(rng))[0]}"
         text = rng.choice(SENTENCE_OPENERS) + text + rng.choice(SENTENCE_CLOSERS)
         if len(text) <= SENTENCE_LENGTH:
             return text, month_answer(date.year, date.month)
@@ -600,7 +600,10 @@ def _spoken_sentence(rng, date, time, order, with_time):
             date_text, answer = rng.choice(_PEOPLE_DATES)(rng, date, time, order)
         fields = {"date": date_text, **_sentence_numbers(rng)}
         if with_time:
-            fields["time"], shown = times.say_time(rng, time) if rng.random() < 0.8 else times.write_time(rng, time, False)
+            if rng.random() < 0.8:
+                fields["time"], shown = times.say_time(rng, times.random_said_time(rng))
+            else:
+                fields["time"], shown = times.write_time(rng, time, False)
             template, answer = rng.choice(SENTENCES_WITH_TIME), Answer(answer.date, answer_for(date, shown).time)
         else:
             template = _date_carrier(rng, month=False)

@@ -224,7 +224,7 @@ def _spoken_sentence(rng):
         text = rng.choice(DIGIT_SENTENCES).format(digits=spoken_digits(rng))
         return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
     fields = grammar._sentence_numbers(rng)
-    fields["time"], _ = times.say_time(rng, times.random_time(rng))
+    fields["time"], _ = times.say_time(rng, times.random_said_time(rng))
     day, hyphen = rng.randint(1, 31), rng.choice(("-", " "))
     fields["date"] = rng.choice(YEARLESS_DAYS).format(
         weekday=rng.choice(grammar.WEEKDAYS).lower(), month=rng.choice(grammar.MONTHS).lower(),

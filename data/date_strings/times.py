@@ -11,7 +11,8 @@ spelling has one answer.
 ``seven o'clock``, ``fifteen forty-five``, ``noon``. A twelve-hour time said
 without ``a m``/``p m`` or a part of the day keeps the hour as said (``quarter
 past nine`` is 09:15, ``twelve thirty`` 12:30), so it is said that way only
-for the hours 1-12.
+for the hours 1-12. ``random_said_time(rng)`` draws the times people say, which
+are mostly on the hour, the quarter hours and five-minute marks.
 
 ``ZONES`` is the documented table of zone names and their offsets. Names that
 mean different offsets in different places are left out on purpose: ``IST``
@@ -166,6 +167,25 @@ def random_time(rng):
         return datetime.time(0, 0, 0)
     seconds = rng.randrange(86400)
     return datetime.time(seconds // 3600, seconds // 60 % 60, seconds % 60, rng.randrange(1_000_000))
+
+
+def random_said_time(rng):
+    """A time of day as people say one: on the hour, at a quarter or a half, at five minutes, or any minute."""
+    draw = rng.random()
+    if draw < 0.04:
+        return datetime.time(12, 0)
+    if draw < 0.07:
+        return datetime.time(0, 0)
+    hour, draw = rng.randrange(24), rng.random()
+    if draw < 0.3:
+        minute = 0
+    elif draw < 0.55:
+        minute = rng.choice((15, 30, 45))
+    elif draw < 0.8:
+        minute = rng.choice((5, 10, 20, 25, 35, 40, 50, 55))
+    else:
+        minute = rng.randrange(60)
+    return datetime.time(hour, minute)
 
 
 # The parts of the day a twelve-hour time may be said with, and the 24-hour hours each fits.

@@ -425,8 +425,8 @@ def _said_time(text):
 def test_spoken_times_are_read_back_as_their_answer():
     rng = random.Random(8)
     spellings = set()
-    for _ in range(4000):
-        value = times.random_time(rng)
+    for index in range(4000):
+        value = times.random_time(rng) if index % 2 else times.random_said_time(rng)
         text, shown = times.say_time(rng, value)
         assert _said_time(text) == shown, text
         assert (shown.hour, shown.minute, shown.second) == (value.hour, value.minute, 0)
@@ -436,6 +436,16 @@ def test_spoken_times_are_read_back_as_their_answer():
                      "midnight", "hundred hours", "N oh N a m", "p.m."):
         assert any(expected in spelling for spelling in spellings), expected
     assert times.say_time(random.Random(0), datetime.time(18, 45))[0] != "quarter to seven"
+
+
+def test_said_times_are_mostly_round_and_cover_the_clock():
+    rng = random.Random(3)
+    drawn = [times.random_said_time(rng) for _ in range(5000)]
+    minutes = collections.Counter(value.minute for value in drawn)
+    assert 0.3 <= minutes[0] / len(drawn) <= 0.45  # on the hour, noon and midnight included
+    assert 0.75 <= sum(count for minute, count in minutes.items() if minute % 5 == 0) / len(drawn) <= 0.9
+    assert {value.hour for value in drawn} == set(range(24))
+    assert len(minutes) == 60 and all(value.second == 0 for value in drawn)
 
 
 def test_spoken_sentences_say_a_year_or_are_not_dates():
