@@ -59,7 +59,7 @@ TRAINING_WEIGHTS = {
     "numeric_date": 2,
     "spreadsheet": 2,
     "month_year": 2,
-    "spoken_sentence": 3,
+    "spoken_sentence": 5,
     "not_date_spoken_sentence": 2,
 }
 

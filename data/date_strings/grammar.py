@@ -583,7 +583,7 @@ def spoken_sentence_month(rng, date, time, order):
         else:
             month, _ = month_year(rng, date, time, order)
         text = _date_carrier(rng, month=True).format(date=month, **_sentence_numbers(rng))
-        if rng.random() < 0.25:
+        if rng.random() < 0.4:
             # A time said after a month and year does not make it a day ("september nineteen eighty five at ten").
             text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_said_time(rng))[0]}"
         text = rng.choice(SENTENCE_OPENERS) + text + rng.choice(SENTENCE_CLOSERS)

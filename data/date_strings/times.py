@@ -177,11 +177,11 @@ def random_said_time(rng):
     if draw < 0.07:
         return datetime.time(0, 0)
     hour, draw = rng.randrange(24), rng.random()
-    if draw < 0.3:
+    if draw < 0.25:
         minute = 0
-    elif draw < 0.55:
+    elif draw < 0.45:
         minute = rng.choice((15, 30, 45))
-    elif draw < 0.8:
+    elif draw < 0.65:
         minute = rng.choice((5, 10, 20, 25, 35, 40, 50, 55))
     else:
         minute = rng.randrange(60)

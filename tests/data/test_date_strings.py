@@ -349,8 +349,8 @@ def test_people_families_agree_with_dateutil_where_it_reads_them(clean_test_spli
                 continue
             read += 1
             assert value.date().isoformat() == example.answer.date, (family, example.text)
-        # dateutil reads most of each family (none of the words), so the check is not vacuous.
-        assert read >= len(groups[family]) // 4, (family, read)
+        # dateutil reads a good part of each family (not "the 8th of ..."), so the check is not vacuous.
+        assert read >= len(groups[family]) // 6, (family, read)
 
 
 def _read_time(text):
@@ -442,8 +442,8 @@ def test_said_times_are_mostly_round_and_cover_the_clock():
     rng = random.Random(3)
     drawn = [times.random_said_time(rng) for _ in range(5000)]
     minutes = collections.Counter(value.minute for value in drawn)
-    assert 0.3 <= minutes[0] / len(drawn) <= 0.45  # on the hour, noon and midnight included
-    assert 0.75 <= sum(count for minute, count in minutes.items() if minute % 5 == 0) / len(drawn) <= 0.9
+    assert 0.25 <= minutes[0] / len(drawn) <= 0.4  # on the hour, noon and midnight included
+    assert 0.65 <= sum(count for minute, count in minutes.items() if minute % 5 == 0) / len(drawn) <= 0.85
     assert {value.hour for value in drawn} == set(range(24))
     assert len(minutes) == 60 and all(value.second == 0 for value in drawn)
 
