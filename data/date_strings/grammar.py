@@ -582,10 +582,17 @@ def spoken_sentence_month(rng, date, time, order):
             month = f"{MONTHS[date.month - 1].lower()}{of}{numbers_in_words.year_in_words(rng, date.year, hyphen)}"
         else:
             month, _ = month_year(rng, date, time, order)
-        text = _date_carrier(rng, month=True).format(date=month, **_sentence_numbers(rng))
-        if rng.random() < 0.4:
-            # A time said after a month and year does not make it a day ("september nineteen eighty five at ten").
-            text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_said_time(rng))[0]}"
+        draw = rng.random()
+        # A time said with a month and year does not make it a day ("september nineteen eighty five at ten"),
+        # in the sentences that carry a day's time as well, so no sentence tells a day from a month.
+        if draw < 0.2:
+            template = rng.choice(SENTENCES_WITH_TIME).replace(" on {date}", " in {date}")
+            said, _ = times.say_time(rng, times.random_said_time(rng))
+            text = template.format(date=month, time=said, **_sentence_numbers(rng))
+        else:
+            text = _date_carrier(rng, month=True).format(date=month, **_sentence_numbers(rng))
+            if draw < 0.4:
+                text += f" {rng.choice(('at', 'around', 'from'))} {times.say_time(rng, times.random_said_time(rng))[0]}"
         text = rng.choice(SENTENCE_OPENERS) + text + rng.choice(SENTENCE_CLOSERS)
         if len(text) <= SENTENCE_LENGTH:
             return text, month_answer(date.year, date.month)
