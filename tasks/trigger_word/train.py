@@ -164,6 +164,9 @@ DEMO_OVERRIDES = dict(num_train_clips=400, num_validation_clips=40, validation_n
                       negative_words=("activity", "active", "captivate", "motivate",
                                       "cultivate", "navigate", "vacation", "action",
                                       "hello", "computer", "music", "window"),
+                      # Plain clips: 400 clips are too few to learn the word through the scenes' rooms,
+                      # sentences and backgrounds, which are the full run's.
+                      training_scenes=False, evaluation_scenes=False,
                       # Small banks: 8 rooms and 20 passages are made in well under a minute.
                       num_rooms=8, num_passages=20, other_engine_clips=12,
                       other_engine_negative_minutes=2)
