@@ -22,6 +22,12 @@ counts as "not a date"). Every parser is scored in the same run on three sets:
   answer is the said date and time (a date without a year, or none: not a
   date), the family ``date``, ``date_time``, ``month_year`` or ``no_date``.
 
+* ``leap_days`` (only when named in ``--sets``): 29 February of every year
+  1000-2999 in six forms (``2004-02-29``, ``20040229``, ``29 Feb 2004``,
+  ``February 29, 2004``, ``02/29/2004``, ``29.02.2004``): a leap year's is
+  that day, a common year's "not a date"; families ``leap_<form>`` and
+  ``common_<form>``. A check of the calendar, not a sample of the world.
+
 ``--sets`` scores some of the sets only (the validation check of a model change
 uses ``--sets spoken,spoken_sentences`` with a seed of its own, never the
 bench's).
@@ -218,13 +224,39 @@ def spoken_sentences(n, seed):
     return examples
 
 
+# The 29 February of every year 1000-2999 in six forms: a leap year's is that day, a common year's "not a date".
+LEAP_DAY_FORMS = {
+    "iso": "{y}-02-29",
+    "iso_basic": "{y}0229",
+    "day_month": "29 Feb {y}",
+    "month_day": "February 29, {y}",
+    "us_numeric": "02/29/{y}",
+    "dotted": "29.02.{y}",
+}
+
+
+def leap_days():
+    """``(text, "MDY", answer, family)`` for 29 February of 1000-2999; family ``leap_<form>`` or ``common_<form>``."""
+    import calendar
+
+    examples = []
+    for year in range(1000, 3000):
+        leap = calendar.isleap(year)
+        for form, pattern in LEAP_DAY_FORMS.items():
+            answer = Answer(f"{year}-02-29", "", "") if leap else NOT_A_DATE
+            examples.append((pattern.format(y=year), "MDY", answer, f"{'leap' if leap else 'common'}_{form}"))
+    return examples
+
+
 SETS = ("generator", "writers", "hand", "spoken", "spoken_sentences")
+# Scored only when named in --sets.
+EXTRA_SETS = ("leap_days",)
 
 
 def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS, generator_split="test"):
-    unknown = set(names) - set(SETS)
+    unknown = set(names) - set(SETS + EXTRA_SETS)
     if unknown:
-        raise ValueError(f"Unknown sets {sorted(unknown)}; expected some of {SETS}")
+        raise ValueError(f"Unknown sets {sorted(unknown)}; expected some of {SETS + EXTRA_SETS}")
     makers = {
         "generator": lambda: [(e.text, e.order, e.answer, e.family)
                               for e in generator.generate(generator_size, generator_split, seed=seed)],
@@ -232,8 +264,9 @@ def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS, ge
         "hand": hand_collected.load,
         "spoken": lambda: spoken_dates(spoken_size, seed),
         "spoken_sentences": lambda: spoken_sentences(spoken_size, seed),
+        "leap_days": leap_days,
     }
-    return {name: makers[name]() for name in SETS if name in names
+    return {name: makers[name]() for name in SETS + EXTRA_SETS if name in names
             and not (name.startswith("spoken") and not spoken_size)}
 
 
@@ -450,7 +483,7 @@ def main(argv=None):
     arguments.add_argument("--writers-size", type=int, default=3000)
     arguments.add_argument("--seed", type=int, default=0)
     arguments.add_argument("--spoken-size", type=int, default=1000, help="strings of each spoken set (0: leave them out)")
-    arguments.add_argument("--sets", default=",".join(SETS), help="comma-separated names of the sets to score")
+    arguments.add_argument("--sets", default=",".join(SETS), help="comma-separated names of the sets to score (also: " + ",".join(EXTRA_SETS) + ")")
     arguments.add_argument("--generator-split", default="test", choices=("validation", "test"),
                            help="the generator split of the generator set (validation to choose, test to report)")
     arguments.add_argument("--threshold", type=float, default=0.5, help="confidence at or above which an answer counts as confident")

@@ -687,6 +687,25 @@ def test_bench_spoken_sentences_answer_the_said_date_and_time():
         date_parsing.build_sets(0, 0, seed=3, names=("spoken_sentence",))
 
 
+def test_bench_leap_days_follow_the_gregorian_rule():
+    from bench import date_parsing
+
+    sets = date_parsing.build_sets(0, 0, seed=0, names=("leap_days",))
+    examples = {text: (answer, family) for text, _, answer, family in sets["leap_days"]}
+    assert len(examples) == 2000 * len(date_parsing.LEAP_DAY_FORMS)
+    assert examples["2000-02-29"] == (Answer("2000-02-29", "", ""), "leap_iso")
+    assert examples["29 Feb 1900"] == (NOT_A_DATE, "common_day_month")  # a century not divisible by 400
+    assert examples["02/29/2024"][0].date == "2024-02-29" and examples["29.02.2023"][0] == NOT_A_DATE
+    # Every leap-year string is one dateutil reads as that day, and every common-year one it refuses.
+    for text, (answer, _) in list(examples.items())[::97]:
+        try:
+            read = dateutil_parser.parse(text).date().isoformat()
+        except (ValueError, OverflowError):
+            read = None
+        assert read == (answer.date or None), text
+    assert "leap_days" not in date_parsing.build_sets(0, 0, seed=0, names=date_parsing.SETS)
+
+
 def test_bench_untrained_sizes_are_config_fields():
     from bench import date_parsing
     from tasks.date_translation.config import Config
