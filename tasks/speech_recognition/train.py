@@ -113,11 +113,11 @@ def validation_wer_callback(data, config):
     return ValidationWER()
 
 
-# `make demo`: a small recogniser on 600 utterances, a minute or two on two shared cores
-# (plus the first synthesis of the clips); it shows the whole pipeline, not the figures, so its unsure
-# transcripts are shown rather than emptied.
+# `make demo`: a small recogniser on 600 utterances, two or three minutes on two cores (plus the first
+# synthesis of the clips); 20 epochs is where CTC starts to spell whole words, and its unsure transcripts
+# are shown rather than emptied.
 DEMO_OVERRIDES = dict(num_train_utterances=600, num_validation_utterances=20, num_test_utterances=20,
-                      synthetic_voices=20, epochs=3, units=64, num_layers=2, conv_filters=64, num_mel_bins=40,
+                      synthetic_voices=20, epochs=20, units=64, num_layers=2, conv_filters=64, num_mel_bins=40,
                       batch_size=32, learning_rate=3e-3, warmup_steps=20, beam_width=4, min_confidence=0.0)
 
 
