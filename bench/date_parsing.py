@@ -251,12 +251,13 @@ def leap_days():
 SETS = ("generator", "writers", "hand", "spoken", "spoken_sentences")
 # Scored only when named in --sets.
 EXTRA_SETS = ("leap_days",)
+ALL_SETS = SETS + EXTRA_SETS
 
 
 def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS, generator_split="test"):
-    unknown = set(names) - set(SETS + EXTRA_SETS)
+    unknown = set(names) - set(ALL_SETS)
     if unknown:
-        raise ValueError(f"Unknown sets {sorted(unknown)}; expected some of {SETS + EXTRA_SETS}")
+        raise ValueError(f"Unknown sets {sorted(unknown)}; expected some of {ALL_SETS}")
     makers = {
         "generator": lambda: [(e.text, e.order, e.answer, e.family)
                               for e in generator.generate(generator_size, generator_split, seed=seed)],
@@ -266,7 +267,7 @@ def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS, ge
         "spoken_sentences": lambda: spoken_sentences(spoken_size, seed),
         "leap_days": leap_days,
     }
-    return {name: makers[name]() for name in SETS + EXTRA_SETS if name in names
+    return {name: makers[name]() for name in ALL_SETS if name in names
             and not (name.startswith("spoken") and not spoken_size)}
 
 
@@ -483,7 +484,8 @@ def main(argv=None):
     arguments.add_argument("--writers-size", type=int, default=3000)
     arguments.add_argument("--seed", type=int, default=0)
     arguments.add_argument("--spoken-size", type=int, default=1000, help="strings of each spoken set (0: leave them out)")
-    arguments.add_argument("--sets", default=",".join(SETS), help="comma-separated names of the sets to score (also: " + ",".join(EXTRA_SETS) + ")")
+    arguments.add_argument("--sets", default=",".join(SETS),
+                           help=f"comma-separated names of the sets to score, of {','.join(ALL_SETS)}")
     arguments.add_argument("--generator-split", default="test", choices=("validation", "test"),
                            help="the generator split of the generator set (validation to choose, test to report)")
     arguments.add_argument("--threshold", type=float, default=0.5, help="confidence at or above which an answer counts as confident")
