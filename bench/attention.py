@@ -38,6 +38,14 @@ SECTION = "## Attention (bench/attention.py)"
 SHAPES = [(32, 128, 256, 8), (4, 1024, 256, 8)]
 
 
+def _self_attention(layer, x, causal, **kwargs):
+    """Self-attention as each layer's API asks for it: ours takes the sequence once (``value`` omitted,
+    which lets it project query, key and value in one product); Keras's takes it as query and value."""
+    if isinstance(layer, MultiHeadAttention):
+        return layer(x, use_causal_mask=causal, **kwargs)
+    return layer(x, x, use_causal_mask=causal, **kwargs)
+
+
 def _compiled_steps(layer, causal):
     """Returns (forward(x), backward(x)) compiled for the current backend."""
     backend = keras.backend.backend()
@@ -46,28 +54,31 @@ def _compiled_steps(layer, causal):
 
         @tf.function(jit_compile=True)
         def forward(x):
-            return layer(x, x, use_causal_mask=causal)
+            return _self_attention(layer, x, causal)
 
         @tf.function(jit_compile=True)
         def backward(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                loss = tf.reduce_sum(tf.square(layer(x, x, use_causal_mask=causal)))
+                loss = tf.reduce_sum(tf.square(_self_attention(layer, x, causal)))
             return tape.gradient(loss, [x] + layer.trainable_variables)
 
         return forward, backward
     if backend == "jax":
         import jax
 
+        def inputs(x):  # as in _self_attention
+            return (x,) if isinstance(layer, MultiHeadAttention) else (x, x)
+
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
 
         def loss_fn(trainable, x):
-            output, _ = layer.stateless_call(trainable, non_trainable, x, x, use_causal_mask=causal)
+            output, _ = layer.stateless_call(trainable, non_trainable, *inputs(x), use_causal_mask=causal)
             return (output**2).sum()
 
         forward_jit = jax.jit(
-            lambda t, x: layer.stateless_call(t, non_trainable, x, x, use_causal_mask=causal)[0]
+            lambda t, x: layer.stateless_call(t, non_trainable, *inputs(x), use_causal_mask=causal)[0]
         )
         backward_jit = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))
         return (lambda x: forward_jit(trainable, x)), (lambda x: backward_jit(trainable, x))
@@ -100,11 +111,11 @@ def bench_shape(batch, length, width, heads, repeats, causal, seed=0):
     theirs = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=width // heads)
     ours = MultiHeadAttention(num_heads=heads, key_dim=width // heads)
     theirs(x, x)
-    ours(x, x)
+    ours(x)
     ours.set_weights(theirs.get_weights())
     difference = np.abs(
-        keras.ops.convert_to_numpy(ours(x, x, use_causal_mask=causal))
-        - keras.ops.convert_to_numpy(theirs(x, x, use_causal_mask=causal))
+        keras.ops.convert_to_numpy(_self_attention(ours, x, causal))
+        - keras.ops.convert_to_numpy(_self_attention(theirs, x, causal))
     ).max()
 
     steps = {"ours": _compiled_steps(ours, causal), "keras": _compiled_steps(theirs, causal)}
