@@ -76,6 +76,9 @@ class Example:
     order: str
     answer: Answer
     family: str
+    # For an impossible date whose numbers fit the layout (29 February 2019), the date as written
+    # (``YYYY-MM-DD``); the answer stays not a date (``not_dates.impossible_with_reading``).
+    reading: str = ""
 
 
 def split_of_answer(answer, text):
@@ -117,8 +120,9 @@ def make_example(rng, family, split, order=None, noise_rate=NOISE_RATE):
     """One example of ``family`` in ``split`` (redrawn until its answer falls in the split)."""
     for _ in range(10_000):
         example_order = check_order(order) if order is not None else _order(rng)
+        reading = ""
         if family in not_dates.FAMILIES:
-            text, answer = not_dates.FAMILIES[family](rng), NOT_A_DATE
+            (text, reading), answer = not_dates.draw(rng, family), NOT_A_DATE
         else:
             writer = grammar.FAMILIES[family]
             # A month-only answer is split on its month, so its day need not be in the split.
@@ -127,7 +131,7 @@ def make_example(rng, family, split, order=None, noise_rate=NOISE_RATE):
         if rng.random() < noise_rate:
             text = noise.add_noise(rng, text)
         if split_of_answer(answer, text) == split:
-            return Example(text, example_order, answer, family)
+            return Example(text, example_order, answer, family, reading)
     raise RuntimeError(f"Family {family} drew no string of split {split} in 10,000 tries")
 
 
@@ -161,7 +165,8 @@ def generate(n, split="train", seed=0, families=ALL_FAMILIES, order=None, noise_
 
 
 def as_dataset(examples):
-    """A ``tf.data.Dataset`` of string dicts: ``text``, ``order``, ``date``, ``time``, ``utc_offset``, ``iso``, ``family``."""
+    """A ``tf.data.Dataset`` of string dicts: ``text``, ``order``, ``date``, ``time``, ``utc_offset``, ``iso``,
+    ``family``, ``reading``."""
     import tensorflow as tf
 
     columns = {
@@ -172,5 +177,6 @@ def as_dataset(examples):
         "utc_offset": [e.answer.utc_offset for e in examples],
         "iso": [e.answer.iso for e in examples],
         "family": [e.family for e in examples],
+        "reading": [e.reading for e in examples],
     }
     return tf.data.Dataset.from_tensor_slices({name: tf.constant(values, tf.string) for name, values in columns.items()})

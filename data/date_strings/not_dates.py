@@ -276,6 +276,19 @@ def _impossible_triple(rng):
 
 def impossible(rng):
     """``2020-13-45``, ``31 feb 2020``, ``29/02/2019``, ``2003-00-10``: no order reads a real date."""
+    return impossible_with_reading(rng)[0]
+
+
+def impossible_with_reading(rng):
+    """An impossible date and what it says before the calendar is checked.
+
+    Returns ``(text, reading)``: ``reading`` is ``YYYY-MM-DD`` of the written
+    fields when they fit the answer's layout (a month 1-12 and a day 1-31:
+    ``29/02/2019`` -> ``2019-02-29``, ``31 april 2020`` -> ``2020-04-31``;
+    the day is above 28, so only one arrangement of the numbers fits), else
+    ``""`` (``2020-13-45``). A model can be taught to write the reading and
+    leave the calendar to the decoder's mask, which turns it into "not a date".
+    """
     while True:
         year, month, day = _impossible_triple(rng)
         form = rng.choice(("iso", "iso", "slash_dmy", "slash_mdy", "dot", "named", "named", "named_us", "named_us",
@@ -305,7 +318,8 @@ def impossible(rng):
                 continue
         elif _is_date_shaped([str(year), f"{month:02d}", f"{day:02d}"]):
             continue
-        return text
+        fits = 1 <= month <= 12 and 1 <= day <= 31
+        return text, (f"{year:04d}-{month:02d}-{day:02d}" if fits else "")
 
 
 FAMILIES = {
@@ -321,3 +335,11 @@ FAMILIES = {
     "not_date_impossible": impossible,
     "not_date_spoken_sentence": spoken_sentence,
 }
+
+
+def draw(rng, family):
+    """``(text, reading)`` of not-a-date ``family``: ``reading`` as in ``impossible_with_reading`` for
+    impossible dates, ``""`` for every other family (nothing in them is a date as written)."""
+    if family == "not_date_impossible":
+        return impossible_with_reading(rng)
+    return FAMILIES[family](rng), ""

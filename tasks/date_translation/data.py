@@ -137,6 +137,18 @@ def encode_answer(answer):
     return [OUTPUT_CHARACTERS.index(c) for c in target_string(answer)]
 
 
+def training_target(example):
+    """The 19 characters the model learns to write for a generator example: its answer's, except for an
+    impossible date whose numbers fit the layout (``29/02/2019``), where it is the date as written
+    (``2019022...``). The model then only reads; the calendar mask, which knows every month's length
+    and the leap years exactly, forbids the day at decoding, and the not-a-date rule
+    (``model.calendar_rule``) answers "not a date". Trained to write ``#`` there instead, the model
+    itself would have to work out the leap-year rule from the year's digits."""
+    if not example.reading:
+        return target_string(example.answer)
+    return example.reading.replace("-", "") + "_" * 6 + "_" * 5
+
+
 def output_fields(output_ids):
     """int ids ``(batch, 19)`` -> dict of tf.string ``(batch,)``: ``date``, ``time``, ``utc_offset``, ``iso``."""
     characters = tf.strings.reduce_join(tf.gather(tf.constant(list(OUTPUT_CHARACTERS)), output_ids), axis=1)
@@ -254,11 +266,15 @@ class DateData:
     test_pairs: list
 
 
-def encode_pairs(examples, sequence_length):
-    """Generator examples -> (encoder ids (n, sequence_length), target ids (n, 19)) int32 arrays."""
+def encode_pairs(examples, sequence_length, readings=True):
+    """Generator examples -> (encoder ids (n, sequence_length), target ids (n, 19)) int32 arrays.
+
+    The targets are what training teaches (``training_target``), or with ``readings=False`` the answers
+    themselves, which is what decoding under the calendar rule must produce."""
     inputs, _ = encode_inputs([e.text for e in examples], [e.order for e in examples], sequence_length)
-    targets = np.array([encode_answer(e.answer) for e in examples], "int32").reshape(len(examples), OUTPUT_LENGTH)
-    return inputs, targets
+    strings = [training_target(e) if readings else target_string(e.answer) for e in examples]
+    targets = np.array([[OUTPUT_CHARACTERS.index(c) for c in t] for t in strings], "int32")
+    return inputs, targets.reshape(len(examples), OUTPUT_LENGTH)
 
 
 # Training batches group strings of similar length (most are far shorter than the longest) and are

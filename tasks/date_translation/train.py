@@ -68,9 +68,11 @@ class ExactMatchCallback(keras.callbacks.Callback):
     ``stop_at`` was first reached, ``checks`` every score.
     """
 
-    def __init__(self, pairs, sequence_length, stop_at=0.0, every_steps=0, jit_compile=False):
+    def __init__(self, pairs, sequence_length, stop_at=0.0, every_steps=0, jit_compile=False, not_a_date_above=None):
         super().__init__()
-        self.inputs, self.targets = encode_pairs(pairs, sequence_length)
+        # The answers, not the training targets: decoding under the not-a-date rule is what is served.
+        self.inputs, self.targets = encode_pairs(pairs, sequence_length, readings=False)
+        self.not_a_date_above = not_a_date_above
         self.stop_at = stop_at
         self.every_steps = every_steps
         self.jit_compile = jit_compile
@@ -107,7 +109,8 @@ class ExactMatchCallback(keras.callbacks.Callback):
     def score(self):
         """Greedy exact match of the model on the held-out pairs."""
         if self._decode is None:
-            self._decode = tf.function(lambda x: self.model.decode(x, 1), jit_compile=self.jit_compile,
+            self._decode = tf.function(lambda x: self.model.decode(x, 1, not_a_date_above=self.not_a_date_above),
+                                       jit_compile=self.jit_compile,
                                        reduce_retracing=True)
         return exact_match(decoded_ids(self._decode, self.inputs), self.targets)
 
@@ -204,7 +207,8 @@ def train(config, restart_on_change=False):
     run.log(f"model {model.name}: {model.count_params():,} parameters")
     exact_match_callback = ExactMatchCallback(
         data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,
-        every_steps=config.exact_match_every_steps, jit_compile=config.serving_jit_compile)
+        every_steps=config.exact_match_every_steps, jit_compile=config.serving_jit_compile,
+        not_a_date_above=config.not_a_date_above if config.not_a_date_above < 1 else None)
     model = fit_resumable(model, run, data.train, data.validation, callbacks=[exact_match_callback])
     if not run.is_chief:
         return run.finish_worker()

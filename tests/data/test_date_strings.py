@@ -20,6 +20,7 @@ from data.date_strings.targets import (
     Answer,
     answer_for,
     answer_from_datetime,
+    is_real_date,
     pivot_year,
     read_named,
     read_numeric,
@@ -600,6 +601,27 @@ def test_not_a_date_strings_hold_no_date_for_any_reader():
             if len(fields) == 3:
                 for order in ORDERS:
                     assert read_numeric(fields, order) is None, example.text
+
+
+def test_an_impossible_date_that_fits_the_layout_carries_its_reading_and_stays_not_a_date():
+    examples = generator.generate(3000, "train", seed=5, families=generator.NOT_DATE_FAMILIES)
+    read = [e for e in examples if e.reading]
+    impossible = [e for e in examples if e.family == "not_date_impossible"]
+    assert {e.family for e in read} == {"not_date_impossible"}
+    # Some impossible dates fit the layout (29 February 2019), others cannot be written in it (month 13).
+    assert 0 < len(read) < len(impossible)
+    for example in read:
+        assert example.answer == NOT_A_DATE
+        year, month, day = map(int, example.reading.split("-"))
+        assert 1 <= month <= 12 and 29 <= day <= 31 and not is_real_date(year, month, day), example
+        numbers = sorted(int(n) for n in re.findall(r"\d+", example.text))
+        if len(numbers) == 3:  # the numeric forms: the reading is an arrangement of the written numbers
+            assert numbers == sorted((year, month, day)), example
+        elif len(numbers) == 1:  # basic ISO, 20190229
+            assert str(numbers[0]) == example.reading.replace("-", ""), example
+        else:  # a month named, with the day and year in figures or all in words
+            assert grammar.MONTHS[month - 1][:3].lower() in example.text.lower(), example
+            assert numbers in ([], sorted((day, year))), example
 
 
 # ---------------------------------------------------------------------------

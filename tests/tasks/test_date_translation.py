@@ -465,6 +465,28 @@ def test_serving_applies_the_rule_and_reports_the_models_confidence():
         np.testing.assert_allclose(outputs["confidence"], ruled_confidence, rtol=1e-5)
 
 
+def test_an_impossible_date_is_taught_as_written_and_scored_as_not_a_date():
+    # 29 February 2019 is taught as 2019-02-29, and the rule turns what the model then writes into not a
+    # date; the callback and the evaluation score the answer.
+    example = generator.Example("29/02/2019", "MDY", NOT_A_DATE, "not_date_impossible", "2019-02-29")
+    leap = generator.Example("29/02/2020", "MDY", Answer("2020-02-29"), "numeric_date")
+    assert date_data.training_target(example) == "20190229" + "_" * 11
+    assert date_data.training_target(leap) == date_data.target_string(leap.answer) == "20200229" + "_" * 11
+    inputs, taught = date_data.encode_pairs([example, leap], 16)
+    _, answers = date_data.encode_pairs([example, leap], 16, readings=False)
+    assert "".join(date_data.OUTPUT_CHARACTERS[i] for i in taught[0]) == "20190229" + "_" * 11
+    assert "".join(date_data.OUTPUT_CHARACTERS[i] for i in answers[0]) == "#" * OUTPUT_LENGTH
+    np.testing.assert_array_equal(taught[1], answers[1])
+    # A model that writes the taught characters: under the rule the common year's 29 February is not a
+    # date and the leap year's is the date, each with the confidence the rule gives it.
+    for layout, answer in (("20190229" + "_" * 11, NOT_A_DATE), ("20200229" + "_" * 11, Answer("2020-02-29"))):
+        table = forced_table(layout, [(7, {"9": 0.95, "8": 0.05})])
+        ids, log_probs = ForcedDateModel(table).decode(inputs[:1], 1, not_a_date_above=0.8)
+        expected, _, confidence = greedy_reference(table, 0.8)
+        assert expected == answer and date_data.answers_of(ids) == [answer]
+        np.testing.assert_allclose(np.exp(log_probs.numpy()), [confidence], rtol=1e-5)
+
+
 def test_the_not_a_date_limit_is_validated():
     with pytest.raises(ConfigError, match="not-a-date-above"):
         Config(not_a_date_above=0.0)
