@@ -15,7 +15,7 @@ class Config(TrainConfig):
     model: str = option("attention", "attention (the course's Bi-LSTM and additive attention) or transformer; "
                                      "attention trains and serves faster on CPU at the same accuracy.")
     train_size: int = option(200000, "Distinct training strings: the generator's families with their noise "
-                                     "need many examples each, and three epochs of them still train within "
+                                     "need many examples each, and eight epochs of them still train within "
                                      "20 minutes on 2 cores.")
     validation_size: int = option(2000, "Distinct validation strings, for val_loss and the exact-match stopping "
                                         "rule.")
