@@ -133,8 +133,13 @@ def target_string(answer):
     return year + month + (day[0] if day else "__") + clock + offset
 
 
+def encode_target(characters):
+    """19 output characters -> their ids."""
+    return [OUTPUT_CHARACTERS.index(c) for c in characters]
+
+
 def encode_answer(answer):
-    return [OUTPUT_CHARACTERS.index(c) for c in target_string(answer)]
+    return encode_target(target_string(answer))
 
 
 def training_target(example):
@@ -146,7 +151,7 @@ def training_target(example):
     itself would have to work out the leap-year rule from the year's digits."""
     if not example.reading:
         return target_string(example.answer)
-    return example.reading.replace("-", "") + "_" * 6 + "_" * 5
+    return example.reading.replace("-", "") + "_" * (OUTPUT_LENGTH - 8)  # no time, no offset
 
 
 def output_fields(output_ids):
@@ -273,7 +278,7 @@ def encode_pairs(examples, sequence_length, readings=True):
     themselves, which is what decoding under the calendar rule must produce."""
     inputs, _ = encode_inputs([e.text for e in examples], [e.order for e in examples], sequence_length)
     strings = [training_target(e) if readings else target_string(e.answer) for e in examples]
-    targets = np.array([[OUTPUT_CHARACTERS.index(c) for c in t] for t in strings], "int32")
+    targets = np.array([encode_target(t) for t in strings], "int32")
     return inputs, targets.reshape(len(examples), OUTPUT_LENGTH)
 
 

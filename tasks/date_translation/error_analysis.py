@@ -25,7 +25,7 @@ def analyze_date_translation(run_dir, beam_width=None, size=None, batch_size=500
 
     from data.date_strings import generator
     from tasks.date_translation.data import OUTPUT_CHARACTERS, encode_pairs
-    from tasks.date_translation.model import decoder_inputs, load_model
+    from tasks.date_translation.model import decoder_inputs, load_model, rule_limit
 
     run_dir = Path(run_dir)
     saved = json.loads((run_dir / "config.json").read_text())
@@ -37,8 +37,7 @@ def analyze_date_translation(run_dir, beam_width=None, size=None, batch_size=500
     # The answers, decoded as the SavedModel serves them: an impossible date the rule turns into "not a
     # date" is right, not an error.
     inputs, references = encode_pairs(pairs, sequence_length, readings=False)
-    limit = float(saved.get("not_a_date_above", 1.0))
-    limit = limit if limit < 1 else None
+    limit = rule_limit(float(saved.get("not_a_date_above", 1.0)))
 
     decode = tf.function(lambda ids: model.decode(ids, beam_width=beam_width, not_a_date_above=limit))
     outputs = np.concatenate([decode(tf.constant(inputs[i : i + batch_size]))[0].numpy()

@@ -159,7 +159,9 @@ def plot_attention(model, text, sequence_length, path, order=date_data.DEFAULT_O
 
 def evaluate_model(model, examples, config, out_dir):
     """Constrained greedy (and beam) exact match on generator ``examples`` by family; heat map and reliability PNGs."""
-    limit = config.not_a_date_above if config.not_a_date_above < 1 else None
+    from tasks.date_translation.model import rule_limit
+
+    limit = rule_limit(config.not_a_date_above)
     answers, confidences = decode_examples(model, examples, config.sequence_length, 1, not_a_date_above=limit)
     greedy = score_answers(answers, confidences, examples, config.confidence_threshold)
     metrics = {

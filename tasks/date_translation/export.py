@@ -37,6 +37,7 @@ Bad-input policy (every string gets an answer, never an error):
 import tensorflow as tf
 
 from tasks.date_translation.data import DEFAULT_ORDER, OUTPUT_LENGTH, encode_text, output_fields
+from tasks.date_translation.model import rule_limit
 
 
 def padded_batch_size(batch_size):
@@ -157,7 +158,7 @@ class DateTranslator(tf.Module):
 def export_model(model, config, export_dir):
     translator = DateTranslator(model, config.sequence_length, config.beam_width, config.serving_beam_width,
                                 jit_compile=config.serving_jit_compile,
-                                not_a_date_above=config.not_a_date_above if config.not_a_date_above < 1 else None)
+                                not_a_date_above=rule_limit(config.not_a_date_above))
     tf.saved_model.save(
         translator,
         str(export_dir),

@@ -115,6 +115,12 @@ def calendar_rule(ids, model_log_probs, removed, not_a_date_above=None):
     return ids, tf.where(fired, impossible, log_probs)
 
 
+def rule_limit(not_a_date_above):
+    """A config's ``not_a_date_above`` as ``decode`` takes it: ``None`` (the rule off) for 1, which never
+    fires, so the search skips the rule's work."""
+    return not_a_date_above if not_a_date_above is not None and not_a_date_above < 1 else None
+
+
 def _check_limit(not_a_date_above):
     if not_a_date_above is not None and not 0.0 < not_a_date_above <= 1.0:
         raise ValueError("Invalid value for argument not_a_date_above. Expected a share in (0, 1] or None. "

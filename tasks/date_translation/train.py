@@ -22,7 +22,7 @@ from tasks.common.runner import TaskCommands
 from tasks.date_translation import DESCRIPTION
 from tasks.date_translation.config import Config
 from tasks.date_translation.data import OUTPUT_LENGTH, build_data, encode_pairs
-from tasks.date_translation.model import build_model, load_model
+from tasks.date_translation.model import build_model, load_model, rule_limit
 
 
 def learning_rate_schedule(config):
@@ -208,7 +208,7 @@ def train(config, restart_on_change=False):
     exact_match_callback = ExactMatchCallback(
         data.validation_pairs, config.sequence_length, stop_at=config.stop_at_exact_match,
         every_steps=config.exact_match_every_steps, jit_compile=config.serving_jit_compile,
-        not_a_date_above=config.not_a_date_above if config.not_a_date_above < 1 else None)
+        not_a_date_above=rule_limit(config.not_a_date_above))
     model = fit_resumable(model, run, data.train, data.validation, callbacks=[exact_match_callback])
     if not run.is_chief:
         return run.finish_worker()
