@@ -175,11 +175,10 @@ class TransformerDecoderBlock(TransformerBlock):
         # Scores come from the cross-attention when there is one.
         return_self_scores = return_attention_scores and not has_cross_attention
 
-        # Causal self-attention sub-layer.
+        # Causal self-attention sub-layer; no value: projected in one product.
         x = self._sublayer_inputs(inputs, self.self_attention_layer_norm)
         results = self.self_attention_layer(
             query=x,
-            value=x,
             attention_mask=self_attention_mask,
             use_causal_mask=use_causal_mask,
             return_attention_scores=return_self_scores,

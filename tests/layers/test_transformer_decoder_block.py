@@ -473,3 +473,24 @@ def test_rejects_misuse_of_cross_attention_and_cache():
         encoder_decoder(DECODER_INPUTS, cross_attention_cache=cross_cache)
     with pytest.raises(ValueError, match="divisible"):
         TransformerDecoderBlock(3, INTERMEDIATE)(DECODER_INPUTS)
+
+
+@pytest.mark.parametrize("block_class", [TransformerDecoderBlock, TransformerEncoderBlock])
+def test_self_attention_projects_in_one_product(block_class, monkeypatch):
+    """Full calls and cached steps take the fused projection (three small products cost decoding speed)."""
+    from layers.multi_head_attention import MultiHeadAttention
+
+    calls = []
+    fused = MultiHeadAttention._project_self_attention
+
+    def spy(self, inputs):
+        calls.append(tuple(inputs.shape))
+        return fused(self, inputs)
+
+    monkeypatch.setattr(MultiHeadAttention, "_project_self_attention", spy)
+    block = block_class(HEADS, INTERMEDIATE)
+    block(DECODER_INPUTS)
+    assert calls == [(BATCH, LENGTH, WIDTH)]
+    if block_class is TransformerDecoderBlock:
+        block(DECODER_INPUTS[:, :1], cache=_zero_cache(), cache_update_index=0)
+        assert calls[-1] == (BATCH, 1, WIDTH)
