@@ -70,9 +70,9 @@ class Config(TrainConfig):
                                                      "beam_lm (beam with the language model) or beam_lm_lexicon "
                                                      "(also held to the LM's words), which misspells no word of the "
                                                      "form's small vocabulary and costs little more than greedy.")
-    min_confidence: float = option(0.4, "The SavedModel answers an empty text below this confidence: on validation "
-                                        "clips and noise, the point where rejecting most noise the decoder forces "
-                                        "into words costs about one right transcript in a hundred.")
+    min_confidence: float = option(0.6, "The SavedModel answers an empty text below this confidence: the highest "
+                                        "threshold that empties no right transcript of the validation clips, which "
+                                        "also empties the noise the decoder would force into words.")
     wer_every_epoch: bool = option(True, "Greedy WER on the validation clips at every epoch end, logged as "
                                          "val_wer.")
 
