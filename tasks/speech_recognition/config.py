@@ -33,8 +33,8 @@ class Config(TrainConfig):
                                         "learns the words rather than the training timbres.")
     cache_dir: str = option("", "Clip cache (empty means the data module's default), so speech is "
                                 "synthesised once.")
-    augment: bool = option(True, "Waveform augmentation of the training clips by the data module (gain, noise, "
-                                 "rooms), for robustness to other engines and microphones.")
+    augment: bool = option(True, "Waveform augmentation of the training clips, redrawn every epoch (speed, gain, "
+                                 "extra white or pink noise), for robustness to other voices and microphones.")
     num_mel_bins: int = option(64, "Mel bands of the log-mel front end; 64 resolve formants at 16 kHz at a "
                                    "modest cost.")
     subsampling: int = option(3, "Time reduction of the convolutions (2, 3 or 4): 30 ms frames leave room for "
