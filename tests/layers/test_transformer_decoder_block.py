@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from layers.multi_head_attention import MultiHeadAttention
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_decoder_block import TransformerDecoderBlock
 from layers.transformer_encoder_block import TransformerEncoderBlock
@@ -478,8 +479,6 @@ def test_rejects_misuse_of_cross_attention_and_cache():
 @pytest.mark.parametrize("block_class", [TransformerDecoderBlock, TransformerEncoderBlock])
 def test_self_attention_projects_in_one_product(block_class, monkeypatch):
     """Full calls and cached steps take the fused projection (three small products cost decoding speed)."""
-    from layers.multi_head_attention import MultiHeadAttention
-
     calls = []
     fused = MultiHeadAttention._project_self_attention
 
