@@ -199,6 +199,8 @@ def test_ctrl_c_handled_by_another_thread_stops_a_read_of_a_silent_pipe():
 
     from tasks.trigger_word.listen import pcm_blocks
 
+    # interrupt_main() does nothing while SIGINT is ignored, which a test process may have inherited.
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     read, write = os.pipe()
     interrupter = threading.Timer(0.3, _thread.interrupt_main)
     rescue = threading.Timer(20.0, os.close, [write])  # ends the read if the interrupt is never handled
@@ -216,6 +218,7 @@ def test_ctrl_c_handled_by_another_thread_stops_a_read_of_a_silent_pipe():
             os.close(write)
         except OSError:  # the rescue closed it
             pass
+        signal.signal(signal.SIGINT, previous_handler)
     assert waited < 10, f"the read ended only when the pipe was closed ({waited:.1f} s)"
 
 
@@ -231,6 +234,12 @@ def test_microphone_without_sounddevice_is_a_clear_error(monkeypatch):
 # --------------------------------------------------------------------------- command line
 
 
+def default_sigint():
+    """In the child before exec: SIGINT at its default, as in a terminal, not ignored as a test process
+    may have inherited it (an ignored SIGINT stays ignored across exec, and Ctrl-C would never arrive)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def listen(run, *options):
     return [sys.executable, "-m", "tasks.trigger_word", "listen", "--model", str(run), *options]
 
@@ -243,7 +252,7 @@ def test_listen_hears_piped_espeak_words_at_their_times_and_stops_on_ctrl_c(runs
     process = subprocess.Popen(
         listen(runs["loud"], "-", "--json", "--chime", str(tmp_path / "chimed.wav")),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-        env=ENVIRONMENT)
+        env=ENVIRONMENT, preexec_fn=default_sigint)
     # The audio goes in and the pipe stays open, as a microphone's would: the detections must
     # come out while the input is still running.
     process.stdin.write(pcm_bytes(clip))
