@@ -27,6 +27,8 @@ counts as "not a date"). Every parser is scored in the same run on three sets:
   ``February 29, 2004``, ``02/29/2004``, ``29.02.2004``): a leap year's is
   that day, a common year's "not a date"; families ``leap_<form>`` and
   ``common_<form>``. A check of the calendar, not a sample of the world.
+* ``hand_validation`` (only when named in ``--sets``): the second hand-written
+  list (``hand_validation.tsv``), for choosing; ``hand`` is scored once.
 
 ``--sets`` scores some of the sets only (the validation check of a model change
 uses ``--sets spoken,spoken_sentences`` with a seed of its own, never the
@@ -250,7 +252,7 @@ def leap_days():
 
 SETS = ("generator", "writers", "hand", "spoken", "spoken_sentences")
 # Scored only when named in --sets.
-EXTRA_SETS = ("leap_days",)
+EXTRA_SETS = ("leap_days", "hand_validation")
 ALL_SETS = SETS + EXTRA_SETS
 
 
@@ -266,6 +268,7 @@ def build_sets(generator_size, writers_size, seed, spoken_size=0, names=SETS, ge
         "spoken": lambda: spoken_dates(spoken_size, seed),
         "spoken_sentences": lambda: spoken_sentences(spoken_size, seed),
         "leap_days": leap_days,
+        "hand_validation": lambda: hand_collected.load(hand_collected.VALIDATION_PATH),
     }
     return {name: makers[name]() for name in ALL_SETS if name in names
             and not (name.startswith("spoken") and not spoken_size)}

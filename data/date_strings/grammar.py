@@ -187,6 +187,10 @@ def rfc2822(rng, date, time, order):
     else:
         zone = rng.choice(("GMT", "UT", "UTC", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"))
         offset = times.ZONES[zone]
+    names = [name for name in times.SHORT_ZONE_NAMES if times.ZONES[name] == offset]
+    if draw < 0.6 and names and rng.random() < 0.3:
+        # Mail programs often add the zone's name as a comment after the number: "-0500 (EST)".
+        zone = f"{zone} ({rng.choice(names)})"
     day = day_number(rng, date.day, padded=rng.random() < 0.7)
     text = f"{weekday}{day} {MONTH_ABBREVIATIONS[date.month - 1]} {date.year} {clock} {zone}"
     return text, answer_for(date, shown, offset)
@@ -257,8 +261,11 @@ def str_datetime(rng, date, time, order):
 
 
 def sql_timestamp(rng, date, time, order):
-    """SQL ``TIMESTAMP`` text: MySQL ``2003-09-25 10:49:41``, PostgreSQL ``2003-09-25 10:49:41.25+05:30``."""
+    """SQL ``TIMESTAMP`` text: MySQL ``2003-09-25 10:49:41``, PostgreSQL ``2003-09-25 10:49:41.25+05:30``, and
+    Oracle's default ``DD-MON-RR HH.MI.SSXFF AM``: ``25-SEP-03 10.49.41.000000 AM``."""
     shown = _hms(time)
+    if rng.random() < 0.2:
+        return _oracle_timestamp(rng, date, time, order)
     text = f"{date.isoformat()} {shown:%H:%M:%S}"
     if rng.random() < 0.4:
         digits = rng.choice((1, 2, 3, 6))
@@ -271,6 +278,18 @@ def sql_timestamp(rng, date, time, order):
         # PostgreSQL drops ":00" minutes: +00, -07, +05:30.
         text += offset[:3] if offset.endswith(":00") else offset
     return text, answer_for(date, shown, offset)
+
+
+def _oracle_timestamp(rng, date, time, order):
+    shown = _hms(time)
+    month = MONTH_ABBREVIATIONS[date.month - 1]
+    month = month.upper() if rng.random() < 0.8 else month
+    fraction = f".{time.microsecond:06d}" if rng.random() < 0.8 else ""
+    clock = f"{shown:%I.%M.%S}{fraction} {shown:%p}"
+    if 1969 <= date.year <= 2068 and rng.random() < 0.7:
+        numbers = [f"{date.day:02d}", two_digits(date.year)]
+        return f"{numbers[0]}-{month}-{numbers[1]} {clock}", answer_for(read_named(numbers, date.month, order), shown)
+    return f"{date.day:02d}-{month}-{date.year} {clock}", answer_for(date, shown)
 
 
 def web_log(rng, date, time, order):

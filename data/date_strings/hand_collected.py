@@ -6,6 +6,10 @@ copied from apps (with CLDR's U+202F before am/pm), plus strings that are not
 dates. Kept apart from the generator (nothing here is written by
 ``grammar``/``not_dates``), so scoring on it is not a self-test.
 
+``hand_validation.tsv`` is a second such list, written separately and
+used only to choose (grammar coverage, training length); ``hand_collected.tsv``
+stays the test set that is scored once.
+
 Columns: ``text`` (verbatim, spaces included), ``order``, ``date``, ``time``,
 ``utc_offset``, ``kind`` (``date``, ``datetime`` or ``not_a_date``) and a ``note``.
 """
@@ -16,6 +20,7 @@ import pathlib
 from data.date_strings.targets import Answer, check_order
 
 PATH = pathlib.Path(__file__).with_name("hand_collected.tsv")
+VALIDATION_PATH = pathlib.Path(__file__).with_name("hand_validation.tsv")
 KINDS = ("date", "datetime", "not_a_date")
 
 

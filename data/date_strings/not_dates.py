@@ -145,23 +145,90 @@ def _is_date_shaped(fields):
     return False
 
 
+VERSION_NAMES = ("Python", "version", "release", "node", "Version", "Firefox", "iOS", "kernel", "build")
+
+
 def version(rng):
-    """``v2.14.0``, ``1.0.0-rc.1``, ``3.11.7``: redrawn until no order reads its numbers as a date."""
+    """``v2.14.0``, ``1.0.0-rc.1``, ``3.11.7``: bare numbers are redrawn until no order reads them as a date;
+    numbers that could be one (``2.10.3``) are kept only behind a ``v`` or a name (``v2.10.3``, ``iOS 9.3.5``),
+    which says what they are."""
     while True:
         count = rng.choice((2, 3, 3, 3, 4))
         fields = [str(rng.choice((0, rng.randint(0, 9), rng.randint(10, 40), rng.randint(41, 200)))) for _ in range(count)]
         # Two numbers never make a full date; of three or four, no three may make one.
-        if any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3)):
+        date_shaped = any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3))
+        if date_shaped and rng.random() < 0.6:
             continue
         text = ".".join(fields)
         draw = rng.random()
+        if date_shaped:
+            return "v" + text if draw < 0.5 else f"{rng.choice(VERSION_NAMES)} {text}"
         if draw < 0.3:
             text = "v" + text
         elif draw < 0.4:
             text = f"{text}-{rng.choice(('rc', 'beta', 'alpha', 'dev'))}.{rng.randint(0, 9)}"
         elif draw < 0.5:
-            text = f"{rng.choice(('Python', 'version', 'release', 'node', 'Version'))} {text}"
+            text = f"{rng.choice(VERSION_NAMES)} {text}"
         return text
+
+
+PLACES = ("Room", "Suite", "Apt", "Apartment", "Unit", "Gate", "Building", "Floor", "Platform", "Flat", "Office",
+          "Bay", "Locker", "Box", "Lot")
+REFERENCES = ("Order", "Invoice", "Ticket", "Case", "Ref", "PO", "Receipt", "Account", "Booking", "Claim",
+              "Policy", "Customer", "Job")
+AIRLINES = ("BA", "UA", "LH", "AF", "DL", "QF", "AA", "EK", "KL", "NZ")
+
+
+def _digits(rng, n):
+    return str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n - 1))
+
+
+def _not_basic_date(text):
+    """Whether a digit string is not an eight-digit ``YYYYMMDD`` (or ``DDMMYYYY``/``MMDDYYYY``) date."""
+    if len(text) != 8:
+        return True
+    return not any(is_real_date(int(y), int(m), int(d)) for y, m, d in
+                   ((text[:4], text[4:6], text[6:]), (text[4:], text[2:4], text[:2]), (text[4:], text[:2], text[2:4])))
+
+
+def identifier(rng):
+    """Numbers that name things, not days: ``ISBN 978-3-16-148410-0``, ``Room 1204``, ``Order #20231``,
+    ``BA 2490``, ``192.168.1.254``, ``Q3 2021``, part numbers. A four-digit number here looks like a year and
+    groups of digits look like a numeric date, which is why they are taught."""
+    form = rng.choice(("isbn", "place", "place", "reference", "reference", "flight", "ip", "quarter", "part"))
+    if form == "isbn":
+        if rng.random() < 0.6:
+            group, publisher = _digits(rng, 1), _digits(rng, rng.randint(2, 5))
+            text = f"978-{group}-{publisher}-{_digits(rng, 8 - len(publisher))}-{rng.randint(0, 9)}"
+        else:
+            publisher = _digits(rng, rng.randint(2, 5))
+            text = f"{rng.randint(0, 9)}-{publisher}-{_digits(rng, 8 - len(publisher))}-{rng.choice('0123456789X')}"
+        return rng.choice(("ISBN ", "ISBN: ", "ISBN-13 ", "")) + text if len(text) > 13 else "ISBN " + text
+    if form == "place":
+        number = rng.choice((str(rng.randint(1, 99)), str(rng.randint(100, 999)), str(rng.randint(1000, 2999)),
+                             f"{rng.randint(1, 40)}{rng.choice('ABCDEF')}"))
+        text = f"{rng.choice(PLACES)} {number}"
+        if rng.random() < 0.4:
+            text += f"{rng.choice((', ', ' '))}{rng.choice(PLACES)} {rng.randint(1, 30)}"
+        return text
+    if form == "reference":
+        while True:
+            number = _digits(rng, rng.randint(4, 10))
+            if _not_basic_date(number):
+                break
+        return f"{rng.choice(REFERENCES)} {rng.choice(('#', 'No. ', 'no ', 'number ', 'ID ', '', '# '))}{number}"
+    if form == "flight":
+        return f"{rng.choice(AIRLINES)}{rng.choice(('', ' '))}{rng.randint(1, 9999)}"
+    if form == "ip":
+        while True:
+            fields = [str(rng.choice((rng.randint(1, 255), 10, 192, 172, 127))), *(str(rng.randint(0, 255)) for _ in range(3))]
+            if not any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3)):
+                return ".".join(fields)
+    if form == "quarter":
+        year, part = rng.randint(1990, 2040), rng.choice((f"Q{rng.randint(1, 4)}", f"H{rng.randint(1, 2)}"))
+        return rng.choice((f"{part} {year}", f"{year} {part}", f"{part}/{year}", f"{year}-{part}", f"{part} FY{year}"))
+    letters = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(rng.randint(1, 3)))
+    return f"{rng.choice(('SN ', 'Part ', 'Model ', ''))}{letters}-{_digits(rng, rng.randint(3, 5))}-{rng.randint(1, 99)}"
 
 
 def time_alone(rng):
@@ -329,6 +396,7 @@ FAMILIES = {
     "not_date_phone": phone,
     "not_date_number": number,
     "not_date_version": version,
+    "not_date_identifier": identifier,
     "not_date_time_alone": time_alone,
     "not_date_relative": relative,
     "not_date_year_alone": year_alone,

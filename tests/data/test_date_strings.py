@@ -4,6 +4,7 @@ import ast
 import collections
 import datetime
 import email.utils
+import itertools
 import random
 import re
 import sys
@@ -164,7 +165,8 @@ def test_generator_is_deterministic_and_covers_every_family():
     # The families the task must read are all there.
     for family in ("iso_datetime", "rfc2822", "ctime", "date_command", "web_log", "dd_mon_yy", "spreadsheet",
                    "ap_style", "in_words", "babel_short", "babel_datetime", "month_year", "zone_name",
-                   "not_date_impossible", "not_date_relative", "not_date_time_alone", "not_date_version"):
+                   "not_date_impossible", "not_date_relative", "not_date_time_alone", "not_date_version",
+                   "not_date_identifier"):
         assert family in generator.ALL_FAMILIES
 
 
@@ -274,7 +276,10 @@ READERS = {
     "iso_datetime": _iso_reader,
     "iso_basic_datetime": _iso_reader,
     "str_datetime": _iso_reader,
-    "sql_timestamp": _iso_reader,
+    # ISO-style SQL text, and Oracle's DD-MON-RR HH.MI.SSXFF AM (day then year under MDY).
+    "sql_timestamp": lambda text: (_strptime_answer(text, ["%d-%b-%y %I.%M.%S.%f %p", "%d-%b-%y %I.%M.%S %p",
+                                                           "%d-%b-%Y %I.%M.%S.%f %p", "%d-%b-%Y %I.%M.%S %p"])
+                                   if text[2] == "-" else _iso_reader(text)),
     "rfc2822": lambda text: answer_from_datetime(email.utils.parsedate_to_datetime(text)),
     "http_date": lambda text: answer_from_datetime(email.utils.parsedate_to_datetime(text)),
     # C's ctime, and git's default format with the offset after the year.
@@ -601,6 +606,23 @@ def test_not_a_date_strings_hold_no_date_for_any_reader():
             if len(fields) == 3:
                 for order in ORDERS:
                     assert read_numeric(fields, order) is None, example.text
+
+
+def test_versions_that_could_be_dates_carry_a_prefix_and_identifiers_hide_no_basic_date():
+    rng = random.Random(3)
+    shaped = []
+    for _ in range(2000):
+        text = not_dates.version(rng)
+        numbers = re.sub(r"-(rc|beta|alpha|dev)\.\d$", "", text.split(" ")[-1].lstrip("v")).split(".")
+        if any(not_dates._is_date_shaped(list(t)) for t in itertools.combinations(numbers, 3)):
+            shaped.append(text)
+            assert text.startswith("v") or text.split(" ")[0] in not_dates.VERSION_NAMES, text
+    assert len(shaped) > 50  # "v2.10.3" is taught as a version, not left out
+    for _ in range(2000):
+        text = not_dates.identifier(rng)
+        for digits in re.findall(r"(?<!\d)\d{8}(?!\d)", text):
+            assert not_dates._not_basic_date(digits), text
+    assert not not_dates._not_basic_date("20190417") and not_dates._not_basic_date("20191317")
 
 
 def test_an_impossible_date_that_fits_the_layout_carries_its_reading_and_stays_not_a_date():
