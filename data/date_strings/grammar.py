@@ -618,12 +618,15 @@ def spoken_sentence_month(rng, date, time, order):
 
 
 def _spoken_sentence(rng, date, time, order, with_time):
-    for _ in range(20):
-        if rng.random() < 0.8:
+    for attempt in range(40):
+        if attempt < 20 and rng.random() < 0.8:
             date_text, answer = in_words(rng, date, time, order)
             date_text = date_text.removeprefix("on ")
-        else:
+        elif attempt < 20:
             date_text, answer = rng.choice(_PEOPLE_DATES)(rng, date, time, order)
+        else:
+            # A long date in words (a weekday and a year such as 2742) may fit no sentence; write it shorter.
+            date_text, answer = rng.choice((numeric_date, iso_date, year_first))(rng, date, time, order)
         fields = {"date": date_text, **_sentence_numbers(rng)}
         if with_time:
             if rng.random() < 0.8:

@@ -480,6 +480,17 @@ def test_spoken_sentences_say_a_year_or_are_not_dates():
     assert min(kinds.values()) > 50, kinds
 
 
+def test_a_date_too_long_for_any_sentence_in_words_is_written_shorter(monkeypatch):
+    # The longest dates in words ("saturday the twenty-sixth of september in the year two thousand seven
+    # hundred and forty-two") now and then fit none of 20 sentences drawn; a shorter limit makes that common.
+    monkeypatch.setattr(grammar, "SENTENCE_LENGTH", 65)
+    rng = random.Random(5)
+    for _ in range(300):
+        text, answer = grammar.spoken_sentence(rng, datetime.date(2742, 9, 26), datetime.time(10, 58, 40), "MDY")
+        # The time is the one said or written in the sentence, which need not be the one passed.
+        assert len(text) <= 65 and answer.date == "2742-09-26" and answer.time, text
+
+
 _TENS = {num2words(n): n for n in range(20, 100, 10)}
 _SMALL = {num2words(n): n for n in range(0, 20)} | {"oh": 0}
 
