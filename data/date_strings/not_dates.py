@@ -263,9 +263,19 @@ YEARLESS_DAYS = ("tomorrow", "today", "tonight", "next {weekday}", "this {weekda
 
 DIGIT_SENTENCES = ("dial {digits}", "my pin is {digits}", "the reference is {digits}", "extension {digits}",
                    "{digits}", "text {digits} to confirm", "the serial number is {digits}")
-NUMBER_SENTENCES = ("the price is {number} pounds", "we sold {number} copies", "about {number} people came",
-                    "the population is {number}", "{number}", "it weighs {number} grams", "that's {number} miles",
-                    "the total comes to {number}", "add {number} to the order")
+NUMBER_SENTENCES = ("the price is {number} {money}", "we sold {number} {things}", "about {number} {things} came",
+                    "the population is {number}", "{number}", "it weighs {number} {measure}",
+                    "that's {number} {measure}", "the total comes to {number} {money}", "add {number} to the order",
+                    "the ticket cost {number} {money}", "we counted {number} {things}", "he paid {number} {money}",
+                    "it comes to {number} {money}", "that will be {number} {money} please", "{number} {money}",
+                    "we have {number} {things} left", "the budget is {number} {money}", "{number} {things}",
+                    "she ran {number} {measure}", "the house costs {number} {money}", "a salary of {number} {money}",
+                    "there were {number} {things} at the match", "send me {number} {money}", "page {number}")
+# What a number sentence counts, so no one carrier word tells a number from a year.
+MONEY = ("dollars", "pounds", "euros", "cents", "rupees", "yen", "francs", "bucks", "quid", "dollars a month")
+THINGS = ("people", "copies", "votes", "cars", "students", "visitors", "tickets", "units", "fans", "likes",
+          "subscribers", "boxes", "trees", "sheep")
+MEASURES = ("grams", "miles", "kilometres", "metres", "feet", "pounds", "litres", "steps", "calories", "kilos")
 
 
 def spoken_number(rng):
@@ -284,10 +294,11 @@ def spoken_digits(rng):
 
 def _spoken_sentence(rng):
     draw = rng.random()
-    if draw < 0.2:
-        text = rng.choice(NUMBER_SENTENCES).format(number=spoken_number(rng))
+    if draw < 0.25:
+        text = rng.choice(NUMBER_SENTENCES).format(number=spoken_number(rng), money=rng.choice(MONEY),
+                                                   things=rng.choice(THINGS), measure=rng.choice(MEASURES))
         return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
-    if draw < 0.35:
+    if draw < 0.4:
         text = rng.choice(DIGIT_SENTENCES).format(digits=spoken_digits(rng))
         return rng.choice(grammar.SENTENCE_OPENERS) + text + rng.choice(grammar.SENTENCE_CLOSERS)
     fields = grammar._sentence_numbers(rng)
