@@ -6,8 +6,8 @@ What makes a resumed run identical to an uninterrupted one lives here:
 * :class:`ResumableCheckpoint` writes, at the end of every epoch, the weights
   (with the optimizer state) under a new name, then ``state.json`` (epoch,
   history, early stopping, dropout seed-generator states) pointing at them,
-  then removes the previous epoch's file; a kill between any two steps leaves
-  a consistent pair.
+  then removes every weights file it no longer names; a kill between any two
+  steps leaves a consistent pair (and the next epoch removes what it left).
 * :func:`epoch_stream` fits on one endless stream of epochs positioned after
   the completed ones: ``dataset.repeat()``, so a seeded reshuffling pipeline
   replays the same orders, or, for a task that gives a function of the epoch
@@ -108,12 +108,10 @@ def _make_resumable_checkpoint():
             if improved:
                 state.best_val_loss = float(val_loss)
             state.directory.mkdir(parents=True, exist_ok=True)
-            previous, previous_best = state.weights_file, None
             state.weights_file = _save_weights_atomically(
                 self.model, state.directory, f"epoch-{epoch + 1:04d}.weights.h5"
             )
             if improved and self.patience > 0:
-                previous_best = state.best_weights_file
                 state.best_weights_file = _save_weights_atomically(
                     self.model, state.directory, f"best-{epoch + 1:04d}.weights.h5"
                 )
@@ -128,9 +126,12 @@ def _make_resumable_checkpoint():
                 for path, v in random_states(self.model).items()
             }
             state.save()
-            for stale in (previous, previous_best):
-                if stale and stale not in (state.weights_file, state.best_weights_file):
-                    (state.directory / stale).unlink(missing_ok=True)
+            # Every weights file the state no longer names goes, including one left by a run killed between
+            # saving its state and removing the file before it.
+            keep = {state.weights_file, state.best_weights_file}
+            for stale in (*state.directory.glob("epoch-*.weights.h5"), *state.directory.glob("best-*.weights.h5")):
+                if stale.name not in keep:
+                    stale.unlink(missing_ok=True)
 
     return ResumableCheckpoint
 

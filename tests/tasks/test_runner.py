@@ -103,6 +103,11 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     completed = json.loads(state.read_text())["epoch"]
     assert 2 <= completed < 6
     assert not (out / "metrics.json").exists()
+    # What a kill between writing state.json and removing the epoch before leaves (whether this kill hit that
+    # moment is chance): a weights file the state no longer names.
+    checkpoints = out / "checkpoints"
+    current = json.loads(state.read_text())["weights_file"]
+    (checkpoints / "epoch-0000.weights.h5").write_bytes((checkpoints / current).read_bytes())
 
     result = _run(["train", "--out", str(out), "--epochs", "6", "--verbose", "0"])
     assert f"resumed after epoch {completed}" in result.stdout
