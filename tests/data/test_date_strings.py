@@ -671,6 +671,11 @@ def test_hand_collected_file_parses_with_valid_answers(tmp_path):
         assert order in ORDERS and text.strip()
         if answer.date and len(answer.date) == 10:
             datetime.date.fromisoformat(answer.date)
+    # The second list, used to choose, parses the same way and shares no string with the test list.
+    validation = hand_collected.load(hand_collected.VALIDATION_PATH)
+    kinds = collections.Counter(kind for _, _, _, kind in validation)
+    assert len(validation) >= 100 and min(kinds[kind] for kind in hand_collected.KINDS) >= 30, kinds
+    assert not {text.strip().lower() for text, _, _, _ in validation} & {text.strip().lower() for text, _, _, _ in examples}
     bad = tmp_path / "bad.tsv"
     bad.write_text("text\torder\tdate\ttime\tutc_offset\tkind\tnote\n31 feb 2020\tMDY\t2020-02-31\t\t\tdate\tx\n")
     with pytest.raises(ValueError, match="bad.tsv:2"):
