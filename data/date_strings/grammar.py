@@ -265,7 +265,7 @@ def sql_timestamp(rng, date, time, order):
     Oracle's default ``DD-MON-RR HH.MI.SSXFF AM``: ``25-SEP-03 10.49.41.000000 AM``."""
     shown = _hms(time)
     if rng.random() < 0.2:
-        return _oracle_timestamp(rng, date, time, order)
+        return _oracle_timestamp(rng, date, time, shown, order)
     text = f"{date.isoformat()} {shown:%H:%M:%S}"
     if rng.random() < 0.4:
         digits = rng.choice((1, 2, 3, 6))
@@ -280,16 +280,12 @@ def sql_timestamp(rng, date, time, order):
     return text, answer_for(date, shown, offset)
 
 
-def _oracle_timestamp(rng, date, time, order):
-    shown = _hms(time)
+def _oracle_timestamp(rng, date, time, shown, order):
     month = MONTH_ABBREVIATIONS[date.month - 1]
     month = month.upper() if rng.random() < 0.8 else month
     fraction = f".{time.microsecond:06d}" if rng.random() < 0.8 else ""
-    clock = f"{shown:%I.%M.%S}{fraction} {shown:%p}"
-    if 1969 <= date.year <= 2068 and rng.random() < 0.7:
-        numbers = [f"{date.day:02d}", two_digits(date.year)]
-        return f"{numbers[0]}-{month}-{numbers[1]} {clock}", answer_for(read_named(numbers, date.month, order), shown)
-    return f"{date.day:02d}-{month}-{date.year} {clock}", answer_for(date, shown)
+    text, answer_date = _day_month_year(date, month, 1969 <= date.year <= 2068 and rng.random() < 0.7, order)
+    return f"{text} {shown:%I.%M.%S}{fraction} {shown:%p}", answer_for(answer_date, shown)
 
 
 def web_log(rng, date, time, order):
@@ -308,11 +304,16 @@ def dd_mon_yy(rng, date, time, order):
     month = MONTH_ABBREVIATIONS[date.month - 1]
     if rng.random() < 0.6:
         month = month.upper()
-    if 1969 <= date.year <= 2068 and rng.random() < 0.6:
+    text, answer_date = _day_month_year(date, month, 1969 <= date.year <= 2068 and rng.random() < 0.6, order)
+    return text, answer_for(answer_date)
+
+
+def _day_month_year(date, month, short_year, order):
+    """``25-SEP-03`` (the two short numbers read by ``order``) or ``25-SEP-2003``, and the date it answers."""
+    if short_year:
         numbers = [f"{date.day:02d}", two_digits(date.year)]
-        answer_date = read_named(numbers, date.month, order)
-        return f"{numbers[0]}-{month}-{numbers[1]}", answer_for(answer_date)
-    return f"{date.day:02d}-{month}-{date.year}", answer_for(date)
+        return f"{numbers[0]}-{month}-{numbers[1]}", read_named(numbers, date.month, order)
+    return f"{date.day:02d}-{month}-{date.year}", date
 
 
 def _numeric(rng, date, layout, separator, short_year, padded):

@@ -145,6 +145,11 @@ def _is_date_shaped(fields):
     return False
 
 
+def _any_date_shaped(fields):
+    """Whether any three of the number fields, in their order, could be read as a date."""
+    return any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3))
+
+
 VERSION_NAMES = ("Python", "version", "release", "node", "Version", "Firefox", "iOS", "kernel", "build")
 
 
@@ -156,7 +161,7 @@ def version(rng):
         count = rng.choice((2, 3, 3, 3, 4))
         fields = [str(rng.choice((0, rng.randint(0, 9), rng.randint(10, 40), rng.randint(41, 200)))) for _ in range(count)]
         # Two numbers never make a full date; of three or four, no three may make one.
-        date_shaped = any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3))
+        date_shaped = _any_date_shaped(fields)
         if date_shaped and rng.random() < 0.6:
             continue
         text = ".".join(fields)
@@ -222,7 +227,7 @@ def identifier(rng):
     if form == "ip":
         while True:
             fields = [str(rng.choice((rng.randint(1, 255), 10, 192, 172, 127))), *(str(rng.randint(0, 255)) for _ in range(3))]
-            if not any(_is_date_shaped(list(triple)) for triple in itertools.combinations(fields, 3)):
+            if not _any_date_shaped(fields):
                 return ".".join(fields)
     if form == "quarter":
         year, part = rng.randint(1990, 2040), rng.choice((f"Q{rng.randint(1, 4)}", f"H{rng.randint(1, 2)}"))
